@@ -1,1 +1,20 @@
+//! stackctl brings up a self-hosted ChatOps stack in dependency order and health-checks it.
+//!
+//! The binary is a thin shell around [`run`]; everything lives here so tests can call it.
 
+pub mod check;
+pub mod cli;
+pub mod env_vars;
+pub mod error;
+pub mod exit;
+mod logging;
+pub mod output;
+mod parse;
+pub mod probe;
+pub mod redact;
+pub mod retry;
+mod run;
+pub mod settings;
+pub mod target;
+
+pub use run::run;

@@ -1,0 +1,290 @@
+//! The command line, as clap sees it: structure, flags, their environment variables and
+//! value parsers. Nothing here decides behaviour; [`crate::settings`] turns it into settings.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand};
+
+use crate::check::dns::RecordKind;
+use crate::check::http::{Header, JsonAssertion, StatusSpec};
+use crate::env_vars;
+use crate::error::Error;
+use crate::parse;
+use crate::target::{HostPort, Target};
+
+/// Bring up a self-hosted ChatOps stack in dependency order, and health-check it.
+#[derive(Debug, Parser)]
+#[command(name = "stackctl", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    /// Log filter, e.g. `debug` or `stackctl=trace` (falls back to `RUST_LOG`)
+    #[arg(long, global = true, value_name = "FILTER", env = env_vars::STACKCTL_LOG)]
+    pub log_level: Option<String>,
+
+    /// Machine-readable output: one JSON object per line on stdout
+    #[arg(long, global = true, env = env_vars::STACKCTL_JSON, value_parser = BoolishValueParser::new())]
+    pub json: bool,
+
+    /// No progress output; results and errors only
+    #[arg(long, short, global = true, env = env_vars::STACKCTL_QUIET, value_parser = BoolishValueParser::new())]
+    pub quiet: bool,
+
+    /// Never use colour (also when `NO_COLOR` is set)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check one target once and exit 0 (healthy) or 1 (unhealthy); fit for `HEALTHCHECK`
+    #[command(subcommand)]
+    Check(CheckCommand),
+    /// Wait until every target is ready (in parallel, with backoff), then optionally exec a command
+    Wait(WaitArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// A TCP connection can be opened
+    Tcp(TcpArgs),
+    /// An HTTP(S) request gets the expected answer
+    Http(HttpArgs),
+    /// A DNS name resolves (to the expected value)
+    Dns(DnsArgs),
+}
+
+/// The hard limit of one check attempt.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct CheckTimeout {
+    /// Hard timeout of the check
+    #[arg(long, value_name = "DURATION", default_value = "5s", env = env_vars::STACKCTL_CHECK_TIMEOUT, value_parser = parse::duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct TcpArgs {
+    /// `HOST:PORT`; IPv6 addresses in brackets, e.g. `[::1]:5432`
+    #[arg(value_name = "HOST:PORT", value_parser = parse::host_port)]
+    pub address: HostPort,
+    #[command(flatten)]
+    pub limit: CheckTimeout,
+}
+
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// The URL to request (`http://` or `https://`)
+    #[arg(value_name = "URL", value_parser = parse::http_url)]
+    pub url: url::Url,
+    /// Accepted status codes: codes, ranges and classes, e.g. `200`, `200-299,304`, `2xx`
+    #[arg(long, value_name = "CODES", default_value = "200-399", value_parser = parse::status_spec)]
+    pub status: StatusSpec,
+    /// The body must contain this text
+    #[arg(long, value_name = "TEXT")]
+    pub body_contains: Option<String>,
+    /// The body must match this regular expression
+    #[arg(long, value_name = "REGEX", value_parser = parse::regex)]
+    pub body_regex: Option<regex::Regex>,
+    /// The JSON body must hold VALUE at PATH, e.g. `status=ok` or `checks.mongo.status=ok`
+    #[arg(long = "json-path", value_name = "PATH=VALUE", value_parser = parse::json_assertion)]
+    pub json_path: Vec<JsonAssertion>,
+    /// Extra request header (repeatable)
+    #[arg(long = "header", short = 'H', value_name = "NAME:VALUE", value_parser = parse::header)]
+    pub headers: Vec<Header>,
+    /// Virtual host to ask for: sent as `Host` (and TLS server name) while connecting to the URL's address
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// Request method
+    #[arg(long, value_name = "METHOD", default_value = "GET", value_parser = parse::method)]
+    pub method: reqwest::Method,
+    /// Accept any TLS certificate
+    #[arg(long)]
+    pub insecure: bool,
+    /// Trust the PEM certificates in this file as well
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Follow redirects (at most 10) instead of judging the redirect itself
+    #[arg(long)]
+    pub follow_redirects: bool,
+    #[command(flatten)]
+    pub limit: CheckTimeout,
+}
+
+#[derive(Debug, Args)]
+pub struct DnsArgs {
+    /// The name to resolve
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Record type
+    #[arg(long = "type", value_enum, default_value = "a", ignore_case = true)]
+    pub record: RecordKind,
+    /// At least one answer must equal this value
+    #[arg(long, value_name = "VALUE")]
+    pub expect: Option<String>,
+    /// Ask this server instead of the ones in `/etc/resolv.conf`
+    #[arg(long, value_name = "IP:PORT", value_parser = parse::dns_server)]
+    pub server: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub limit: CheckTimeout,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Targets: `tcp://HOST:PORT`, `http(s)://...`, `dns://NAME[?type=AAAA&expect=VALUE&server=IP:PORT]`
+    #[arg(value_name = "TARGET", required = true, value_parser = parse::target)]
+    pub targets: Vec<Target>,
+    /// Give up after this long (exit 3)
+    #[arg(long, value_name = "DURATION", default_value = "60s", env = env_vars::STACKCTL_WAIT_TIMEOUT, value_parser = parse::duration)]
+    pub timeout: Duration,
+    /// Wait until the targets are NOT reachable
+    #[arg(long)]
+    pub invert: bool,
+    /// First delay between attempts (grows exponentially, with jitter)
+    #[arg(long, value_name = "DURATION", default_value = "50ms", env = env_vars::STACKCTL_BACKOFF_MIN, value_parser = parse::duration)]
+    pub backoff_min: Duration,
+    /// Largest delay between attempts
+    #[arg(long, value_name = "DURATION", default_value = "2s", env = env_vars::STACKCTL_BACKOFF_MAX, value_parser = parse::duration)]
+    pub backoff_max: Duration,
+    /// Hard timeout of each attempt
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse::duration)]
+    pub attempt_timeout: Duration,
+    /// Command to exec (replacing stackctl) once every target is ready
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+/// What parsing the command line produced, when it did not produce a [`Cli`].
+#[derive(Debug)]
+pub enum ParseError {
+    /// `--help` or `--version`: print this on stdout and exit 0.
+    Display(String),
+    /// A usage error, already in our message style.
+    Usage(Error),
+}
+
+/// Parses the command line.
+///
+/// # Errors
+/// [`ParseError::Display`] for help and version, [`ParseError::Usage`] for bad input.
+pub fn parse(args: &[OsString]) -> Result<Cli, ParseError> {
+    Cli::try_parse_from(args).map_err(|err| {
+        use clap::error::ErrorKind;
+        match err.kind() {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                ParseError::Display(err.render().to_string())
+            }
+            _ => ParseError::Usage(usage_error(&err, &subcommand_path(args))),
+        }
+    })
+}
+
+/// True when the command line asks for `check`: failures there must exit 1, never 2.
+#[must_use]
+pub fn is_check(args: &[OsString]) -> bool {
+    let mut words = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(word) = words.next() {
+        match word.as_ref() {
+            "--" => return false,
+            // The one global flag that takes a separate value.
+            "--log-level" => {
+                words.next();
+            }
+            w if w.starts_with('-') => {}
+            w => return w == "check",
+        }
+    }
+    false
+}
+
+/// `stackctl check tcp`: the program and the subcommands named on the command line, for hints.
+fn subcommand_path(args: &[OsString]) -> String {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    let mut path = String::from("stackctl");
+    for word in args.iter().skip(1).map(|a| a.to_string_lossy()) {
+        let Some(sub) = command.find_subcommand(word.as_ref()).cloned() else {
+            if word.starts_with('-') {
+                continue;
+            }
+            break;
+        };
+        path.push(' ');
+        path.push_str(&word);
+        command = sub;
+    }
+    path
+}
+
+/// Turns clap's multi-line error into our style: one `error:` line, a `hint:` from clap's tip.
+fn usage_error(err: &clap::Error, path: &str) -> Error {
+    let text = err.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid command line");
+    let message = backticks(first.strip_prefix("error: ").unwrap_or(first));
+    let hint = lines
+        .find_map(|l| l.strip_prefix("tip: "))
+        .map(backticks)
+        .unwrap_or_else(|| format!("see `{path} --help`"));
+    Error::usage(message).with_hint(hint)
+}
+
+/// clap quotes literals as `'x'`; our messages use backticks.
+fn backticks(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut parts = text.split('\'');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    let rest: Vec<&str> = parts.collect();
+    // Only balanced quotes are literals; a lone apostrophe stays as it is.
+    let balanced = rest.len() % 2 == 0;
+    for part in &rest {
+        out.push(if balanced { '`' } else { '\'' });
+        out.push_str(part);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn check_is_recognised_behind_global_flags() {
+        assert!(is_check(&args(&["stackctl", "check", "tcp", "x"])));
+        assert!(is_check(&args(&["stackctl", "--json", "--log-level", "debug", "check"])));
+        assert!(!is_check(&args(&["stackctl", "wait", "tcp://a:1", "--", "check"])));
+        assert!(!is_check(&args(&["stackctl", "--log-level", "check", "wait"])));
+    }
+
+    #[test]
+    fn clap_quotes_become_backticks() {
+        assert_eq!(
+            backticks("unexpected argument '--foo' found"),
+            "unexpected argument `--foo` found"
+        );
+        assert_eq!(backticks("can't parse"), "can't parse");
+    }
+}

@@ -1,0 +1,24 @@
+//! Every environment variable stackctl reads, in one place.
+//!
+//! Precedence, everywhere: command-line flag > `STACKCTL_*` environment variable > stack file
+//! > built-in default. Flags and their variables are merged by clap (each flag names its
+//! variable with `env = ...` so `--help` shows it); [`crate::settings`] applies the rest.
+
+/// Log filter (`tracing` directives such as `debug` or `stackctl=trace`). Wins over `RUST_LOG`.
+pub const STACKCTL_LOG: &str = "STACKCTL_LOG";
+/// The conventional log filter, read when `STACKCTL_LOG` and `--log-level` are absent.
+pub const RUST_LOG: &str = "RUST_LOG";
+/// `true` (or `1`) selects NDJSON output, like `--json`.
+pub const STACKCTL_JSON: &str = "STACKCTL_JSON";
+/// `true` (or `1`) silences progress, like `--quiet`.
+pub const STACKCTL_QUIET: &str = "STACKCTL_QUIET";
+/// Any non-empty value turns colour off (<https://no-color.org>).
+pub const NO_COLOR: &str = "NO_COLOR";
+/// Default hard timeout of one `check`.
+pub const STACKCTL_CHECK_TIMEOUT: &str = "STACKCTL_CHECK_TIMEOUT";
+/// Default global timeout of `wait`.
+pub const STACKCTL_WAIT_TIMEOUT: &str = "STACKCTL_WAIT_TIMEOUT";
+/// First retry delay of `wait`.
+pub const STACKCTL_BACKOFF_MIN: &str = "STACKCTL_BACKOFF_MIN";
+/// Retry delay cap of `wait`.
+pub const STACKCTL_BACKOFF_MAX: &str = "STACKCTL_BACKOFF_MAX";

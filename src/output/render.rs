@@ -1,0 +1,192 @@
+//! Renderers: progress bars on a terminal, plain lines otherwise, NDJSON with `--json`.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{Event, human_duration};
+use crate::settings::{Output, Settings};
+
+/// Shows events.
+pub trait Renderer: Send {
+    fn render(&mut self, event: &Event);
+}
+
+/// The handle the engine emits events through; cheap to clone.
+#[derive(Clone)]
+pub struct Reporter {
+    inner: Arc<Mutex<Box<dyn Renderer>>>,
+}
+
+impl Reporter {
+    #[must_use]
+    pub fn new(renderer: Box<dyn Renderer>) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(renderer)),
+        }
+    }
+
+    pub fn emit(&self, event: &Event) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .render(event);
+    }
+}
+
+/// The renderer the settings ask for.
+#[must_use]
+pub fn renderer_for(settings: &Settings) -> Box<dyn Renderer> {
+    match settings.output {
+        Output::Json => Box::new(JsonLines),
+        Output::Quiet => Box::new(Silent),
+        Output::Plain => Box::new(PlainLines {
+            started: Instant::now(),
+        }),
+        Output::Progress => Box::new(Progress::new(settings.color)),
+    }
+}
+
+/// NDJSON on stdout.
+struct JsonLines;
+
+impl Renderer for JsonLines {
+    fn render(&mut self, event: &Event) {
+        let mut out = std::io::stdout().lock();
+        if let Ok(line) = serde_json::to_string(event) {
+            // A closed stdout is not worth dying for; the exit status still tells.
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+}
+
+/// Nothing (`--quiet`).
+struct Silent;
+
+impl Renderer for Silent {
+    fn render(&mut self, _: &Event) {}
+}
+
+/// Timestamped lines on stderr, for logs and CI.
+struct PlainLines {
+    started: Instant,
+}
+
+impl Renderer for PlainLines {
+    fn render(&mut self, event: &Event) {
+        let Some(line) = plain_line(event) else {
+            return;
+        };
+        let stamp = self.started.elapsed().as_secs_f64();
+        let _ = writeln!(std::io::stderr().lock(), "[{stamp:7.2}s] {line}");
+    }
+}
+
+fn plain_line(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::WaitStarted {
+            targets, invert, ..
+        } => {
+            let goal = if *invert { " to become unreachable" } else { "" };
+            format!("waiting for {} target(s){goal}", targets.len())
+        }
+        Event::NotReady {
+            target,
+            attempt,
+            reason,
+            retry_in_ms,
+            ..
+        } => format!(
+            "{target}: not ready (attempt {attempt}): {reason}; next try in {}",
+            human_duration(Duration::from_secs_f64(retry_in_ms / 1000.0))
+        ),
+        Event::Ready {
+            target,
+            attempts,
+            detail,
+            elapsed_ms,
+        } => format!(
+            "{target}: ready after {} ({attempts} attempt{}): {detail}",
+            human_duration(Duration::from_secs_f64(elapsed_ms / 1000.0)),
+            if *attempts == 1 { "" } else { "s" }
+        ),
+        Event::WaitFinished { ready: true, elapsed_ms, .. } => format!(
+            "all targets ready after {}",
+            human_duration(Duration::from_secs_f64(elapsed_ms / 1000.0))
+        ),
+        Event::WaitFinished { ready: false, .. } => return None,
+    })
+}
+
+/// One spinner per target on a terminal.
+struct Progress {
+    multi: MultiProgress,
+    bars: Vec<(String, ProgressBar)>,
+    color: bool,
+}
+
+impl Progress {
+    fn new(color: bool) -> Self {
+        Self {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Vec::new(),
+            color,
+        }
+    }
+
+    fn bar(&self, target: &str) -> Option<&ProgressBar> {
+        self.bars.iter().find(|(t, _)| t == target).map(|(_, b)| b)
+    }
+}
+
+impl Renderer for Progress {
+    fn render(&mut self, event: &Event) {
+        match event {
+            Event::WaitStarted { targets, .. } => {
+                let template = if self.color {
+                    "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}"
+                } else {
+                    "{spinner} {prefix} {wide_msg} {elapsed}"
+                };
+                let style = ProgressStyle::with_template(template)
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                for target in targets {
+                    let bar = self.multi.add(ProgressBar::new_spinner());
+                    bar.set_style(style.clone());
+                    bar.set_prefix(target.clone());
+                    bar.set_message("waiting");
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                    self.bars.push((target.clone(), bar));
+                }
+            }
+            Event::NotReady {
+                target,
+                attempt,
+                reason,
+                ..
+            } => {
+                if let Some(bar) = self.bar(target) {
+                    bar.set_message(format!("attempt {attempt}: {reason}"));
+                }
+            }
+            Event::Ready { target, .. } => {
+                if let Some(bar) = self.bar(target) {
+                    let line = plain_line(event).unwrap_or_default();
+                    let mark = if self.color { "\u{1b}[32m✓\u{1b}[0m" } else { "✓" };
+                    bar.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                    bar.finish_with_message(format!("{mark} {line}"));
+                }
+            }
+            Event::WaitFinished { .. } => {
+                for (_, bar) in &self.bars {
+                    if !bar.is_finished() {
+                        bar.abandon();
+                    }
+                }
+            }
+        }
+    }
+}

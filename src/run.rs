@@ -1,0 +1,183 @@
+//! From a parsed command line to an exit status: resolve settings, run the command, report.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::check::{Check, dns::DnsCheck, http::HttpCheck, http::HttpSpec, tcp::TcpCheck};
+use crate::cli::{self, CheckCommand, Command, ParseError, WaitArgs};
+use crate::error::{Error, Result};
+use crate::exit::ExitStatus;
+use crate::output::{Reporter, renderer_for};
+use crate::probe::{WaitPlan, WaitResult, wait_all};
+use crate::retry::RetryPolicy;
+use crate::settings::{Environment, Output, Settings};
+use crate::target::Target;
+
+/// What a command asks the process to do once the runtime is gone.
+enum Completion {
+    Exit(ExitStatus),
+    Exec(Vec<OsString>),
+}
+
+/// Runs stackctl with these arguments (the first is the program name).
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let healthcheck = cli::is_check(&args);
+    let cli = match cli::parse(&args) {
+        Ok(cli) => cli,
+        Err(ParseError::Display(text)) => {
+            let _ = write!(std::io::stdout().lock(), "{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(ParseError::Usage(err)) => return report(&err, healthcheck),
+    };
+    let settings = Settings::resolve(&cli.global, &Environment::from_process());
+    if let Err(err) = crate::logging::init(&settings) {
+        return report(&err, healthcheck);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return report(&Error::failed(format!("cannot start the async runtime: {e}")), healthcheck),
+    };
+    let result = runtime.block_on(execute(cli.command, &settings));
+    // Nothing may keep running behind an exec'd command.
+    drop(runtime);
+    match result {
+        Ok(Completion::Exit(status)) => status.into(),
+        Ok(Completion::Exec(command)) => exec(&command),
+        Err(err) => report(&err, healthcheck),
+    }
+}
+
+async fn execute(command: Command, settings: &Settings) -> Result<Completion> {
+    match command {
+        Command::Check(kind) => check(kind, settings).await.map(Completion::Exit),
+        Command::Wait(args) => wait(args, settings).await,
+    }
+}
+
+async fn check(kind: CheckCommand, settings: &Settings) -> Result<ExitStatus> {
+    let (check, timeout) = match kind {
+        CheckCommand::Tcp(args) => (Check::Tcp(TcpCheck::new(args.address)), args.limit.timeout),
+        CheckCommand::Http(args) => {
+            let spec = HttpSpec {
+                url: args.url,
+                method: args.method,
+                status: args.status,
+                body_contains: args.body_contains,
+                body_regex: args.body_regex,
+                json: args.json_path,
+                headers: args.headers,
+                host: args.host,
+                insecure: args.insecure,
+                ca_file: args.ca_file,
+                follow_redirects: args.follow_redirects,
+            };
+            (Check::Http(HttpCheck::new(spec)?), args.limit.timeout)
+        }
+        CheckCommand::Dns(args) => (
+            Check::Dns(DnsCheck::new(args.name, args.record, args.expect, args.server)),
+            args.limit.timeout,
+        ),
+    };
+    let report = check.run(timeout).await;
+    let line = if settings.output == Output::Json { report.json() } else { report.line() };
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+    Ok(if report.outcome.is_healthy() { ExitStatus::Success } else { ExitStatus::Failure })
+}
+
+async fn wait(args: WaitArgs, settings: &Settings) -> Result<Completion> {
+    if args.backoff_min > args.backoff_max {
+        return Err(Error::usage(format!(
+            "`--backoff-min` ({}) is larger than `--backoff-max` ({})",
+            humantime::format_duration(args.backoff_min),
+            humantime::format_duration(args.backoff_max)
+        )));
+    }
+    let checks = args
+        .targets
+        .into_iter()
+        .map(|target| Ok((target.to_string(), check_for(target)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let plan = WaitPlan {
+        checks,
+        timeout: args.timeout,
+        invert: args.invert,
+        policy: RetryPolicy::Exponential {
+            min: args.backoff_min,
+            max: args.backoff_max,
+            factor: 2.0,
+        },
+        attempt_timeout: args.attempt_timeout,
+    };
+    let reporter = Reporter::new(renderer_for(settings));
+    match wait_all(plan, &reporter).await {
+        WaitResult::Ready { .. } if args.command.is_empty() => Ok(Completion::Exit(ExitStatus::Success)),
+        WaitResult::Ready { .. } => Ok(Completion::Exec(args.command)),
+        WaitResult::TimedOut { not_ready } => {
+            let total = not_ready.len();
+            let mut message = format!(
+                "timed out after {}; {total} target{} never became ready",
+                humantime::format_duration(args.timeout),
+                if total == 1 { "" } else { "s" }
+            );
+            for target in &not_ready {
+                message.push_str(&format!(
+                    "\n  {}: {} (after {} attempt{})",
+                    target.target,
+                    target.last_error,
+                    target.attempts,
+                    if target.attempts == 1 { "" } else { "s" }
+                ));
+            }
+            Err(Error::timeout(message).with_hint("raise `--timeout`, or check that the targets above are up and reachable from here"))
+        }
+    }
+}
+
+/// A wait target becomes a check; invalid TLS settings fail here, once, not on every retry.
+fn check_for(target: Target) -> Result<Check> {
+    Ok(match target {
+        Target::Tcp(address) => Check::Tcp(TcpCheck::new(address)),
+        Target::Http(url) => Check::Http(HttpCheck::new(HttpSpec::get(url))?),
+        Target::Dns {
+            name,
+            record,
+            expect,
+            server,
+        } => Check::Dns(DnsCheck::new(name, record, expect, server)),
+    })
+}
+
+/// Replaces this process with the command; returns only if that fails.
+fn exec(command: &[OsString]) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    let (program, rest) = command.split_first().expect("clap requires a command after `--`");
+    let err = std::process::Command::new(program).args(rest).exec();
+    let name = program.to_string_lossy();
+    let (status, what) = match err.kind() {
+        std::io::ErrorKind::NotFound => (ExitStatus::CommandNotFound, "not found"),
+        _ => (ExitStatus::CannotExecute, "cannot be executed"),
+    };
+    let error = Error::failed(format!("command `{name}` {what}: {}", crate::check::io_reason(&err)))
+        .with_hint("`wait -- CMD` runs CMD directly, without a shell; give a path or a program on `PATH`");
+    let _ = writeln!(std::io::stderr().lock(), "{error}");
+    status.into()
+}
+
+/// Prints an error on stderr and returns its exit status; under `check`, one line and exit 1.
+fn report(err: &Error, healthcheck: bool) -> ExitCode {
+    let mut stderr = std::io::stderr().lock();
+    if healthcheck {
+        let _ = writeln!(stderr, "error: {}", err.one_line());
+        err.exit_status().for_healthcheck().into()
+    } else {
+        let _ = writeln!(stderr, "{err}");
+        err.exit_status().into()
+    }
+}
