@@ -232,11 +232,25 @@ fn usage_error(err: &clap::Error, path: &str) -> Error {
     let text = err.render().to_string();
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or("invalid command line");
-    let message = backticks(first.strip_prefix("error: ").unwrap_or(first));
-    let hint = lines
-        .find_map(|l| l.strip_prefix("tip: "))
-        .map(backticks)
-        .unwrap_or_else(|| format!("see `{path} --help`"));
+    let mut message = backticks(first.strip_prefix("error: ").unwrap_or(first));
+    if message.ends_with(':') {
+        // "the following required arguments were not provided:" names them on the next line.
+        let missing: Vec<&str> = lines.by_ref().take_while(|l| l.starts_with('<') || l.starts_with("--")).collect();
+        let missing: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+        message = format!("{} {}", message, missing.join(", "));
+    }
+    let mut hint = None;
+    for line in lines {
+        if let Some(values) = line.strip_prefix("[possible values: ") {
+            hint = Some(format!("expected one of: {}", values.trim_end_matches(']')));
+        } else if let Some(tip) = line.strip_prefix("tip: ") {
+            // clap's "to pass `--x` as a value, use `-- --x`" misleads more than it helps.
+            if hint.is_none() && !tip.starts_with("to pass ") {
+                hint = Some(backticks(tip));
+            }
+        }
+    }
+    let hint = hint.unwrap_or_else(|| format!("see `{path} --help`"));
     Error::usage(message).with_hint(hint)
 }
 

@@ -51,7 +51,8 @@ pub fn status_spec(text: &str) -> Result<StatusSpec, String> {
 pub fn regex(text: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(text).map_err(|e| {
         let reason = e.to_string();
-        let last = reason.lines().last().unwrap_or("invalid").trim().to_owned();
+        let last = reason.lines().last().unwrap_or("invalid").trim();
+        let last = last.strip_prefix("error: ").unwrap_or(last);
         format!("`{text}` is not a valid regular expression: {last}")
     })
 }

@@ -97,7 +97,8 @@ async fn wait(args: WaitArgs, settings: &Settings) -> Result<Completion> {
             "`--backoff-min` ({}) is larger than `--backoff-max` ({})",
             humantime::format_duration(args.backoff_min),
             humantime::format_duration(args.backoff_max)
-        )));
+        ))
+        .with_hint("the first delay grows towards the cap; make `--backoff-min` the smaller one"));
     }
     let checks = args
         .targets

@@ -70,7 +70,7 @@ impl Check {
     async fn attempt(&self, budget: Duration) -> Outcome {
         match self {
             Self::Tcp(c) => c.run().await,
-            Self::Http(c) => c.run(budget).await,
+            Self::Http(c) => c.run().await,
             Self::Dns(c) => c.run(budget).await,
         }
     }

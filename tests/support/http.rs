@@ -1,0 +1,158 @@
+//! Real HTTP and HTTPS servers on loopback for the checks to talk to.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Starts the HTTP fixture on a free loopback port (after `delay`, if any) and returns its
+/// address. The server lives as long as the test process.
+pub fn start_after(delay: Duration) -> SocketAddr {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = std_listener.local_addr().expect("addr");
+    if delay.is_zero() {
+        serve(std_listener);
+    } else {
+        // Release the port, then listen on it again later: "the server comes up late".
+        drop(std_listener);
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            serve(std::net::TcpListener::bind(addr).expect("re-bind the reserved port"));
+        });
+    }
+    addr
+}
+
+/// Starts the HTTP fixture now.
+pub fn start() -> SocketAddr {
+    start_after(Duration::ZERO)
+}
+
+fn serve(listener: std::net::TcpListener) {
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            axum::serve(listener, routes()).await.expect("serve");
+        });
+    });
+}
+
+fn routes() -> Router {
+    Router::new()
+        .route(
+            "/health",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"{"status":"ok","version":"8.0","checks":{"mongo":{"status":"ok"}},"members":[1,2]}"#,
+                )
+            }),
+        )
+        .route("/down", get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "booting") }))
+        .route(
+            "/html",
+            get(|| async { ([(header::CONTENT_TYPE, "text/html")], "<html>please wait</html>") }),
+        )
+        .route(
+            "/redirect",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/health")]) }),
+        )
+        .route(
+            "/host",
+            get(|headers: HeaderMap| async move {
+                let host = headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                if host.starts_with("chat.example") {
+                    (StatusCode::OK, format!("vhost {host}"))
+                } else {
+                    (StatusCode::NOT_FOUND, format!("no vhost {host}"))
+                }
+            }),
+        )
+        .route(
+            "/token",
+            get(|headers: HeaderMap| async move {
+                if headers.get("x-token").is_some_and(|v| v == "s3cret") {
+                    StatusCode::OK
+                } else {
+                    StatusCode::UNAUTHORIZED
+                }
+            }),
+        )
+        .route("/submit", post(|| async { (StatusCode::CREATED, "made") }))
+        .route(
+            "/stall",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "late"
+            }),
+        )
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found").into_response() })
+}
+
+/// An HTTPS server with a fresh self-signed certificate for `localhost`; returns its address
+/// and the certificate's PEM (to pass with `--ca-file`).
+pub fn start_tls() -> (SocketAddr, String) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    let cert = params.self_signed(&key).expect("self-signed");
+    let pem = cert.pem();
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A failed handshake (the client refused our certificate) is expected.
+                    let Ok(mut tls) = acceptor.accept(stream).await else { return };
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = tls
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nsecure")
+                        .await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+    });
+    (addr, pem)
+}
