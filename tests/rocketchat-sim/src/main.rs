@@ -1,1 +1,540 @@
-fn main() {}
+//! rocketchat-sim: a test-support simulator of Rocket.Chat's REST API.
+//! See README.md for options, the /_sim control endpoint and the sources of each behaviour.
+
+mod api;
+mod boot;
+mod gitlab;
+mod state;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use clap::{Parser, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::api::{Body, RawReq, Reply, Sim};
+use crate::state::{Db, SettingValue};
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+enum BootingResponse {
+    /// 503 with a plain-text body (a proxy in front of a starting server)
+    #[value(name = "503")]
+    Unavailable,
+    /// 200 with the HTML page of the web client (a JSON client cannot parse it)
+    Html,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rocketchat-sim",
+    about = "Simulated Rocket.Chat REST API for tests"
+)]
+struct Cli {
+    /// Port to listen on (0 = pick a free port)
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    port: u16,
+    /// Address to bind
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// Do not listen at all for this long (connections are refused)
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    refuse_for: Duration,
+    /// After listening, answer every request as a booting server for this long
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    booting_for: Duration,
+    /// What a booting server answers
+    #[arg(long, value_enum, default_value = "503")]
+    booting_response: BootingResponse,
+    /// MongoDB URL: do not finish booting until it reports a replica-set primary
+    #[arg(long, env = "MONGO_URL")]
+    mongo_url: Option<String>,
+    /// Server selection timeout for --mongo-url (Node driver default: 30000 ms)
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    mongo_timeout: Duration,
+    /// Version reported by /api/info (full; unauthenticated callers see major.minor)
+    #[arg(long = "version", default_value = "8.0.0")]
+    rc_version: String,
+    /// Rate limiter: calls allowed per window (API_Enable_Rate_Limiter_Limit_Calls_Default)
+    #[arg(long, default_value_t = 10)]
+    rate_limit_calls: i64,
+    /// Rate limiter window (API_Enable_Rate_Limiter_Limit_Time_Default)
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    rate_limit_window: Duration,
+    /// Turn the rate limiter off (API_Enable_Rate_Limiter=false)
+    #[arg(long)]
+    no_rate_limit: bool,
+    /// 2FA grace after registration / remember period (Accounts_TwoFactorAuthentication_RememberFor)
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30m")]
+    twofa_grace: Duration,
+    /// users.create also requires the caller's second factor
+    #[arg(long)]
+    users_create_2fa: bool,
+    /// Old login error texts ("User has no password set" not masked)
+    #[arg(long)]
+    legacy_login_errors: bool,
+    /// Persist state to this JSON file (survives a restart)
+    #[arg(long)]
+    data_file: Option<PathBuf>,
+    /// Fail every Nth request with --fail-status (0 = never)
+    #[arg(long, default_value_t = 0)]
+    fail_every: u64,
+    /// Status used by --fail-every
+    #[arg(long, default_value_t = 500)]
+    fail_status: u16,
+    /// Delay every reply by this long
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    delay: Duration,
+}
+
+struct App {
+    sim: Mutex<Sim>,
+    ready_at: Instant,
+    booting_response: BootingResponse,
+    data_file: Option<PathBuf>,
+}
+
+fn log(msg: &str) {
+    eprintln!("rocketchat-sim: {msg}");
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    std::process::exit(rt.block_on(run(cli)));
+}
+
+async fn run(cli: Cli) -> i32 {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let mut db = match &cli.data_file {
+        Some(p) => match Db::load(p) {
+            Ok(Some(db)) => {
+                log(&format!("loaded state from {}", p.display()));
+                db
+            }
+            Ok(None) => Db::default(),
+            Err(e) => {
+                log(&format!("cannot read {}: {e}", p.display()));
+                return 2;
+            }
+        },
+        None => Db::default(),
+    };
+
+    // Resolve the port now so it can be announced even while connections are refused.
+    let port = if cli.port == 0 {
+        match std::net::TcpListener::bind((cli.bind.as_str(), 0)) {
+            Ok(l) => l.local_addr().map(|a| a.port()).unwrap_or(0),
+            Err(e) => {
+                log(&format!("cannot bind {}: {e}", cli.bind));
+                return 2;
+            }
+        }
+    } else {
+        cli.port
+    };
+    let addr: SocketAddr = match format!("{}:{}", cli.bind, port).parse() {
+        Ok(a) => a,
+        Err(e) => {
+            log(&format!("bad bind address: {e}"));
+            return 2;
+        }
+    };
+    let announce = || {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "rocketchat-sim listening on {addr}");
+        let _ = out.flush();
+    };
+    let early_announce = !cli.refuse_for.is_zero() || cli.mongo_url.is_some();
+    if early_announce {
+        announce();
+        log(&format!("refusing connections on {addr} while starting"));
+    }
+    let start = Instant::now();
+
+    // Meteor connects to MongoDB before it listens.
+    if let Some(url) = &cli.mongo_url {
+        log(&format!("waiting for a replica-set primary at {url}"));
+        if let Err(e) = boot::wait_for_mongo_primary(url, cli.mongo_timeout).await {
+            eprintln!("{e}");
+            return 1;
+        }
+        log("MongoDB primary found");
+    }
+    let elapsed = start.elapsed();
+    if cli.refuse_for > elapsed {
+        tokio::time::sleep(cli.refuse_for - elapsed).await;
+    }
+
+    let forced = vec![
+        (
+            "API_Enable_Rate_Limiter_Limit_Calls_Default",
+            SettingValue::Int(cli.rate_limit_calls),
+        ),
+        (
+            "API_Enable_Rate_Limiter_Limit_Time_Default",
+            SettingValue::Int(cli.rate_limit_window.as_millis() as i64),
+        ),
+        (
+            "Accounts_TwoFactorAuthentication_RememberFor",
+            SettingValue::Int(cli.twofa_grace.as_secs() as i64),
+        ),
+    ];
+    let mut forced = forced;
+    if cli.no_rate_limit {
+        forced.push(("API_Enable_Rate_Limiter", SettingValue::Bool(false)));
+    }
+    for line in boot::apply_settings(&mut db, &env, &forced) {
+        log(&line);
+    }
+    boot::ensure_permissions(&mut db);
+    for line in boot::initial_data(&mut db, &env) {
+        log(&line);
+    }
+    if let Some(p) = &cli.data_file
+        && let Err(e) = db.save(p)
+    {
+        log(&format!("cannot write {}: {e}", p.display()));
+        return 2;
+    }
+
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            log(&format!("cannot listen on {addr}: {e}"));
+            return 2;
+        }
+    };
+    if !early_announce {
+        announce();
+    }
+    log(&format!(
+        "listening on {addr}; version {}; ready in {:?}",
+        cli.rc_version, cli.booting_for
+    ));
+    let mut sim = Sim::new(
+        db,
+        api::Config {
+            version: cli.rc_version.clone(),
+            users_create_2fa: cli.users_create_2fa,
+            legacy_login_errors: cli.legacy_login_errors,
+        },
+    );
+    sim.fault.fail_every = cli.fail_every;
+    sim.fault.fail_status = cli.fail_status;
+    sim.fault.delay_ms = cli.delay.as_millis() as u64;
+    let app = Arc::new(App {
+        sim: Mutex::new(sim),
+        ready_at: Instant::now() + cli.booting_for,
+        booting_response: cli.booting_response,
+        data_file: cli.data_file.clone(),
+    });
+    let router = Router::new().fallback(handle).with_state(app);
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    if let Err(e) = server.await {
+        log(&format!("server error: {e}"));
+        return 1;
+    }
+    0
+}
+
+async fn handle(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let method = req.method().as_str().to_string();
+    let uri = req.uri().clone();
+    let path = uri.path().to_string();
+    let query: HashMap<String, String> = uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let headers: HashMap<String, String> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_lowercase(),
+                v.to_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let bytes: Bytes = match axum::body::to_bytes(req.into_body(), 8 * 1024 * 1024).await {
+        Ok(b) => b,
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"),
+    };
+
+    if path.starts_with("/_sim/") {
+        return control(&app, &method, &path, &query, &bytes);
+    }
+
+    // boot phase: listening but not ready
+    if Instant::now() < app.ready_at {
+        return match app.booting_response {
+            BootingResponse::Unavailable => {
+                plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+            }
+            BootingResponse::Html => {
+                let mut r = (StatusCode::OK, api::client_html()).into_response();
+                r.headers_mut().insert(
+                    "content-type",
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                r
+            }
+        };
+    }
+
+    // fault injection
+    let (delay, fail) = {
+        let mut sim = app.sim.lock().expect("lock");
+        sim.fault.counter += 1;
+        let f = &sim.fault;
+        let fail = f.fail_every > 0 && f.counter % f.fail_every == 0;
+        (f.delay_ms, fail.then_some(f.fail_status))
+    };
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    if let Some(status) = fail {
+        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return json_response(
+            code,
+            &json!({"success": false, "error": "Internal server error"}),
+            &[],
+        );
+    }
+
+    let (body, body_error) = parse_body(
+        &path,
+        headers.get("content-type").map(String::as_str),
+        &bytes,
+    );
+    let raw = RawReq {
+        method,
+        path,
+        query,
+        headers: headers.clone(),
+        body,
+        body_error,
+        ip: headers
+            .get("x-forwarded-for")
+            .and_then(|x| x.split(',').next())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| peer.ip().to_string()),
+    };
+    let (reply, snapshot) = {
+        let mut sim = app.sim.lock().expect("lock");
+        let reply = sim.dispatch(&raw);
+        let snapshot = if sim.dirty && app.data_file.is_some() {
+            sim.dirty = false;
+            Some(sim.db.clone())
+        } else {
+            None
+        };
+        (reply, snapshot)
+    };
+    if let (Some(db), Some(p)) = (snapshot, &app.data_file)
+        && let Err(e) = db.save(p)
+    {
+        log(&format!("cannot write {}: {e}", p.display()));
+    }
+    to_response(reply)
+}
+
+/// Body parsing as Rocket.Chat's API does: JSON, or urlencoded forms; for /hooks a form with the
+/// single key `payload` carries JSON (apps/meteor/app/integrations/server/api/api.ts middleware).
+fn parse_body(path: &str, ctype: Option<&str>, bytes: &[u8]) -> (Value, Option<String>) {
+    if bytes.is_empty() {
+        return (json!({}), None);
+    }
+    let ctype = ctype.unwrap_or("");
+    if ctype.starts_with("application/x-www-form-urlencoded") {
+        let pairs: Vec<(String, String)> =
+            url::form_urlencoded::parse(bytes).into_owned().collect();
+        if path.starts_with("/hooks/")
+            && ctype == "application/x-www-form-urlencoded"
+            && pairs.len() == 1
+        {
+            let raw = if pairs[0].0 == "payload" {
+                pairs[0].1.clone()
+            } else {
+                String::from_utf8_lossy(bytes).into_owned()
+            };
+            return match serde_json::from_str::<Value>(&raw) {
+                Ok(v) => (v, None),
+                Err(e) => (json!({}), Some(format!("Unexpected token in JSON: {e}"))),
+            };
+        }
+        let mut m = serde_json::Map::new();
+        for (k, v) in pairs {
+            m.insert(k, Value::String(v));
+        }
+        return (Value::Object(m), None);
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(v) => (v, None),
+        Err(e) => {
+            if ctype.contains("json") {
+                (json!({}), Some(format!("Unexpected token in JSON: {e}")))
+            } else {
+                (json!({}), None)
+            }
+        }
+    }
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response {
+    let mut r = (status, text).into_response();
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn json_response(status: StatusCode, v: &Value, headers: &[(String, String)]) -> Response {
+    let mut r = (status, v.to_string()).into_response();
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    h.insert("cache-control", HeaderValue::from_static("no-store"));
+    h.insert("pragma", HeaderValue::from_static("no-cache"));
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            h.insert(k, v);
+        }
+    }
+    r
+}
+
+fn to_response(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match reply.body {
+        Body::Json(v) => json_response(status, &v, &reply.headers),
+        Body::Html(h) => {
+            let mut r = (status, h).into_response();
+            r.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            r
+        }
+        Body::Text(t) => {
+            let mut r = (status, t).into_response();
+            r.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            r
+        }
+    }
+}
+
+/// Sim-only control endpoint (never part of Rocket.Chat).
+fn control(
+    app: &App,
+    method: &str,
+    path: &str,
+    query: &HashMap<String, String>,
+    bytes: &[u8],
+) -> Response {
+    let body: Value = serde_json::from_slice(bytes).unwrap_or(json!({}));
+    let mut sim = app.sim.lock().expect("lock");
+    let ok = |v: Value| json_response(StatusCode::OK, &v, &[]);
+    match (method, path) {
+        ("POST", "/_sim/fault") => {
+            if let Some(n) = body.get("fail_every").and_then(Value::as_u64) {
+                sim.fault.fail_every = n;
+                sim.fault.counter = 0;
+            }
+            if let Some(n) = body.get("fail_status").and_then(Value::as_u64) {
+                sim.fault.fail_status = n as u16;
+            }
+            if let Some(n) = body.get("delay_ms").and_then(Value::as_u64) {
+                sim.fault.delay_ms = n;
+            }
+            if let Some(b) = body.get("mongo_down").and_then(Value::as_bool) {
+                sim.fault.mongo_down = b;
+            }
+            let f = &sim.fault;
+            ok(
+                json!({"fail_every": f.fail_every, "fail_status": f.fail_status, "delay_ms": f.delay_ms, "mongo_down": f.mongo_down}),
+            )
+        }
+        ("POST", "/_sim/reset-rate-limits") => {
+            sim.reset_rate_limits();
+            ok(json!({"ok": true}))
+        }
+        ("GET", "/_sim/email-code") => {
+            let user = query.get("username").cloned().unwrap_or_default();
+            match sim.mailbox.get(&user) {
+                Some(code) => ok(json!({"username": user, "code": code})),
+                None => json_response(
+                    StatusCode::NOT_FOUND,
+                    &json!({"error": "no code sent"}),
+                    &[],
+                ),
+            }
+        }
+        ("POST", "/_sim/clear-password") => {
+            let user = body.get("username").and_then(Value::as_str).unwrap_or("");
+            let id = sim.db.user_by_username(user).map(|u| u.id.clone());
+            match id {
+                Some(id) => {
+                    if let Some(u) = sim.db.user_mut(&id) {
+                        u.password = None;
+                    }
+                    sim.dirty = true;
+                    ok(json!({"ok": true}))
+                }
+                None => json_response(
+                    StatusCode::NOT_FOUND,
+                    &json!({"error": "no such user"}),
+                    &[],
+                ),
+            }
+        }
+        ("GET", "/_sim/state") => {
+            let db = &sim.db;
+            ok(json!({
+                "users": db.users.iter().map(|u| json!({"_id": u.id, "username": u.username, "roles": u.roles, "active": u.active, "email2fa": u.email2fa, "emails": u.emails.iter().map(|e| json!({"address": e.address, "verified": e.verified})).collect::<Vec<_>>() })).collect::<Vec<_>>(),
+                "rooms": db.rooms.iter().map(|r| r.json()).collect::<Vec<_>>(),
+                "integrations": db.integrations.len(),
+                "messages": db.messages.len(),
+                "settings": db.settings.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<serde_json::Map<_, _>>(),
+            }))
+        }
+        _ => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "unknown /_sim endpoint"}),
+            &[],
+        ),
+    }
+}
