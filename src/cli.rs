@@ -45,6 +45,8 @@ pub struct GlobalArgs {
     pub no_color: bool,
 }
 
+// Parsed once per process; boxing the larger variants would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check one target once and exit 0 (healthy) or 1 (unhealthy); fit for `HEALTHCHECK`
@@ -54,6 +56,7 @@ pub enum Command {
     Wait(WaitArgs),
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CheckCommand {
     /// A TCP connection can be opened
@@ -235,7 +238,10 @@ fn usage_error(err: &clap::Error, path: &str) -> Error {
     let mut message = backticks(first.strip_prefix("error: ").unwrap_or(first));
     if message.ends_with(':') {
         // "the following required arguments were not provided:" names them on the next line.
-        let missing: Vec<&str> = lines.by_ref().take_while(|l| l.starts_with('<') || l.starts_with("--")).collect();
+        let missing: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| l.starts_with('<') || l.starts_with("--"))
+            .collect();
         let missing: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
         message = format!("{} {}", message, missing.join(", "));
     }
@@ -288,9 +294,26 @@ mod tests {
     #[test]
     fn check_is_recognised_behind_global_flags() {
         assert!(is_check(&args(&["stackctl", "check", "tcp", "x"])));
-        assert!(is_check(&args(&["stackctl", "--json", "--log-level", "debug", "check"])));
-        assert!(!is_check(&args(&["stackctl", "wait", "tcp://a:1", "--", "check"])));
-        assert!(!is_check(&args(&["stackctl", "--log-level", "check", "wait"])));
+        assert!(is_check(&args(&[
+            "stackctl",
+            "--json",
+            "--log-level",
+            "debug",
+            "check"
+        ])));
+        assert!(!is_check(&args(&[
+            "stackctl",
+            "wait",
+            "tcp://a:1",
+            "--",
+            "check"
+        ])));
+        assert!(!is_check(&args(&[
+            "stackctl",
+            "--log-level",
+            "check",
+            "wait"
+        ])));
     }
 
     #[test]

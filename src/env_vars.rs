@@ -1,7 +1,7 @@
 //! Every environment variable stackctl reads, in one place.
 //!
-//! Precedence, everywhere: command-line flag > `STACKCTL_*` environment variable > stack file
-//! > built-in default. Flags and their variables are merged by clap (each flag names its
+//! Precedence, everywhere, highest first: command-line flag, then `STACKCTL_*` environment
+//! variable, then stack file, then built-in default. Flags and their variables are merged by clap (each flag names its
 //! variable with `env = ...` so `--help` shows it); [`crate::settings`] applies the rest.
 
 /// Log filter (`tracing` directives such as `debug` or `stackctl=trace`). Wins over `RUST_LOG`.

@@ -11,8 +11,9 @@ use crate::settings::Settings;
 /// A usage error when the filter does not parse.
 pub fn init(settings: &Settings) -> Result<(), Error> {
     let filter = EnvFilter::try_new(&settings.log_filter).map_err(|e| {
-        Error::usage(format!("invalid log filter `{}`: {e}", settings.log_filter))
-            .with_hint("use a level (`error`, `warn`, `info`, `debug`, `trace`) or `target=level` pairs")
+        Error::usage(format!("invalid log filter `{}`: {e}", settings.log_filter)).with_hint(
+            "use a level (`error`, `warn`, `info`, `debug`, `trace`) or `target=level` pairs",
+        )
     })?;
     // A second init (tests calling `run` twice in one process) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()

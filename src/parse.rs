@@ -103,13 +103,20 @@ mod tests {
     #[test]
     fn urls() {
         assert!(http_url("http://127.0.0.1:8080/health").is_ok());
-        assert!(http_url("ftp://x").unwrap_err().contains("unsupported scheme `ftp`"));
+        assert!(
+            http_url("ftp://x")
+                .unwrap_err()
+                .contains("unsupported scheme `ftp`")
+        );
         assert!(http_url("http//x").unwrap_err().contains("not a valid URL"));
     }
 
     #[test]
     fn dns_servers() {
-        assert_eq!(dns_server("127.0.0.1:5353"), Ok("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(
+            dns_server("127.0.0.1:5353"),
+            Ok("127.0.0.1:5353".parse().unwrap())
+        );
         assert_eq!(dns_server("10.0.0.1"), Ok("10.0.0.1:53".parse().unwrap()));
         assert_eq!(dns_server("[::1]:53"), Ok("[::1]:53".parse().unwrap()));
         assert!(dns_server("resolver").is_err());

@@ -34,12 +34,7 @@ pub fn uri_text(text: &str) -> String {
     } else {
         user.to_owned()
     };
-    format!(
-        "{}{}{}",
-        &text[..start],
-        masked,
-        &text[start + at..]
-    )
+    format!("{}{}{}", &text[..start], masked, &text[start + at..])
 }
 
 #[cfg(test)]

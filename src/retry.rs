@@ -11,7 +11,11 @@ pub enum RetryPolicy {
     /// The same delay every time.
     Fixed { delay: Duration },
     /// `min`, growing by `factor`, with random jitter; never more than `max`.
-    Exponential { min: Duration, max: Duration, factor: f32 },
+    Exponential {
+        min: Duration,
+        max: Duration,
+        factor: f32,
+    },
     /// No delay at all: for tests only.
     Immediate,
 }
@@ -67,9 +71,15 @@ mod tests {
         let delays: Vec<Duration> = policy.delays().take(12).collect();
         assert!(delays[0] >= Duration::from_millis(50) && delays[0] <= Duration::from_millis(100));
         assert!(delays.iter().all(|d| *d <= Duration::from_secs(2)));
-        assert!(delays[11] >= Duration::from_secs(1), "late delays reach the cap region: {delays:?}");
+        assert!(
+            delays[11] >= Duration::from_secs(1),
+            "late delays reach the cap region: {delays:?}"
+        );
         let late: Vec<Duration> = policy.delays().skip(20).take(10).collect();
-        assert!(late.windows(2).any(|w| w[0] != w[1]), "jitter survives at the cap: {late:?}");
+        assert!(
+            late.windows(2).any(|w| w[0] != w[1]),
+            "jitter survives at the cap: {late:?}"
+        );
         // Jitter: two sequences differ somewhere.
         let again: Vec<Duration> = policy.delays().take(12).collect();
         assert_ne!(delays, again);
@@ -77,8 +87,20 @@ mod tests {
 
     #[test]
     fn fixed_and_immediate() {
-        let fixed = RetryPolicy::Fixed { delay: Duration::from_millis(10) };
-        assert!(fixed.delays().take(100).all(|d| d == Duration::from_millis(10)));
-        assert!(RetryPolicy::Immediate.delays().take(100).all(|d| d.is_zero()));
+        let fixed = RetryPolicy::Fixed {
+            delay: Duration::from_millis(10),
+        };
+        assert!(
+            fixed
+                .delays()
+                .take(100)
+                .all(|d| d == Duration::from_millis(10))
+        );
+        assert!(
+            RetryPolicy::Immediate
+                .delays()
+                .take(100)
+                .all(|d| d.is_zero())
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! From a parsed command line to an exit status: resolve settings, run the command, report.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -40,9 +41,17 @@ where
     if let Err(err) = crate::logging::init(&settings) {
         return report(&err, healthcheck);
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
-        Err(e) => return report(&Error::failed(format!("cannot start the async runtime: {e}")), healthcheck),
+        Err(e) => {
+            return report(
+                &Error::failed(format!("cannot start the async runtime: {e}")),
+                healthcheck,
+            );
+        }
     };
     let result = runtime.block_on(execute(cli.command, &settings));
     // Nothing may keep running behind an exec'd command.
@@ -78,17 +87,33 @@ async fn check(kind: CheckCommand, settings: &Settings) -> Result<ExitStatus> {
                 ca_file: args.ca_file,
                 follow_redirects: args.follow_redirects,
             };
-            (Check::Http(HttpCheck::new(spec)?), args.limit.timeout)
+            (
+                Check::Http(Box::new(HttpCheck::new(spec)?)),
+                args.limit.timeout,
+            )
         }
         CheckCommand::Dns(args) => (
-            Check::Dns(DnsCheck::new(args.name, args.record, args.expect, args.server)),
+            Check::Dns(DnsCheck::new(
+                args.name,
+                args.record,
+                args.expect,
+                args.server,
+            )),
             args.limit.timeout,
         ),
     };
     let report = check.run(timeout).await;
-    let line = if settings.output == Output::Json { report.json() } else { report.line() };
+    let line = if settings.output == Output::Json {
+        report.json()
+    } else {
+        report.line()
+    };
     let _ = writeln!(std::io::stdout().lock(), "{line}");
-    Ok(if report.outcome.is_healthy() { ExitStatus::Success } else { ExitStatus::Failure })
+    Ok(if report.outcome.is_healthy() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
 }
 
 async fn wait(args: WaitArgs, settings: &Settings) -> Result<Completion> {
@@ -118,7 +143,9 @@ async fn wait(args: WaitArgs, settings: &Settings) -> Result<Completion> {
     };
     let reporter = Reporter::new(renderer_for(settings));
     match wait_all(plan, &reporter).await {
-        WaitResult::Ready { .. } if args.command.is_empty() => Ok(Completion::Exit(ExitStatus::Success)),
+        WaitResult::Ready { .. } if args.command.is_empty() => {
+            Ok(Completion::Exit(ExitStatus::Success))
+        }
         WaitResult::Ready { .. } => Ok(Completion::Exec(args.command)),
         WaitResult::TimedOut { not_ready } => {
             let total = not_ready.len();
@@ -128,15 +155,18 @@ async fn wait(args: WaitArgs, settings: &Settings) -> Result<Completion> {
                 if total == 1 { "" } else { "s" }
             );
             for target in &not_ready {
-                message.push_str(&format!(
+                let _ = write!(
+                    message,
                     "\n  {}: {} (after {} attempt{})",
                     target.target,
                     target.last_error,
                     target.attempts,
                     if target.attempts == 1 { "" } else { "s" }
-                ));
+                );
             }
-            Err(Error::timeout(message).with_hint("raise `--timeout`, or check that the targets above are up and reachable from here"))
+            Err(Error::timeout(message).with_hint(
+                "raise `--timeout`, or check that the targets above are up and reachable from here",
+            ))
         }
     }
 }
@@ -145,7 +175,7 @@ async fn wait(args: WaitArgs, settings: &Settings) -> Result<Completion> {
 fn check_for(target: Target) -> Result<Check> {
     Ok(match target {
         Target::Tcp(address) => Check::Tcp(TcpCheck::new(address)),
-        Target::Http(url) => Check::Http(HttpCheck::new(HttpSpec::get(url))?),
+        Target::Http(url) => Check::Http(Box::new(HttpCheck::new(HttpSpec::get(url))?)),
         Target::Dns {
             name,
             record,
@@ -158,15 +188,22 @@ fn check_for(target: Target) -> Result<Check> {
 /// Replaces this process with the command; returns only if that fails.
 fn exec(command: &[OsString]) -> ExitCode {
     use std::os::unix::process::CommandExt;
-    let (program, rest) = command.split_first().expect("clap requires a command after `--`");
+    let (program, rest) = command
+        .split_first()
+        .expect("clap requires a command after `--`");
     let err = std::process::Command::new(program).args(rest).exec();
     let name = program.to_string_lossy();
     let (status, what) = match err.kind() {
         std::io::ErrorKind::NotFound => (ExitStatus::CommandNotFound, "not found"),
         _ => (ExitStatus::CannotExecute, "cannot be executed"),
     };
-    let error = Error::failed(format!("command `{name}` {what}: {}", crate::check::io_reason(&err)))
-        .with_hint("`wait -- CMD` runs CMD directly, without a shell; give a path or a program on `PATH`");
+    let error = Error::failed(format!(
+        "command `{name}` {what}: {}",
+        crate::check::io_reason(&err)
+    ))
+    .with_hint(
+        "`wait -- CMD` runs CMD directly, without a shell; give a path or a program on `PATH`",
+    );
     let _ = writeln!(std::io::stderr().lock(), "{error}");
     status.into()
 }

@@ -36,7 +36,9 @@ impl Environment {
     #[must_use]
     pub fn from_process() -> Self {
         Self {
-            rust_log: std::env::var(env_vars::RUST_LOG).ok().filter(|v| !v.is_empty()),
+            rust_log: std::env::var(env_vars::RUST_LOG)
+                .ok()
+                .filter(|v| !v.is_empty()),
             no_color: std::env::var_os(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty()),
             stderr_is_terminal: std::io::stderr().is_terminal(),
         }
@@ -105,26 +107,50 @@ mod tests {
 
     #[test]
     fn flag_beats_rust_log_beats_default() {
-        assert_eq!(Settings::resolve(&args(Some("debug"), false, false, false), &tty()).log_filter, "debug");
-        assert_eq!(Settings::resolve(&args(None, false, false, false), &tty()).log_filter, "info");
+        assert_eq!(
+            Settings::resolve(&args(Some("debug"), false, false, false), &tty()).log_filter,
+            "debug"
+        );
+        assert_eq!(
+            Settings::resolve(&args(None, false, false, false), &tty()).log_filter,
+            "info"
+        );
         let bare = Environment::default();
-        assert_eq!(Settings::resolve(&args(None, false, false, false), &bare).log_filter, "warn");
+        assert_eq!(
+            Settings::resolve(&args(None, false, false, false), &bare).log_filter,
+            "warn"
+        );
     }
 
     #[test]
     fn output_mode() {
-        assert_eq!(Settings::resolve(&args(None, true, true, false), &tty()).output, Output::Json);
-        assert_eq!(Settings::resolve(&args(None, false, true, false), &tty()).output, Output::Quiet);
-        assert_eq!(Settings::resolve(&args(None, false, false, false), &tty()).output, Output::Progress);
+        assert_eq!(
+            Settings::resolve(&args(None, true, true, false), &tty()).output,
+            Output::Json
+        );
+        assert_eq!(
+            Settings::resolve(&args(None, false, true, false), &tty()).output,
+            Output::Quiet
+        );
+        assert_eq!(
+            Settings::resolve(&args(None, false, false, false), &tty()).output,
+            Output::Progress
+        );
         let pipe = Environment::default();
-        assert_eq!(Settings::resolve(&args(None, false, false, false), &pipe).output, Output::Plain);
+        assert_eq!(
+            Settings::resolve(&args(None, false, false, false), &pipe).output,
+            Output::Plain
+        );
     }
 
     #[test]
     fn colour_off_by_flag_or_no_color() {
         assert!(Settings::resolve(&args(None, false, false, false), &tty()).color);
         assert!(!Settings::resolve(&args(None, false, false, true), &tty()).color);
-        let no_color = Environment { no_color: true, ..tty() };
+        let no_color = Environment {
+            no_color: true,
+            ..tty()
+        };
         assert!(!Settings::resolve(&args(None, false, false, false), &no_color).color);
     }
 }

@@ -183,7 +183,10 @@ mod tests {
         assert_eq!(err("db:0"), "port `0` is out of range (1-65535)");
         assert_eq!(err("db:http"), "`http` is not a port number");
         assert_eq!(err(":80"), "`:80` has no host");
-        assert_eq!(err("::1:80"), "IPv6 addresses go in brackets, e.g. `[::1]:80`");
+        assert_eq!(
+            err("::1:80"),
+            "IPv6 addresses go in brackets, e.g. `[::1]:80`"
+        );
         assert_eq!(err("[db]:80"), "`db` is not an IPv6 address");
     }
 
@@ -191,8 +194,12 @@ mod tests {
     fn targets() {
         assert!(matches!("tcp://db:5432".parse(), Ok(Target::Tcp(_))));
         assert!(matches!("https://x/health".parse(), Ok(Target::Http(_))));
-        let Ok(Target::Dns { name, record, expect, server }) =
-            "dns://db.internal?type=aaaa&expect=::1&server=127.0.0.1:5353".parse()
+        let Ok(Target::Dns {
+            name,
+            record,
+            expect,
+            server,
+        }) = "dns://db.internal?type=aaaa&expect=::1&server=127.0.0.1:5353".parse()
         else {
             panic!("dns target did not parse");
         };

@@ -22,7 +22,11 @@ fn ok_status_is_healthy() {
     let target = url("/health");
     let out = check(&[&target]);
     out.code(0);
-    assert!(out.one_line().starts_with(&format!("http {target}: healthy (200 OK in ")), "{out:#?}");
+    assert!(
+        out.one_line()
+            .starts_with(&format!("http {target}: healthy (200 OK in ")),
+        "{out:#?}"
+    );
 }
 
 #[test]
@@ -45,7 +49,10 @@ fn body_assertions() {
     check(&[&target, "--body-contains", "\"ok\""]).code(0);
     let out = check(&[&target, "--body-contains", "degraded"]);
     out.code(1);
-    assert!(out.one_line().ends_with("unhealthy: status 200 OK, but the body does not contain `degraded`"));
+    assert!(
+        out.one_line()
+            .ends_with("unhealthy: status 200 OK, but the body does not contain `degraded`")
+    );
     check(&[&target, "--body-regex", r#""version":"8\.\d+""#]).code(0);
     check(&[&target, "--body-regex", "^nope"]).code(1);
 }
@@ -53,11 +60,22 @@ fn body_assertions() {
 #[test]
 fn json_path_assertions() {
     let target = url("/health");
-    check(&[&target, "--json-path", "status=ok", "--json-path", "checks.mongo.status=ok"]).code(0);
+    check(&[
+        &target,
+        "--json-path",
+        "status=ok",
+        "--json-path",
+        "checks.mongo.status=ok",
+    ])
+    .code(0);
     check(&[&target, "--json-path", "members[1]=2"]).code(0);
     let out = check(&[&target, "--json-path", "checks.mongo.status=down"]);
     out.code(1);
-    assert!(out.one_line().ends_with("but JSON `checks.mongo.status` is `ok`, expected `down`"), "{out:#?}");
+    assert!(
+        out.one_line()
+            .ends_with("but JSON `checks.mongo.status` is `ok`, expected `down`"),
+        "{out:#?}"
+    );
     let out = check(&[&url("/html"), "--json-path", "status=ok"]);
     out.code(1);
     assert!(out.one_line().contains("the body is not JSON"), "{out:#?}");
@@ -69,7 +87,10 @@ fn redirects_are_judged_unless_followed() {
     check(&[&target]).code(0);
     let out = check(&[&target, "--status", "200"]);
     out.code(1);
-    assert!(out.one_line().ends_with("unhealthy: status 302 Found, expected 200"));
+    assert!(
+        out.one_line()
+            .ends_with("unhealthy: status 302 Found, expected 200")
+    );
     let out = check(&[&target, "--status", "200", "--follow-redirects"]);
     out.code(0);
 }
@@ -82,9 +103,18 @@ fn headers_method_and_virtual_host() {
     check(&[&url("/submit"), "--method", "post", "--status", "201"]).code(0);
     let out = check(&[&url("/host")]);
     out.code(1);
-    let out = check(&[&url("/host"), "--host", "chat.example", "--body-contains", "vhost chat.example"]);
+    let out = check(&[
+        &url("/host"),
+        "--host",
+        "chat.example",
+        "--body-contains",
+        "vhost chat.example",
+    ]);
     out.code(0);
-    assert!(out.one_line().contains("(host chat.example): healthy"), "{out:#?}");
+    assert!(
+        out.one_line().contains("(host chat.example): healthy"),
+        "{out:#?}"
+    );
 }
 
 #[test]
@@ -92,7 +122,10 @@ fn secret_header_values_and_credentials_never_print() {
     let with_credentials = url("/token").replace("http://", "http://bot:hunter2@");
     let out = check(&[&with_credentials, "--header", "X-Token: hunter2"]);
     out.code(1);
-    assert!(!out.stdout.contains("hunter2") && !out.stderr.contains("hunter2"), "{out:#?}");
+    assert!(
+        !out.stdout.contains("hunter2") && !out.stderr.contains("hunter2"),
+        "{out:#?}"
+    );
     assert!(out.one_line().contains("bot:***@"), "{out:#?}");
 }
 
@@ -100,12 +133,23 @@ fn secret_header_values_and_credentials_never_print() {
 fn refused_and_stalled_servers_are_unhealthy_within_the_timeout() {
     let out = check(&[&format!("http://127.0.0.1:{}/", closed_port())]);
     out.code(1);
-    assert!(out.one_line().ends_with("unhealthy: connection refused"), "{out:#?}");
+    assert!(
+        out.one_line().ends_with("unhealthy: connection refused"),
+        "{out:#?}"
+    );
 
     let out = check(&[&url("/stall"), "--timeout", "500ms"]);
     out.code(1);
-    assert!(out.one_line().ends_with("unhealthy: timed out after 500 ms"), "{out:#?}");
-    assert!(out.elapsed < Duration::from_secs(2), "hard timeout honoured: {:?}", out.elapsed);
+    assert!(
+        out.one_line()
+            .ends_with("unhealthy: timed out after 500 ms"),
+        "{out:#?}"
+    );
+    assert!(
+        out.elapsed < Duration::from_secs(2),
+        "hard timeout honoured: {:?}",
+        out.elapsed
+    );
 }
 
 #[test]
@@ -114,7 +158,11 @@ fn tls_verification_insecure_and_ca_file() {
     let target = format!("https://localhost:{}/", addr.port());
     let out = check(&[&target]);
     out.code(1);
-    assert!(out.one_line().contains("unhealthy: invalid peer certificate"), "{out:#?}");
+    assert!(
+        out.one_line()
+            .contains("unhealthy: invalid peer certificate"),
+        "{out:#?}"
+    );
 
     check(&[&target, "--insecure", "--body-contains", "secure"]).code(0);
 
@@ -132,5 +180,8 @@ fn tls_verification_insecure_and_ca_file() {
     assert!(out.stderr.starts_with("error: CA file"), "{out:#?}");
     let out = check(&[&target, "--ca-file", "/nonexistent/ca.pem"]);
     out.code(1);
-    assert_eq!(out.stderr.trim(), "error: cannot read CA file `/nonexistent/ca.pem`: no such file or directory");
+    assert_eq!(
+        out.stderr.trim(),
+        "error: cannot read CA file `/nonexistent/ca.pem`: no such file or directory"
+    );
 }

@@ -11,7 +11,10 @@ fn open_port_is_healthy() {
     let out = stackctl(["check", "tcp", &addr.to_string()]).output();
     out.code(0);
     let line = out.one_line();
-    assert!(line.starts_with(&format!("tcp {addr}: healthy (connected in ")), "{line}");
+    assert!(
+        line.starts_with(&format!("tcp {addr}: healthy (connected in ")),
+        "{line}"
+    );
 }
 
 #[test]
@@ -19,7 +22,10 @@ fn closed_port_is_unhealthy() {
     let port = closed_port();
     let out = stackctl(["check", "tcp", &format!("127.0.0.1:{port}")]).output();
     out.code(1);
-    assert_eq!(out.one_line(), format!("tcp 127.0.0.1:{port}: unhealthy: connection refused"));
+    assert_eq!(
+        out.one_line(),
+        format!("tcp 127.0.0.1:{port}: unhealthy: connection refused")
+    );
     assert!(out.stderr.is_empty());
 }
 
@@ -30,7 +36,10 @@ fn host_names_resolve() {
     let out = stackctl(["check", "tcp", &format!("localhost:{port}")]).output();
     // `localhost` may resolve to ::1 first, where nothing listens; the check tries every address.
     out.code(0);
-    assert!(out.one_line().contains("healthy (connected (127.0.0.1:"), "{out:#?}");
+    assert!(
+        out.one_line().contains("healthy (connected (127.0.0.1:"),
+        "{out:#?}"
+    );
 }
 
 #[test]
@@ -43,7 +52,10 @@ fn ipv6_in_brackets() {
     let port = listener.local_addr().unwrap().port();
     let out = stackctl(["check", "tcp", &format!("[::1]:{port}")]).output();
     out.code(0);
-    assert!(out.one_line().starts_with(&format!("tcp [::1]:{port}: healthy")));
+    assert!(
+        out.one_line()
+            .starts_with(&format!("tcp [::1]:{port}: healthy"))
+    );
 }
 
 #[test]

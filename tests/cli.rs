@@ -1,5 +1,7 @@
 //! The command line's contract: exit codes and one clear line for bad input.
 
+use std::fmt::Write as _;
+
 use crate::support::{closed_port, stackctl};
 
 #[test]
@@ -33,9 +35,12 @@ fn bad_inputs_under_check_exit_one_with_one_line() {
     for args in cases {
         let out = stackctl(*args).output();
         out.code(1);
-        assert!(out.stdout.is_empty(), "nothing on stdout for a usage error: {out:#?}");
+        assert!(
+            out.stdout.is_empty(),
+            "nothing on stdout for a usage error: {out:#?}"
+        );
         assert_eq!(out.stderr.lines().count(), 1, "exactly one line: {out:#?}");
-        transcript.push_str(&format!("$ stackctl {}\n{}", args.join(" "), out.stderr));
+        let _ = write!(transcript, "$ stackctl {}\n{}", args.join(" "), out.stderr);
     }
     insta::assert_snapshot!(transcript);
 }
@@ -48,7 +53,14 @@ fn bad_inputs_elsewhere_exit_two_with_a_hint() {
         &["wait", "tcp://db:1", "--timeout", "soon"],
         &["wait", "--bogus", "tcp://db:1"],
         &["wait", "udp://db:53"],
-        &["wait", "tcp://db:1", "--backoff-min", "5s", "--backoff-max", "1s"],
+        &[
+            "wait",
+            "tcp://db:1",
+            "--backoff-min",
+            "5s",
+            "--backoff-max",
+            "1s",
+        ],
         &["wait"],
         &["frobnicate"],
     ];
@@ -58,7 +70,7 @@ fn bad_inputs_elsewhere_exit_two_with_a_hint() {
         out.code(2);
         assert!(out.stderr.starts_with("error: "), "{out:#?}");
         assert!(out.stderr.contains("\nhint: "), "{out:#?}");
-        transcript.push_str(&format!("$ stackctl {}\n{}", args.join(" "), out.stderr));
+        let _ = write!(transcript, "$ stackctl {}\n{}", args.join(" "), out.stderr);
     }
     insta::assert_snapshot!(transcript);
 }
@@ -68,7 +80,9 @@ fn environment_supplies_defaults_and_flags_win() {
     let port = closed_port();
     let target = format!("tcp://127.0.0.1:{port}");
     // STACKCTL_WAIT_TIMEOUT=300ms: the wait gives up quickly.
-    let out = stackctl(["wait", &target]).env("STACKCTL_WAIT_TIMEOUT", "300ms").output();
+    let out = stackctl(["wait", &target])
+        .env("STACKCTL_WAIT_TIMEOUT", "300ms")
+        .output();
     out.code(3);
     assert!(out.elapsed.as_millis() < 3000, "{out:#?}");
     // The flag beats the variable.
@@ -78,11 +92,15 @@ fn environment_supplies_defaults_and_flags_win() {
     out.code(3);
     assert!(out.stderr.contains("timed out after 100ms"), "{out:#?}");
     // A bad value in the environment is reported like a bad flag.
-    let out = stackctl(["check", "tcp", "127.0.0.1:1"]).env("STACKCTL_CHECK_TIMEOUT", "x").output();
+    let out = stackctl(["check", "tcp", "127.0.0.1:1"])
+        .env("STACKCTL_CHECK_TIMEOUT", "x")
+        .output();
     out.code(1);
     assert!(out.stderr.contains("`x` is not a duration"), "{out:#?}");
     // STACKCTL_JSON=1 selects JSON like --json.
-    let out = stackctl(["check", "tcp", &format!("127.0.0.1:{port}")]).env("STACKCTL_JSON", "1").output();
+    let out = stackctl(["check", "tcp", &format!("127.0.0.1:{port}")])
+        .env("STACKCTL_JSON", "1")
+        .output();
     out.code(1);
     let line: serde_json::Value = serde_json::from_str(out.one_line()).expect("json");
     assert_eq!(line["healthy"], false);

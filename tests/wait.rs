@@ -20,8 +20,16 @@ fn targets_are_probed_in_parallel() {
     ])
     .output();
     out.code(0);
-    assert!(out.elapsed < Duration::from_millis(1250), "parallel: {:?}\n{out:#?}", out.elapsed);
-    assert!(out.stderr.contains(&format!("http://{a}/health: ready after")), "{out:#?}");
+    assert!(
+        out.elapsed < Duration::from_millis(1250),
+        "parallel: {:?}\n{out:#?}",
+        out.elapsed
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("http://{a}/health: ready after")),
+        "{out:#?}"
+    );
     assert!(out.stderr.contains("all targets ready after"), "{out:#?}");
     assert!(out.stdout.is_empty(), "progress stays off stdout");
 }
@@ -40,13 +48,19 @@ fn timeout_exits_three_naming_each_target_with_its_last_error() {
     ])
     .output();
     out.code(3);
-    assert!(out.elapsed < Duration::from_millis(1500), "{:?}", out.elapsed);
+    assert!(
+        out.elapsed < Duration::from_millis(1500),
+        "{:?}",
+        out.elapsed
+    );
     let err = &out.stderr[out.stderr.find("error:").expect("an error line")..];
     let expected = format!(
         "error: timed out after 700ms; 2 targets never became ready\n  tcp://127.0.0.1:{down}: connection refused (after "
     );
     assert!(err.starts_with(&expected), "{err}");
-    assert!(err.contains(&format!("\n  http://127.0.0.1:{down}/health: connection refused (after ")));
+    assert!(err.contains(&format!(
+        "\n  http://127.0.0.1:{down}/health: connection refused (after "
+    )));
     assert!(err.contains("\nhint: "));
 }
 
@@ -74,27 +88,57 @@ fn backoff_grows_then_caps() {
         .map(|e| e["retry_in_ms"].as_f64().unwrap())
         .collect();
     assert!(delays.len() >= 8, "{delays:?}");
-    assert!((20.0..=40.0).contains(&delays[0]), "first delay near the minimum: {delays:?}");
-    assert!(delays.iter().all(|d| *d <= 200.0), "never beyond the cap: {delays:?}");
-    assert!(delays[delays.len() - 1] >= 100.0, "grown to the cap region: {delays:?}");
+    assert!(
+        (20.0..=40.0).contains(&delays[0]),
+        "first delay near the minimum: {delays:?}"
+    );
+    assert!(
+        delays.iter().all(|d| *d <= 200.0),
+        "never beyond the cap: {delays:?}"
+    );
+    assert!(
+        delays[delays.len() - 1] >= 100.0,
+        "grown to the cap region: {delays:?}"
+    );
 }
 
 #[test]
 fn invert_waits_until_unreachable() {
     let port = closed_port();
-    let out = stackctl(["wait", "--invert", "--timeout", "2s", &format!("tcp://127.0.0.1:{port}")]).output();
+    let out = stackctl([
+        "wait",
+        "--invert",
+        "--timeout",
+        "2s",
+        &format!("tcp://127.0.0.1:{port}"),
+    ])
+    .output();
     out.code(0);
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let out = stackctl(["wait", "--invert", "--timeout", "300ms", &format!("tcp://{addr}")]).output();
+    let out = stackctl([
+        "wait",
+        "--invert",
+        "--timeout",
+        "300ms",
+        &format!("tcp://{addr}"),
+    ])
+    .output();
     out.code(3);
     assert!(out.stderr.contains("still reachable"), "{out:#?}");
 }
 
 #[test]
 fn permanent_errors_fail_at_once() {
-    let out = stackctl(["wait", "--timeout", "30s", "tcp://db:5432", "tcp://db:99999"]).output();
+    let out = stackctl([
+        "wait",
+        "--timeout",
+        "30s",
+        "tcp://db:5432",
+        "tcp://db:99999",
+    ])
+    .output();
     out.code(2);
     assert!(out.elapsed < Duration::from_secs(2));
 }
@@ -117,9 +161,20 @@ fn exec_replaces_the_process_once_ready() {
     out.code(7);
     assert!(out.stdout.starts_with("started as "), "{out:#?}");
 
-    let out = stackctl(["--quiet", "wait", &format!("tcp://{addr}"), "--", "no-such-program-xyz"]).output();
+    let out = stackctl([
+        "--quiet",
+        "wait",
+        &format!("tcp://{addr}"),
+        "--",
+        "no-such-program-xyz",
+    ])
+    .output();
     out.code(127);
-    assert!(out.stderr.contains("command `no-such-program-xyz` not found"), "{out:#?}");
+    assert!(
+        out.stderr
+            .contains("command `no-such-program-xyz` not found"),
+        "{out:#?}"
+    );
 }
 
 #[test]
@@ -143,7 +198,14 @@ fn exec_does_not_run_when_the_wait_fails() {
 #[test]
 fn json_events_are_ndjson_on_stdout() {
     let late = http::start_after(Duration::from_millis(300));
-    let out = stackctl(["--json", "wait", "--timeout", "5s", &format!("tcp://{late}")]).output();
+    let out = stackctl([
+        "--json",
+        "wait",
+        "--timeout",
+        "5s",
+        &format!("tcp://{late}"),
+    ])
+    .output();
     out.code(0);
     let events: Vec<serde_json::Value> = out
         .stdout
@@ -152,8 +214,15 @@ fn json_events_are_ndjson_on_stdout() {
         .collect();
     assert_eq!(events[0]["event"], "wait_started");
     assert_eq!(events[0]["targets"][0], format!("tcp://{late}"));
-    assert!(events.iter().any(|e| e["event"] == "not_ready" && e["reason"] == "connection refused"));
-    let ready = events.iter().find(|e| e["event"] == "ready").expect("a ready event");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "not_ready" && e["reason"] == "connection refused")
+    );
+    let ready = events
+        .iter()
+        .find(|e| e["event"] == "ready")
+        .expect("a ready event");
     assert!(ready["attempts"].as_u64().unwrap() >= 2);
     assert_eq!(events.last().unwrap()["event"], "wait_finished");
     assert_eq!(events.last().unwrap()["ready"], true);

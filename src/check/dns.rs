@@ -3,14 +3,14 @@
 //! Uses hickory's resolver rather than the C library so that the record type, the server and
 //! the timeout are ours to choose, and so that it works the same in a static binary.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
-use hickory_resolver::TokioResolver;
 
 use super::{Outcome, lowercase_first};
 use crate::output::human_duration;
@@ -54,7 +54,12 @@ pub struct DnsCheck {
 
 impl DnsCheck {
     #[must_use]
-    pub fn new(name: String, record: RecordKind, expect: Option<String>, server: Option<SocketAddr>) -> Self {
+    pub fn new(
+        name: String,
+        record: RecordKind,
+        expect: Option<String>,
+        server: Option<SocketAddr>,
+    ) -> Self {
         Self {
             name,
             record,
@@ -67,7 +72,7 @@ impl DnsCheck {
     pub fn target(&self) -> String {
         let mut target = format!("{} {}", self.record, self.name);
         if let Some(server) = self.server {
-            target.push_str(&format!(" @{server}"));
+            let _ = write!(target, " @{server}");
         }
         target
     }
@@ -78,7 +83,10 @@ impl DnsCheck {
             Ok(resolver) => resolver,
             Err(reason) => return Outcome::Unhealthy(reason),
         };
-        let lookup = match resolver.lookup(self.name.as_str(), self.record.record_type()).await {
+        let lookup = match resolver
+            .lookup(self.name.as_str(), self.record.record_type())
+            .await
+        {
             Ok(lookup) => lookup,
             Err(err) => return Outcome::Unhealthy(lookup_error(&err.to_string(), self.record)),
         };
@@ -109,10 +117,16 @@ impl DnsCheck {
                 for connection in &mut ns.connections {
                     connection.port = server.port();
                 }
-                TokioResolver::builder_with_config(ResolverConfig::from_name_servers(vec![ns]), provider)
+                TokioResolver::builder_with_config(
+                    ResolverConfig::from_name_servers(vec![ns]),
+                    provider,
+                )
             }
             None => TokioResolver::builder(provider).map_err(|e| {
-                format!("cannot read the system resolver configuration: {}", lowercase_first(&e.to_string()))
+                format!(
+                    "cannot read the system resolver configuration: {}",
+                    lowercase_first(&e.to_string())
+                )
             })?,
         };
         let opts: &mut ResolverOpts = builder.options_mut();
@@ -124,9 +138,12 @@ impl DnsCheck {
             // Asking a named server is a question about that server, not about `/etc/hosts`.
             opts.use_hosts_file = ResolveHosts::Never;
         }
-        builder
-            .build()
-            .map_err(|e| format!("cannot set up the resolver: {}", lowercase_first(&e.to_string())))
+        builder.build().map_err(|e| {
+            format!(
+                "cannot set up the resolver: {}",
+                lowercase_first(&e.to_string())
+            )
+        })
     }
 }
 
@@ -150,7 +167,10 @@ fn same_value(found: &str, expected: &str) -> bool {
 
 fn lookup_error(text: &str, record: RecordKind) -> String {
     let lower = text.to_ascii_lowercase();
-    if lower.contains("nxdomain") || lower.contains("no records found") || lower.contains("no record found") {
+    if lower.contains("nxdomain")
+        || lower.contains("no records found")
+        || lower.contains("no record found")
+    {
         if lower.contains("nxdomain") {
             "no such name (NXDOMAIN)".to_owned()
         } else {

@@ -30,7 +30,9 @@ impl StatusSpec {
     #[must_use]
     pub fn accepts(&self, status: StatusCode) -> bool {
         let code = status.as_u16();
-        self.ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&code))
+        self.ranges
+            .iter()
+            .any(|&(lo, hi)| (lo..=hi).contains(&code))
     }
 }
 
@@ -64,7 +66,9 @@ impl FromStr for StatusSpec {
             } else if let Some((lo, hi)) = part.split_once('-') {
                 let (lo, hi) = (code(lo)?, code(hi)?);
                 if lo > hi {
-                    return Err(format!("range `{part}` is empty; write the lower code first"));
+                    return Err(format!(
+                        "range `{part}` is empty; write the lower code first"
+                    ));
                 }
                 (lo, hi)
             } else {
@@ -126,7 +130,9 @@ impl JsonAssertion {
         for key in &self.path {
             let next = match node {
                 serde_json::Value::Object(map) => map.get(key),
-                serde_json::Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+                serde_json::Value::Array(items) => {
+                    key.parse::<usize>().ok().and_then(|i| items.get(i))
+                }
                 _ => None,
             };
             node = next.ok_or_else(|| format!("JSON body has no `{}`", self.path.join(".")))?;
@@ -290,7 +296,9 @@ impl HttpCheck {
     }
 
     fn needs_body(&self) -> bool {
-        self.spec.body_contains.is_some() || self.spec.body_regex.is_some() || !self.spec.json.is_empty()
+        self.spec.body_contains.is_some()
+            || self.spec.body_regex.is_some()
+            || !self.spec.json.is_empty()
     }
 
     fn verify_body(&self, body: &[u8]) -> Result<(), String> {
@@ -306,8 +314,8 @@ impl HttpCheck {
             }
         }
         if !self.spec.json.is_empty() {
-            let value: serde_json::Value = serde_json::from_slice(body)
-                .map_err(|e| format!("the body is not JSON ({e})"))?;
+            let value: serde_json::Value =
+                serde_json::from_slice(body).map_err(|e| format!("the body is not JSON ({e})"))?;
             for assertion in &self.spec.json {
                 assertion.verify(&value)?;
             }
@@ -317,13 +325,21 @@ impl HttpCheck {
 
     /// Asks for `vhost` while connecting to the URL's own address, as `curl --connect-to` does,
     /// so that both the `Host` header and the TLS server name are the virtual host's.
-    async fn virtual_host_client(&self, vhost: &str) -> Result<(reqwest::Client, url::Url), String> {
+    async fn virtual_host_client(
+        &self,
+        vhost: &str,
+    ) -> Result<(reqwest::Client, url::Url), String> {
         let host = self.spec.url.host_str().unwrap_or_default();
         let port = self.spec.url.port_or_known_default().unwrap_or(80);
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
             .await
-            .map_err(|e| format!("cannot resolve `{host}`: {}", lowercase_first(&e.to_string())))?
+            .map_err(|e| {
+                format!(
+                    "cannot resolve `{host}`: {}",
+                    lowercase_first(&e.to_string())
+                )
+            })?
             .collect();
         let mut url = self.spec.url.clone();
         url.set_host(Some(vhost))
@@ -357,15 +373,20 @@ fn client_builder(spec: &HttpSpec, certificates: &[Certificate]) -> reqwest::Cli
 fn read_certificates(path: &std::path::Path) -> Result<Vec<Certificate>, Error> {
     let shown = path.display();
     let pem = std::fs::read(path).map_err(|e| {
-        Error::usage(format!("cannot read CA file `{shown}`: {}", super::io_reason(&e)))
+        Error::usage(format!(
+            "cannot read CA file `{shown}`: {}",
+            super::io_reason(&e)
+        ))
     })?;
     let certificates = Certificate::from_pem_bundle(&pem).map_err(|_| {
         Error::usage(format!("CA file `{shown}` is not PEM"))
             .with_hint("pass PEM certificates (`-----BEGIN CERTIFICATE-----`)")
     })?;
     if certificates.is_empty() {
-        return Err(Error::usage(format!("CA file `{shown}` holds no certificate"))
-            .with_hint("pass PEM certificates (`-----BEGIN CERTIFICATE-----`)"));
+        return Err(
+            Error::usage(format!("CA file `{shown}` holds no certificate"))
+                .with_hint("pass PEM certificates (`-----BEGIN CERTIFICATE-----`)"),
+        );
     }
     Ok(certificates)
 }
@@ -416,20 +437,37 @@ mod tests {
         assert!(class.accepts(StatusCode::NOT_FOUND));
         assert!(!class.accepts(StatusCode::OK));
         assert!(StatusSpec::default().accepts(StatusCode::MOVED_PERMANENTLY));
-        assert!("299-200".parse::<StatusSpec>().unwrap_err().contains("is empty"));
-        assert!("abc".parse::<StatusSpec>().unwrap_err().contains("`abc` is not a status code"));
+        assert!(
+            "299-200"
+                .parse::<StatusSpec>()
+                .unwrap_err()
+                .contains("is empty")
+        );
+        assert!(
+            "abc"
+                .parse::<StatusSpec>()
+                .unwrap_err()
+                .contains("`abc` is not a status code")
+        );
         assert!("700".parse::<StatusSpec>().is_err());
     }
 
     #[test]
     fn json_assertions() {
-        let body = serde_json::json!({"status": "ok", "checks": {"mongo": {"up": true}}, "list": [1, 2]});
+        let body =
+            serde_json::json!({"status": "ok", "checks": {"mongo": {"up": true}}, "list": [1, 2]});
         let ok = |s: &str| s.parse::<JsonAssertion>().unwrap().verify(&body);
         assert_eq!(ok("status=ok"), Ok(()));
         assert_eq!(ok("checks.mongo.up=true"), Ok(()));
         assert_eq!(ok("list[1]=2"), Ok(()));
-        assert_eq!(ok("status=down"), Err("JSON `status` is `ok`, expected `down`".to_owned()));
-        assert_eq!(ok("checks.redis=x"), Err("JSON body has no `checks.redis`".to_owned()));
+        assert_eq!(
+            ok("status=down"),
+            Err("JSON `status` is `ok`, expected `down`".to_owned())
+        );
+        assert_eq!(
+            ok("checks.redis=x"),
+            Err("JSON body has no `checks.redis`".to_owned())
+        );
         assert!("status".parse::<JsonAssertion>().is_err());
     }
 

@@ -42,7 +42,7 @@ impl Outcome {
 #[derive(Debug)]
 pub enum Check {
     Tcp(tcp::TcpCheck),
-    Http(http::HttpCheck),
+    Http(Box<http::HttpCheck>),
     Dns(dns::DnsCheck),
 }
 
@@ -105,7 +105,9 @@ impl Report {
     #[must_use]
     pub fn line(&self) -> String {
         match &self.outcome {
-            Outcome::Healthy(detail) => format!("{} {}: healthy ({detail})", self.kind, self.target),
+            Outcome::Healthy(detail) => {
+                format!("{} {}: healthy ({detail})", self.kind, self.target)
+            }
             Outcome::Unhealthy(reason) => {
                 format!("{} {}: unhealthy: {reason}", self.kind, self.target)
             }

@@ -90,7 +90,11 @@ fn plain_line(event: &Event) -> Option<String> {
         Event::WaitStarted {
             targets, invert, ..
         } => {
-            let goal = if *invert { " to become unreachable" } else { "" };
+            let goal = if *invert {
+                " to become unreachable"
+            } else {
+                ""
+            };
             format!("waiting for {} target(s){goal}", targets.len())
         }
         Event::NotReady {
@@ -113,7 +117,11 @@ fn plain_line(event: &Event) -> Option<String> {
             human_duration(Duration::from_secs_f64(elapsed_ms / 1000.0)),
             if *attempts == 1 { "" } else { "s" }
         ),
-        Event::WaitFinished { ready: true, elapsed_ms, .. } => format!(
+        Event::WaitFinished {
+            ready: true,
+            elapsed_ms,
+            ..
+        } => format!(
             "all targets ready after {}",
             human_duration(Duration::from_secs_f64(elapsed_ms / 1000.0))
         ),
@@ -175,8 +183,15 @@ impl Renderer for Progress {
             Event::Ready { target, .. } => {
                 if let Some(bar) = self.bar(target) {
                     let line = plain_line(event).unwrap_or_default();
-                    let mark = if self.color { "\u{1b}[32m✓\u{1b}[0m" } else { "✓" };
-                    bar.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                    let mark = if self.color {
+                        "\u{1b}[32m✓\u{1b}[0m"
+                    } else {
+                        "✓"
+                    };
+                    bar.set_style(
+                        ProgressStyle::with_template("{msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
                     bar.finish_with_message(format!("{mark} {line}"));
                 }
             }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod dns;
+pub mod docker;
 pub mod http;
 
 use std::ffi::OsStr;
@@ -66,7 +68,11 @@ impl Output {
     /// Asserts the exit code, showing everything on failure.
     #[track_caller]
     pub fn code(&self, expected: i32) -> &Self {
-        assert_eq!(self.code, Some(expected), "unexpected exit code:\n{self:#?}");
+        assert_eq!(
+            self.code,
+            Some(expected),
+            "unexpected exit code:\n{self:#?}"
+        );
         self
     }
 
@@ -74,7 +80,11 @@ impl Output {
     #[track_caller]
     pub fn one_line(&self) -> &str {
         let lines: Vec<&str> = self.stdout.lines().collect();
-        assert_eq!(lines.len(), 1, "expected exactly one line on stdout:\n{self:#?}");
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected exactly one line on stdout:\n{self:#?}"
+        );
         lines[0]
     }
 

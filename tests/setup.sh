@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian machine to build and test stackctl, then builds the static binaries.
+# Idempotent: run it as often as you like. Needs root (or sudo) only for missing packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target=x86_64-unknown-linux-musl
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages: musl-gcc links the static binaries (ring compiles C); hyperfine and GNU time
+# are for bench/; docker-compose is the interop reference. Docker itself must already run.
+missing=()
+command -v musl-gcc >/dev/null || missing+=(musl-tools)
+command -v hyperfine >/dev/null || missing+=(hyperfine)
+[ -x /usr/bin/time ] || missing+=(time)
+command -v curl >/dev/null || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed | grep -qx "$target"; then
+  echo "setup: adding the $target target" >&2
+  rustup target add "$target"
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: error: the Docker daemon is not reachable; the container tests need it" >&2
+  echo "hint: start it (systemctl start docker) or check DOCKER_HOST" >&2
+  exit 2
+fi
+
+# Static binaries: stackctl itself and the test servers that run inside FROM-scratch images.
+packages=(-p stackctl -p stackctl-fixtures)
+for sim in mongo-sim rocketchat-sim; do
+  grep -q "\"tests/$sim\"" Cargo.toml && packages+=(-p "$sim")
+done
+cargo build --release --target "$target" "${packages[@]}"
+echo "setup: static binaries in target/$target/release/" >&2

@@ -1,0 +1,127 @@
+//! Container tests: static binaries, images built locally `FROM scratch`, and cleanup.
+//!
+//! No registry is reachable, so every image is built here from static (musl) binaries.
+//! Everything a test creates carries a unique name and is removed when its guard drops.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The musl target the static binaries are built for.
+pub const TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// Builds (or finds up to date) the static binaries of these packages and returns the
+/// directory holding them. Cargo does nothing when they are fresh; `.ci/run` builds them first.
+pub fn static_binaries() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .current_dir(root)
+            .args(["build", "--release", "--target", TARGET])
+            .args(["-p", "stackctl", "-p", "stackctl-fixtures"])
+            .status()
+            .expect("cargo runs");
+        assert!(
+            status.success(),
+            "the static build failed; `bash tests/setup.sh` installs the musl target and musl-tools"
+        );
+        let target_dir =
+            std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root.join("target"), PathBuf::from);
+        target_dir.join(TARGET).join("release")
+    })
+}
+
+/// A name no other test run uses.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
+}
+
+/// Runs `docker ARGS`, returning stdout; panics with stderr on failure.
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    assert!(
+        out.status.success(),
+        "docker {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Removes what a test created, even when it fails.
+#[derive(Default)]
+pub struct Cleanup {
+    containers: Vec<String>,
+    images: Vec<String>,
+    networks: Vec<String>,
+}
+
+impl Cleanup {
+    pub fn container(&mut self, name: &str) {
+        self.containers.push(name.to_owned());
+    }
+    pub fn image(&mut self, name: &str) {
+        self.images.push(name.to_owned());
+    }
+    pub fn network(&mut self, name: &str) {
+        self.networks.push(name.to_owned());
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let quiet = |args: &[&str]| {
+            let _ = Command::new("docker").args(args).output();
+        };
+        for c in &self.containers {
+            quiet(&["rm", "-f", "-v", c]);
+        }
+        for n in &self.networks {
+            quiet(&["network", "rm", n]);
+        }
+        for i in &self.images {
+            quiet(&["rmi", "-f", i]);
+        }
+    }
+}
+
+/// Builds an image from a Dockerfile and files copied into a fresh context directory.
+pub fn build_image(tag: &str, dockerfile: &str, files: &[(&Path, &str)]) {
+    let context = tempfile::tempdir().expect("context dir");
+    for (source, name) in files {
+        std::fs::copy(source, context.path().join(name)).expect("copy into the build context");
+    }
+    std::fs::write(context.path().join("Dockerfile"), dockerfile).expect("write Dockerfile");
+    docker(&[
+        "build",
+        "-q",
+        "-t",
+        tag,
+        context.path().to_str().expect("utf-8 path"),
+    ]);
+}
+
+/// Polls `docker inspect` until the container's health is `want` or the deadline passes;
+/// returns the last status seen.
+pub fn wait_for_health(container: &str, want: &str, deadline: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        let status = docker(&["inspect", "-f", "{{.State.Health.Status}}", container]);
+        if status == want || started.elapsed() > deadline {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
