@@ -7,6 +7,7 @@ pub mod cli;
 pub mod env_vars;
 pub mod error;
 pub mod exit;
+pub mod job;
 mod logging;
 pub mod output;
 mod parse;

@@ -28,6 +28,34 @@ pub enum Event {
         detail: String,
         elapsed_ms: f64,
     },
+    /// A job began.
+    JobStarted { job: String, timeout_ms: f64 },
+    /// A job reports a step (`initiated rs0`, `waiting for PRIMARY`).
+    JobProgress {
+        job: String,
+        message: String,
+        elapsed_ms: f64,
+    },
+    /// One attempt of a job met a transient condition; another follows after `retry_in_ms`.
+    JobRetry {
+        job: String,
+        attempt: u32,
+        reason: String,
+        retry_in_ms: f64,
+        elapsed_ms: f64,
+    },
+    /// A job is done.
+    JobDone {
+        job: String,
+        attempts: u32,
+        elapsed_ms: f64,
+    },
+    /// A job failed for good or ran out of time.
+    JobFailed {
+        job: String,
+        error: String,
+        elapsed_ms: f64,
+    },
     /// `wait` ended: every target ready, or the timeout ran out.
     WaitFinished {
         ready: bool,

@@ -9,7 +9,7 @@ mod render;
 use std::time::Duration;
 
 pub use events::{Event, NotReady};
-pub use render::{Reporter, renderer_for};
+pub use render::{Renderer, Reporter, renderer_for};
 
 /// A duration for people: `0.3 ms`, `42 ms`, `1.2 s`, `2 m 5 s`.
 #[must_use]

@@ -125,7 +125,31 @@ fn plain_line(event: &Event) -> Option<String> {
             "all targets ready after {}",
             human_duration(Duration::from_secs_f64(elapsed_ms / 1000.0))
         ),
-        Event::WaitFinished { ready: false, .. } => return None,
+        Event::WaitFinished { ready: false, .. } | Event::JobFailed { .. } => return None,
+        Event::JobStarted { job, timeout_ms } => format!(
+            "{job}: started (timeout {})",
+            human_duration(Duration::from_secs_f64(timeout_ms / 1000.0))
+        ),
+        Event::JobProgress { job, message, .. } => format!("{job}: {message}"),
+        Event::JobRetry {
+            job,
+            attempt,
+            reason,
+            retry_in_ms,
+            ..
+        } => format!(
+            "{job}: attempt {attempt}: {reason}; next try in {}",
+            human_duration(Duration::from_secs_f64(retry_in_ms / 1000.0))
+        ),
+        Event::JobDone {
+            job,
+            attempts,
+            elapsed_ms,
+        } => format!(
+            "{job}: done after {} ({attempts} attempt{})",
+            human_duration(Duration::from_secs_f64(elapsed_ms / 1000.0)),
+            if *attempts == 1 { "" } else { "s" }
+        ),
     })
 }
 
@@ -148,19 +172,37 @@ impl Progress {
     fn bar(&self, target: &str) -> Option<&ProgressBar> {
         self.bars.iter().find(|(t, _)| t == target).map(|(_, b)| b)
     }
+
+    fn spinner_style(&self) -> ProgressStyle {
+        let template = if self.color {
+            "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}"
+        } else {
+            "{spinner} {prefix} {wide_msg} {elapsed}"
+        };
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner())
+    }
+
+    /// Replaces a spinner with a ✓ and the event's plain line.
+    fn finish(&self, bar: &ProgressBar, event: &Event) {
+        let line = plain_line(event).unwrap_or_default();
+        let mark = if self.color {
+            "\u{1b}[32m✓\u{1b}[0m"
+        } else {
+            "✓"
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.finish_with_message(format!("{mark} {line}"));
+    }
 }
 
 impl Renderer for Progress {
     fn render(&mut self, event: &Event) {
         match event {
             Event::WaitStarted { targets, .. } => {
-                let template = if self.color {
-                    "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}"
-                } else {
-                    "{spinner} {prefix} {wide_msg} {elapsed}"
-                };
-                let style = ProgressStyle::with_template(template)
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                let style = self.spinner_style();
                 for target in targets {
                     let bar = self.multi.add(ProgressBar::new_spinner());
                     bar.set_style(style.clone());
@@ -193,6 +235,39 @@ impl Renderer for Progress {
                             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                     );
                     bar.finish_with_message(format!("{mark} {line}"));
+                }
+            }
+            Event::JobStarted { job, .. } => {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(self.spinner_style());
+                bar.set_prefix(job.clone());
+                bar.set_message("starting");
+                bar.enable_steady_tick(Duration::from_millis(100));
+                self.bars.push((job.clone(), bar));
+            }
+            Event::JobProgress { job, message, .. } => {
+                if let Some(bar) = self.bar(job) {
+                    bar.set_message(message.clone());
+                }
+            }
+            Event::JobRetry {
+                job,
+                attempt,
+                reason,
+                ..
+            } => {
+                if let Some(bar) = self.bar(job) {
+                    bar.set_message(format!("attempt {attempt}: {reason}"));
+                }
+            }
+            Event::JobDone { job, .. } => {
+                if let Some(bar) = self.bar(job) {
+                    self.finish(bar, event);
+                }
+            }
+            Event::JobFailed { job, .. } => {
+                if let Some(bar) = self.bar(job) {
+                    bar.abandon();
                 }
             }
             Event::WaitFinished { .. } => {
