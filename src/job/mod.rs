@@ -91,9 +91,8 @@ where
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let step = match tokio::time::timeout_at(deadline, attempt(progress.clone())).await {
-            Ok(step) => step,
-            Err(_) => return Err(timed_out(spec, attempts, &last_reason, reporter, started)),
+        let Ok(step) = tokio::time::timeout_at(deadline, attempt(progress.clone())).await else {
+            return Err(timed_out(spec, attempts, &last_reason, reporter, started));
         };
         match step {
             Step::Done(value) => {
