@@ -1,0 +1,1016 @@
+//! Real HTTP against the simulator binary on 127.0.0.1.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+struct Sim {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(args: &[&str], env: &[(&str, &str)]) -> Sim {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rocketchat-sim"));
+    cmd.args(["--port", "0"]).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ADMIN_")
+            || k.starts_with("OVERWRITE_SETTING_")
+            || k == "MONGO_URL"
+            || k == "PORT"
+        {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn rocketchat-sim");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("rocketchat-sim listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Sim {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+fn admin_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("ADMIN_USERNAME", "boss"),
+        ("ADMIN_PASS", "s3cret-pass"),
+        ("ADMIN_EMAIL", "boss@example.com"),
+        ("ADMIN_NAME", "The Boss"),
+    ]
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn wait_ready(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(r) = client().get(format!("{base}/api/info")).send().await
+            && r.status() == 200
+            && r.json::<Value>().await.is_ok_and(|b| b["success"] == true)
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "simulator never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+struct Session {
+    base: String,
+    uid: String,
+    token: String,
+}
+
+async fn post(base: &str, path: &str, body: Value, auth: Option<&Session>) -> (u16, Value) {
+    let mut rb = client().post(format!("{base}{path}")).json(&body);
+    if let Some(s) = auth {
+        rb = rb
+            .header("X-User-Id", &s.uid)
+            .header("X-Auth-Token", &s.token);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(base: &str, path: &str, auth: Option<&Session>) -> (u16, Value) {
+    let mut rb = client().get(format!("{base}{path}"));
+    if let Some(s) = auth {
+        rb = rb
+            .header("X-User-Id", &s.uid)
+            .header("X-Auth-Token", &s.token);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn login(base: &str, user: &str, password: &str) -> Session {
+    let (s, b) = post(
+        base,
+        "/api/v1/login",
+        json!({"user": user, "password": password}),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "login {user}: {b}");
+    Session {
+        base: base.to_string(),
+        uid: b["data"]["userId"].as_str().unwrap().to_string(),
+        token: b["data"]["authToken"].as_str().unwrap().to_string(),
+    }
+}
+
+async fn create_user(admin: &Session, username: &str, verified: bool) -> Value {
+    let (s, b) = post(
+        &admin.base,
+        "/api/v1/users.create",
+        json!({"username": username, "email": format!("{username}@example.com"), "name": username, "password": "pw-12345", "verified": verified}),
+        Some(admin),
+    )
+    .await;
+    assert_eq!(s, 200, "users.create {username}: {b}");
+    b["user"].clone()
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+#[tokio::test]
+async fn boot_phases_refuse_then_503_then_ready() {
+    let sim = spawn(&["--refuse-for", "1500ms", "--booting-for", "1500ms"], &[]);
+    let url = format!("{}/api/info", sim.base);
+    let err = client()
+        .get(&url)
+        .send()
+        .await
+        .expect_err("must refuse while starting");
+    assert!(err.is_connect(), "{err}");
+    // wait for the listener, then expect the booting answer
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let r = loop {
+        if let Ok(r) = client().get(&url).send().await {
+            break r;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(r.status(), 503);
+    wait_ready(&sim.base).await;
+    let (s, b) = get(&sim.base, "/api/info", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(b, json!({"version": "8.0", "success": true}));
+    let (s, b) = get(&sim.base, "/readyz", None).await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("ok")));
+    let (s, b) = get(&sim.base, "/livez", None).await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("ok")));
+}
+
+#[tokio::test]
+async fn booting_html_page_and_fault_control() {
+    let sim = spawn(
+        &[
+            "--booting-for",
+            "800ms",
+            "--booting-response",
+            "html",
+            "--no-rate-limit",
+        ],
+        &[],
+    );
+    let r = client()
+        .get(format!("{}/api/info", sim.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        r.json::<Value>().await.is_err(),
+        "a JSON client cannot parse the booting page"
+    );
+    wait_ready(&sim.base).await;
+    let (s, _) = post(
+        &sim.base,
+        "/_sim/fault",
+        json!({"mongo_down": true, "fail_every": 2, "fail_status": 502}),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, b) = get(&sim.base, "/readyz", None).await; // request 1
+    assert_eq!(s, 503);
+    assert_eq!(b["checks"]["mongo"]["status"], "unavailable");
+    let (s, _) = get(&sim.base, "/api/info", None).await; // request 2 -> injected failure
+    assert_eq!(s, 502);
+    post(
+        &sim.base,
+        "/_sim/fault",
+        json!({"mongo_down": false, "fail_every": 0}),
+        None,
+    )
+    .await;
+    assert_eq!(get(&sim.base, "/readyz", None).await.0, 200);
+}
+
+#[tokio::test]
+async fn mongo_without_primary_fails_like_rocket_chat() {
+    // nothing listens on port 9 of loopback: no primary can be selected
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rocketchat-sim"));
+    let out = cmd
+        .args([
+            "--port",
+            "0",
+            "--mongo-url",
+            "mongodb://127.0.0.1:9/rocketchat?replicaSet=rs0",
+            "--mongo-timeout",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("MongoServerSelectionError"), "{err}");
+    assert!(err.contains("ReplicaSetNoPrimary"), "{err}");
+}
+
+#[tokio::test]
+async fn admin_bootstrap_rules_and_restart_with_data_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("rc.json");
+    let data_s = data.to_str().unwrap();
+    {
+        let sim = spawn(&["--data-file", data_s, "--no-rate-limit"], &admin_env());
+        wait_ready(&sim.base).await;
+        let admin = login(&sim.base, "boss", "s3cret-pass").await;
+        let (s, me) = get(&sim.base, "/api/v1/me", Some(&admin)).await;
+        assert_eq!(s, 200);
+        assert_eq!(me["username"], "boss");
+        assert_eq!(me["name"], "The Boss");
+        assert_eq!(me["roles"], json!(["admin"]));
+        assert_eq!(me["emails"][0]["verified"], false);
+        create_user(&admin, "alice", false).await;
+        // login by email works too
+        login(&sim.base, "boss@example.com", "s3cret-pass").await;
+    }
+    {
+        // restart: an admin exists, so a different ADMIN_PASS is ignored
+        let mut env = admin_env();
+        env[1] = ("ADMIN_PASS", "another-pass");
+        let sim = spawn(&["--data-file", data_s, "--no-rate-limit"], &env);
+        wait_ready(&sim.base).await;
+        let (s, b) = post(
+            &sim.base,
+            "/api/v1/login",
+            json!({"user": "boss", "password": "another-pass"}),
+            None,
+        )
+        .await;
+        assert_eq!(s, 401, "{b}");
+        let admin = login(&sim.base, "boss", "s3cret-pass").await;
+        let (s, b) = get(&sim.base, "/api/v1/users.info?username=alice", Some(&admin)).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["user"]["username"], "alice");
+        login(&sim.base, "alice", "pw-12345").await;
+    }
+}
+
+#[tokio::test]
+async fn no_admin_without_admin_pass() {
+    let sim = spawn(&["--no-rate-limit"], &[("ADMIN_USERNAME", "boss")]);
+    wait_ready(&sim.base).await;
+    let (_, st) = get(&sim.base, "/_sim/state", None).await;
+    let users: Vec<&str> = st["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, vec!["rocket.cat"]);
+}
+
+#[tokio::test]
+async fn login_failures() {
+    let sim = spawn(&["--no-rate-limit"], &admin_env());
+    wait_ready(&sim.base).await;
+    let unauthorized = json!({"success": false, "status": "error", "error": "Unauthorized", "message": "Unauthorized"});
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/login",
+        json!({"user": "boss", "password": "wrong"}),
+        None,
+    )
+    .await;
+    assert_eq!((s, &b), (401, &unauthorized));
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/login",
+        json!({"username": "nobody", "password": "x"}),
+        None,
+    )
+    .await;
+    assert_eq!((s, &b), (401, &unauthorized));
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    create_user(&admin, "oauthy", false).await;
+    post(
+        &sim.base,
+        "/_sim/clear-password",
+        json!({"username": "oauthy"}),
+        None,
+    )
+    .await;
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/login",
+        json!({"user": "oauthy", "password": "pw-12345"}),
+        None,
+    )
+    .await;
+    assert_eq!((s, &b), (401, &unauthorized));
+    // not logged in
+    let (s, b) = get(&sim.base, "/api/v1/me", None).await;
+    assert_eq!(s, 401);
+    assert_eq!(b["error"], "You must be logged in to do this.");
+    assert_eq!(b["status"], "error");
+    // logout invalidates the token
+    let (s, b) = post(&sim.base, "/api/v1/logout", json!({}), Some(&admin)).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["data"]["message"], "You've been logged out!");
+    assert_eq!(get(&sim.base, "/api/v1/me", Some(&admin)).await.0, 401);
+}
+
+#[tokio::test]
+async fn legacy_login_error_user_has_no_password() {
+    let sim = spawn(&["--no-rate-limit", "--legacy-login-errors"], &admin_env());
+    wait_ready(&sim.base).await;
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    create_user(&admin, "oauthy", false).await;
+    post(
+        &sim.base,
+        "/_sim/clear-password",
+        json!({"username": "oauthy"}),
+        None,
+    )
+    .await;
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/login",
+        json!({"user": "oauthy", "password": "pw"}),
+        None,
+    )
+    .await;
+    assert_eq!(s, 401);
+    assert_eq!(b["error"], 403);
+    assert_eq!(b["message"], "User has no password set");
+}
+
+#[tokio::test]
+async fn users_create_rules() {
+    let sim = spawn(&["--no-rate-limit"], &admin_env());
+    wait_ready(&sim.base).await;
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    let user = create_user(&admin, "alice", false).await;
+    assert_eq!(user["roles"], json!(["user"]));
+    // duplicate
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/users.create",
+        json!({"username": "alice", "email": "other@example.com", "name": "A", "password": "p"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        b["error"],
+        "alice is already in use :( [error-field-unavailable]"
+    );
+    assert_eq!(b["errorType"], "error-field-unavailable");
+    assert_eq!(b["details"]["field"], "alice");
+    // unknown field
+    let (s, b) = post(&sim.base, "/api/v1/users.create", json!({"username": "bob", "email": "bob@example.com", "name": "B", "password": "p", "nope": 1}), Some(&admin)).await;
+    assert_eq!(s, 400);
+    assert_eq!(b["errorType"], "invalid-params");
+    assert_eq!(
+        b["error"],
+        "must NOT have additional properties [invalid-params]"
+    );
+    // missing field
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/users.create",
+        json!({"username": "bob", "name": "B", "password": "p"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        b["error"],
+        "must have required property 'email' [invalid-params]"
+    );
+    // joinDefaultChannels defaults to true: alice is in #general
+    let alice = login(&sim.base, "alice", "pw-12345").await;
+    let (s, b) = get(
+        &sim.base,
+        "/api/v1/subscriptions.getOne?roomId=GENERAL",
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(b["subscription"]["rid"], "GENERAL");
+    // a plain user may not create users
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/users.create",
+        json!({"username": "carol", "email": "c@example.com", "name": "C", "password": "p"}),
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        b["error"],
+        "Adding user is not allowed [error-action-not-allowed]"
+    );
+    // users.info of a missing user
+    let (s, b) = get(&sim.base, "/api/v1/users.info?username=ghost", Some(&admin)).await;
+    assert_eq!(
+        (s, b),
+        (400, json!({"success": false, "error": "User not found."}))
+    );
+    // permissions.listAll
+    let (s, b) = get(&sim.base, "/api/v1/permissions.listAll", Some(&alice)).await;
+    assert_eq!(s, 200);
+    let bypass = b["update"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["_id"] == "api-bypass-rate-limit")
+        .unwrap();
+    assert_eq!(bypass["roles"], json!(["admin", "bot", "app"]));
+    assert_eq!(b["remove"], json!([]));
+}
+
+#[tokio::test]
+async fn two_factor_rules() {
+    let sim = spawn(&["--no-rate-limit", "--twofa-grace", "0s"], &admin_env());
+    wait_ready(&sim.base).await;
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    // verified email + auto opt-in -> email 2FA at login
+    create_user(&admin, "verified-bot", true).await;
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/login",
+        json!({"user": "verified-bot", "password": "pw-12345"}),
+        None,
+    )
+    .await;
+    assert_eq!(s, 401, "{b}");
+    assert_eq!(b["error"], "totp-required");
+    assert_eq!(b["message"], "TOTP Required");
+    assert_eq!(b["details"]["method"], "email");
+    assert_eq!(b["details"]["codeGenerated"], true);
+    assert_eq!(b["details"]["availableMethods"], json!(["email"]));
+    let (_, code) = get(&sim.base, "/_sim/email-code?username=verified-bot", None).await;
+    let code = code["code"].as_str().unwrap().to_string();
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/login",
+        json!({"user": "verified-bot", "password": "pw-12345", "code": code}),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    // unverified -> no 2FA at login
+    create_user(&admin, "plain-bot", false).await;
+    login(&sim.base, "plain-bot", "pw-12345").await;
+    // users.update needs the caller's password hash as second factor once the grace is over
+    let target = get(
+        &sim.base,
+        "/api/v1/users.info?username=plain-bot",
+        Some(&admin),
+    )
+    .await
+    .1["user"]["_id"]
+        .clone();
+    let body = json!({"userId": target, "data": {"name": "Renamed"}});
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/users.update",
+        body.clone(),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["errorType"], "totp-required");
+    assert_eq!(b["error"], "TOTP Required [totp-required]");
+    assert_eq!(
+        b["details"],
+        json!({"method": "password", "codeGenerated": false, "availableMethods": []})
+    );
+    let r = client()
+        .post(format!("{}/api/v1/users.update", sim.base))
+        .header("X-User-Id", &admin.uid)
+        .header("X-Auth-Token", &admin.token)
+        .header("x-2fa-code", sha256_hex("wrong"))
+        .header("x-2fa-method", "password")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["errorType"],
+        "totp-invalid"
+    );
+    let r = client()
+        .post(format!("{}/api/v1/users.update", sim.base))
+        .header("X-User-Id", &admin.uid)
+        .header("X-Auth-Token", &admin.token)
+        .header("x-2fa-code", sha256_hex("s3cret-pass"))
+        .header("x-2fa-method", "password")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["user"]["name"], "Renamed");
+}
+
+#[tokio::test]
+async fn two_factor_grace_after_registration() {
+    let sim = spawn(&["--no-rate-limit"], &admin_env());
+    wait_ready(&sim.base).await;
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    create_user(&admin, "x1", false).await;
+    let target = get(&sim.base, "/api/v1/users.info?username=x1", Some(&admin))
+        .await
+        .1["user"]["_id"]
+        .clone();
+    // admin was created seconds ago: within the default 30 minutes no second factor is asked
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/users.update",
+        json!({"userId": target, "data": {"name": "N"}}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+}
+
+#[tokio::test]
+async fn rooms_invite_subscription_and_read_only() {
+    let sim = spawn(&["--no-rate-limit"], &admin_env());
+    wait_ready(&sim.base).await;
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    create_user(&admin, "alice", false).await;
+    let alice = login(&sim.base, "alice", "pw-12345").await;
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/channels.create",
+        json!({"name": "ops", "members": ["ghost"]}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["channel"]["t"], "c");
+    assert_eq!(b["channel"]["usersCount"], 1);
+    let ops = b["channel"]["_id"].as_str().unwrap().to_string();
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/channels.create",
+        json!({"name": "ops"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        b["error"],
+        "A channel with name 'ops' exists [error-duplicate-channel-name]"
+    );
+    assert_eq!(b["errorType"], "error-duplicate-channel-name");
+    let (s, b) = get(
+        &sim.base,
+        "/api/v1/channels.info?roomName=nope",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(b["errorType"], "error-room-not-found");
+    let (s, b) = get(
+        &sim.base,
+        "/api/v1/channels.info?roomName=ops",
+        Some(&alice),
+    )
+    .await;
+    assert_eq!((s, b["channel"]["_id"].as_str()), (200, Some(ops.as_str())));
+    // membership check
+    let (_, b) = get(
+        &sim.base,
+        &format!("/api/v1/subscriptions.getOne?roomId={ops}"),
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(b, json!({"subscription": null, "success": true}));
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/channels.invite",
+        json!({"roomId": ops, "username": "alice"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (_, b) = get(
+        &sim.base,
+        &format!("/api/v1/subscriptions.getOne?roomId={ops}"),
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(b["subscription"]["u"]["username"], "alice");
+    // private, read-only group
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/groups.create",
+        json!({"name": "announce", "readOnly": true}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["group"]["ro"], true);
+    let grp = b["group"]["_id"].as_str().unwrap().to_string();
+    // not a member: groups.info says not found, even by name
+    let (s, b) = get(
+        &sim.base,
+        "/api/v1/groups.info?roomName=announce",
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        b["error"],
+        "The required \"roomId\" or \"roomName\" param provided does not match any group [error-room-not-found]"
+    );
+    let (s, _) = post(
+        &sim.base,
+        "/api/v1/groups.invite",
+        json!({"roomId": grp, "username": "alice"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/chat.postMessage",
+        json!({"roomId": grp, "text": "hi"}),
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(
+        (s, b),
+        (
+            400,
+            json!({"success": false, "error": "You can't send messages because the room is readonly."})
+        )
+    );
+    let (s, _) = post(
+        &sim.base,
+        "/api/v1/chat.postMessage",
+        json!({"roomId": grp, "text": "owner may"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // unknown destination
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/chat.postMessage",
+        json!({"channel": "#nowhere", "text": "x"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!((s, b["errorType"].as_str()), (400, Some("invalid-channel")));
+}
+
+#[tokio::test]
+async fn post_message_and_history_newest_first() {
+    let sim = spawn(&["--no-rate-limit"], &admin_env());
+    wait_ready(&sim.base).await;
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    post(
+        &sim.base,
+        "/api/v1/channels.create",
+        json!({"name": "dev"}),
+        Some(&admin),
+    )
+    .await;
+    for text in ["one", "two", "three"] {
+        let (s, b) = post(
+            &sim.base,
+            "/api/v1/chat.postMessage",
+            json!({"channel": "#dev", "text": text, "alias": "CI"}),
+            Some(&admin),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["channel"], "#dev");
+        assert_eq!(b["message"]["msg"], text);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let info = get(
+        &sim.base,
+        "/api/v1/channels.info?roomName=dev",
+        Some(&admin),
+    )
+    .await
+    .1;
+    let rid = info["channel"]["_id"].as_str().unwrap();
+    let (s, b) = get(
+        &sim.base,
+        &format!("/api/v1/channels.history?roomId={rid}&count=2"),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let msgs: Vec<&str> = b["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["msg"].as_str().unwrap())
+        .collect();
+    assert_eq!(msgs, vec!["three", "two"]);
+    assert_eq!(b["messages"][0]["alias"], "CI");
+}
+
+#[tokio::test]
+async fn integration_and_hooks_deliver_into_history() {
+    let sim = spawn(&["--no-rate-limit"], &admin_env());
+    wait_ready(&sim.base).await;
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    create_user(&admin, "gitlab-bot", false).await;
+    post(
+        &sim.base,
+        "/api/v1/channels.create",
+        json!({"name": "ci"}),
+        Some(&admin),
+    )
+    .await;
+    let mk = |name: &str, script: bool| json!({"type": "webhook-incoming", "name": name, "enabled": true, "username": "gitlab-bot", "channel": "#ci", "scriptEnabled": script, "script": if script { "class Script { process_incoming_request({ request }) { return { content: { text: 'x' } }; } }" } else { "" }});
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/integrations.create",
+        mk("plain", false),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let plain = b["integration"].clone();
+    assert_eq!(plain["token"].as_str().unwrap().len(), 48);
+    // no de-duplication by name
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/integrations.create",
+        mk("gitlab", true),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let gl = b["integration"].clone();
+    let (s, _) = post(
+        &sim.base,
+        "/api/v1/integrations.create",
+        mk("gitlab", true),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, list) = get(&sim.base, "/api/v1/integrations.list", Some(&admin)).await;
+    assert_eq!(list["total"], 3);
+    // the bot got the bot role
+    let (_, info) = get(
+        &sim.base,
+        "/api/v1/users.info?username=gitlab-bot",
+        Some(&admin),
+    )
+    .await;
+    assert!(
+        info["user"]["roles"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("bot"))
+    );
+    // a plain user may not create integrations
+    let alice_user = create_user(&admin, "alice", false).await;
+    assert_eq!(alice_user["username"], "alice");
+    let alice = login(&sim.base, "alice", "pw-12345").await;
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/integrations.create",
+        mk("nope", false),
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("Unauthorized [not_authorized]"))
+    );
+
+    let hook = |i: &Value| {
+        format!(
+            "{}/hooks/{}/{}",
+            sim.base,
+            i["_id"].as_str().unwrap(),
+            i["token"].as_str().unwrap()
+        )
+    };
+    let r = client()
+        .post(hook(&plain))
+        .json(&json!({"text": "deploy finished"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"success": true}));
+    // form body payload=<json>
+    let r = client()
+        .post(hook(&plain))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "payload={}",
+            url_encode(&json!({"text": "from a form"}).to_string())
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // a recorded-looking GitLab pipeline event through the script stand-in
+    let pipeline = json!({
+        "object_kind": "pipeline",
+        "object_attributes": {"id": 31, "iid": 3, "ref": "main", "tag": false, "sha": "bcbb5ec396a2c0f828686f14fac9b80b780504f2", "status": "success", "detailed_status": "passed", "duration": 63, "created_at": "2026-01-10 15:23:28 UTC", "finished_at": "2026-01-10 15:24:31 UTC"},
+        "user": {"id": 1, "name": "Administrator", "username": "root"},
+        "project": {"id": 1, "name": "stack", "path_with_namespace": "ops/stack", "web_url": "http://gitlab.example/ops/stack"},
+        "builds": [{"id": 380, "stage": "test", "name": "test", "status": "success"}]
+    });
+    let r = client()
+        .post(hook(&gl))
+        .header("X-Gitlab-Event", "Pipeline Hook")
+        .json(&pipeline)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, h) = get(
+        &sim.base,
+        "/api/v1/channels.history?roomName=ci&count=10",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{h}");
+    let msgs = h["messages"].as_array().unwrap();
+    assert_eq!(
+        msgs[0]["msg"],
+        "Pipeline #31 success for ops/stack@main in 63s (triggered by Administrator)"
+    );
+    assert_eq!(msgs[0]["u"]["username"], "gitlab-bot");
+    assert_eq!(msgs[0]["bot"]["i"], gl["_id"]);
+    assert_eq!(msgs[1]["msg"], "from a form");
+    assert_eq!(msgs[2]["msg"], "deploy finished");
+    // the bot joined #ci when it first posted ('uj' system message)
+    assert!(
+        msgs.iter()
+            .any(|m| m["t"] == "uj" && m["msg"] == "gitlab-bot")
+    );
+    // bad token
+    let r = client()
+        .post(format!(
+            "{}/hooks/{}/wrong",
+            sim.base,
+            plain["_id"].as_str().unwrap()
+        ))
+        .json(&json!({"text": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"success": false, "error": "Invalid integration id or token provided."})
+    );
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn rate_limiter_429_with_headers() {
+    let sim = spawn(
+        &["--rate-limit-calls", "3", "--rate-limit-window", "60s"],
+        &admin_env(),
+    );
+    wait_ready(&sim.base).await;
+    // login is limited for everybody (no user yet)
+    let mut last = None;
+    for i in 0..4 {
+        let r = client()
+            .post(format!("{}/api/v1/login", sim.base))
+            .json(&json!({"user": "boss", "password": "wrong"}))
+            .send()
+            .await
+            .unwrap();
+        let remaining = r.headers()["x-ratelimit-remaining"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        if i < 3 {
+            assert_eq!(r.status(), 401);
+            assert_eq!(remaining, (2 - i).to_string());
+        }
+        last = Some(r);
+    }
+    let r = last.unwrap();
+    assert_eq!(r.status(), 429);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert_eq!(r.headers()["x-ratelimit-limit"], "3");
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
+    let reset: u64 = r.headers()["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        reset > now_ms && reset <= now_ms + 61_000,
+        "reset {reset} is epoch ms"
+    );
+    let b: Value = r.json().await.unwrap();
+    let e = b["error"].as_str().unwrap();
+    assert!(
+        e.starts_with("Error, too many requests. Please slow down. You must wait "),
+        "{e}"
+    );
+    assert!(
+        e.ends_with(" seconds before trying this endpoint again. [error-too-many-requests]"),
+        "{e}"
+    );
+    assert_eq!(b["success"], false);
+    post(&sim.base, "/_sim/reset-rate-limits", json!({}), None).await;
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    // the admin has api-bypass-rate-limit
+    for _ in 0..6 {
+        assert_eq!(get(&sim.base, "/api/v1/me", Some(&admin)).await.0, 200);
+    }
+    // ...but /hooks are always limited
+    create_user(&admin, "hookbot", false).await;
+    let (_, b) = post(&sim.base, "/api/v1/integrations.create", json!({"type": "webhook-incoming", "name": "h", "enabled": true, "username": "hookbot", "channel": "#general", "scriptEnabled": false}), Some(&admin)).await;
+    let url = format!(
+        "{}/hooks/{}/{}",
+        sim.base,
+        b["integration"]["_id"].as_str().unwrap(),
+        b["integration"]["token"].as_str().unwrap()
+    );
+    let mut statuses = vec![];
+    for _ in 0..4 {
+        statuses.push(
+            client()
+                .post(&url)
+                .json(&json!({"text": "t"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 429]);
+    // a normal user is limited on REST routes
+    let alice_pw = "pw-12345";
+    create_user(&admin, "alice", false).await;
+    post(&sim.base, "/_sim/reset-rate-limits", json!({}), None).await;
+    let alice = login(&sim.base, "alice", alice_pw).await;
+    let mut statuses = vec![];
+    for _ in 0..4 {
+        statuses.push(get(&sim.base, "/api/v1/me", Some(&alice)).await.0);
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 429]);
+}
