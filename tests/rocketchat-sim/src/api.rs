@@ -507,8 +507,8 @@ impl Sim {
         // Meteor.Error(401, 'User not found') (apps/meteor/server/lib/loginErrorMessageOverride.ts),
         // which the REST wrapper turns into error/message 'Unauthorized'.
         let masked = |sim: &Sim| sim.login_failure(json!("Unauthorized"), "Unauthorized", None);
-        if !parseable && !(password.is_some() && matches!(body.get("user"), Some(Value::Object(_))))
-        {
+        let user_object = matches!(body.get("user"), Some(Value::Object(_)));
+        if !(parseable || (password.is_some() && user_object)) {
             return masked(self);
         }
         let (Some((by_email, ident)), Some(digest)) = (who, digest) else {
@@ -1726,9 +1726,7 @@ fn users_create(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
             json!({"method": "insertOrUpdateUser", "field": "Password"}),
         ));
     }
-    if sim.db.user_by_username_ci(&username).is_some()
-        || sim.db.room_by_name(&username).is_some_and(|_| false)
-    {
+    if sim.db.user_by_username_ci(&username).is_some() {
         return Err(meteor_d(
             "error-field-unavailable",
             &format!("{} is already in use :(", html_escape(&username)),
@@ -2211,7 +2209,7 @@ fn history(sim: &mut Sim, ctx: &Ctx, room: &Room) -> Result<Value, ApiErr> {
         .collect();
     // newest first (getChannelHistory sorts {ts: -1}); stable on insertion order for equal ts
     msgs.reverse();
-    msgs.sort_by(|a, b| b.ts.cmp(&a.ts));
+    msgs.sort_by_key(|m| std::cmp::Reverse(m.ts));
     let page: Vec<Value> = msgs
         .into_iter()
         .skip(offset)
