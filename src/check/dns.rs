@@ -88,7 +88,13 @@ impl DnsCheck {
             .await
         {
             Ok(lookup) => lookup,
-            Err(err) => return Outcome::Unhealthy(lookup_error(&err.to_string(), self.record)),
+            Err(err) if err.is_nx_domain() => {
+                return Outcome::Unhealthy("no such name (NXDOMAIN)".to_owned());
+            }
+            Err(err) if err.is_no_records_found() => {
+                return Outcome::Unhealthy(format!("no {} record", self.record));
+            }
+            Err(err) => return Outcome::Unhealthy(lookup_error(&err.to_string())),
         };
         let wanted = self.record.record_type();
         let values: Vec<String> = lookup
@@ -130,7 +136,8 @@ impl DnsCheck {
             })?,
         };
         let opts: &mut ResolverOpts = builder.options_mut();
-        opts.timeout = budget;
+        // A little under the check's hard timeout, so the resolver's own (clearer) reason wins.
+        opts.timeout = budget.mul_f32(0.9);
         opts.attempts = 1;
         opts.cache_size = 0;
         opts.try_tcp_on_error = true;
@@ -165,18 +172,9 @@ fn same_value(found: &str, expected: &str) -> bool {
     found == expected || norm(found) == norm(expected)
 }
 
-fn lookup_error(text: &str, record: RecordKind) -> String {
+fn lookup_error(text: &str) -> String {
     let lower = text.to_ascii_lowercase();
-    if lower.contains("nxdomain")
-        || lower.contains("no records found")
-        || lower.contains("no record found")
-    {
-        if lower.contains("nxdomain") {
-            "no such name (NXDOMAIN)".to_owned()
-        } else {
-            format!("no {record} record")
-        }
-    } else if lower.contains("timed out") || lower.contains("timeout") {
+    if lower.contains("timed out") || lower.contains("timeout") {
         "the DNS server did not answer in time".to_owned()
     } else {
         lowercase_first(text)
