@@ -2034,7 +2034,10 @@ fn create_common(sim: &mut Sim, ctx: &Ctx, t: &str) -> Result<Value, ApiErr> {
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
     else {
-        return Err(ApiErr::Plain("Param \"name\" is required".into()));
+        // isChannelsCreateProps / isGroupsCreateProps require `name` (typed-route validation)
+        return Err(ApiErr::InvalidParams(
+            "must have required property 'name'".into(),
+        ));
     };
     let members: Vec<String> = match b.get("members") {
         None | Some(Value::Null) => vec![],

@@ -340,12 +340,8 @@ async fn handle(
         headers: headers.clone(),
         body,
         body_error,
-        ip: headers
-            .get("x-forwarded-for")
-            .and_then(|x| x.split(',').next())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| peer.ip().to_string()),
+        // client address of the TCP peer (Meteor trusts X-Forwarded-For only with HTTP_FORWARDED_COUNT)
+        ip: peer.ip().to_string(),
     };
     let (reply, snapshot) = {
         let mut sim = app.sim.lock().expect("lock");
