@@ -10,12 +10,13 @@ pub mod exit;
 pub mod job;
 mod logging;
 pub mod output;
-mod parse;
+pub(crate) mod parse;
 pub mod probe;
 pub mod redact;
 pub mod retry;
 mod run;
 pub mod settings;
+pub mod stack;
 pub mod target;
 
 pub use run::run;

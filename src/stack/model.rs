@@ -1,0 +1,167 @@
+//! The stack as stackctl understands it: a compose file, interpolated and validated.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// A loaded stack file.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    /// The compose project name (labels, container and network names).
+    pub project: String,
+    /// The stack file, absolute.
+    pub file: PathBuf,
+    /// The project directory (relative paths are resolved against it).
+    pub dir: PathBuf,
+    /// Enabled services (profiles applied), by name.
+    pub services: BTreeMap<String, Service>,
+    /// Declared networks by key (`default` is always present).
+    pub networks: BTreeMap<String, Network>,
+    /// Declared named volumes by key.
+    pub volumes: BTreeMap<String, Volume>,
+    /// Warnings found while loading (unset variables...).
+    pub warnings: Vec<String>,
+}
+
+/// One service. Serialised (sorted, without the fields that do not change the container) it
+/// gives the configuration hash that decides whether `up` recreates a container.
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    pub name: String,
+    pub image: Option<String>,
+    pub build: Option<Build>,
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub environment: BTreeMap<String, String>,
+    pub ports: Vec<Port>,
+    pub volumes: Vec<Mount>,
+    /// Network key → aliases.
+    pub networks: BTreeMap<String, Vec<String>>,
+    pub depends_on: BTreeMap<String, Dependency>,
+    pub healthcheck: Option<Healthcheck>,
+    pub restart: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub hostname: Option<String>,
+    pub container_name: Option<String>,
+    pub extra_hosts: Vec<String>,
+    #[serde(skip)]
+    pub profiles: Vec<String>,
+    /// `x-stackctl.ready`: checks stackctl probes itself to notice readiness early.
+    pub ready: Vec<String>,
+    /// `x-stackctl.job`, or implied by a `service_completed_successfully` dependant.
+    pub job: Option<JobOptions>,
+    /// The line of the service's key in the stack file.
+    #[serde(skip)]
+    pub line: Option<usize>,
+}
+
+impl Service {
+    /// A one-shot service: run to completion instead of kept running.
+    #[must_use]
+    pub fn is_job(&self) -> bool {
+        self.job.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Build {
+    pub context: PathBuf,
+    pub dockerfile: Option<String>,
+    pub args: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Port {
+    pub host_ip: Option<String>,
+    pub host_port: Option<u16>,
+    pub container_port: u16,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum MountKind {
+    Bind,
+    Volume,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    pub kind: MountKind,
+    /// Absolute host path (bind) or volume key (volume).
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+}
+
+/// What a dependency must reach before the dependant starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    ServiceStarted,
+    ServiceHealthy,
+    ServiceCompletedSuccessfully,
+}
+
+impl Condition {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ServiceStarted => "service_started",
+            Self::ServiceHealthy => "service_healthy",
+            Self::ServiceCompletedSuccessfully => "service_completed_successfully",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dependency {
+    pub condition: Condition,
+    pub required: bool,
+    pub restart: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Healthcheck {
+    /// `["CMD", ...]`, `["CMD-SHELL", "..."]` or `["NONE"]`.
+    pub test: Vec<String>,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub start_period: Option<Duration>,
+    pub start_interval: Option<Duration>,
+}
+
+/// How a one-shot service is retried.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobOptions {
+    /// Attempts before giving up.
+    pub attempts: u32,
+    /// Bound on the whole job (all attempts).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            timeout: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Network {
+    pub external: bool,
+    pub name: Option<String>,
+    pub driver: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Volume {
+    pub external: bool,
+    pub name: Option<String>,
+}
