@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod engine;
 pub mod env_vars;
 pub mod error;
 pub mod exit;
@@ -14,7 +15,7 @@ pub(crate) mod parse;
 pub mod probe;
 pub mod redact;
 pub mod retry;
-mod run;
+pub(crate) mod run;
 pub mod settings;
 pub mod stack;
 pub mod target;

@@ -172,7 +172,7 @@ async fn wait(args: WaitArgs, settings: &Settings) -> Result<Completion> {
 }
 
 /// A wait target becomes a check; invalid TLS settings fail here, once, not on every retry.
-fn check_for(target: Target) -> Result<Check> {
+pub(crate) fn check_for(target: Target) -> Result<Check> {
     Ok(match target {
         Target::Tcp(address) => Check::Tcp(TcpCheck::new(address)),
         Target::Http(url) => Check::Http(Box::new(HttpCheck::new(HttpSpec::get(url))?)),

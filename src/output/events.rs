@@ -56,6 +56,22 @@ pub enum Event {
         error: String,
         elapsed_ms: f64,
     },
+    /// `up` began on these services.
+    StackStarted {
+        project: String,
+        services: Vec<String>,
+    },
+    /// A service changed state: `waiting`, `building`, `creating`, `starting`, `unchanged`,
+    /// `running`, `healthy`, `ready`, `attempt`, `completed`, `failed`.
+    Service {
+        service: String,
+        status: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+        elapsed_ms: f64,
+    },
+    /// `up` ended.
+    StackFinished { ok: bool, elapsed_ms: f64 },
     /// `wait` ended: every target ready, or the timeout ran out.
     WaitFinished {
         ready: bool,

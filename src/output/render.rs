@@ -125,7 +125,31 @@ fn plain_line(event: &Event) -> Option<String> {
             "all targets ready after {}",
             human_duration(Duration::from_secs_f64(elapsed_ms / 1000.0))
         ),
-        Event::WaitFinished { ready: false, .. } | Event::JobFailed { .. } => return None,
+        Event::WaitFinished { ready: false, .. }
+        | Event::JobFailed { .. }
+        | Event::StackFinished { ok: false, .. } => return None,
+        Event::StackStarted { project, services } => {
+            format!(
+                "project {project}: bringing up {} service(s)",
+                services.len()
+            )
+        }
+        Event::Service {
+            service,
+            status,
+            detail,
+            ..
+        } => match detail {
+            Some(detail) => format!("{service}: {status} ({detail})"),
+            None => format!("{service}: {status}"),
+        },
+        Event::StackFinished {
+            ok: true,
+            elapsed_ms,
+        } => format!(
+            "stack ready after {}",
+            human_duration(Duration::from_secs_f64(elapsed_ms / 1000.0))
+        ),
         Event::JobStarted { job, timeout_ms } => format!(
             "{job}: started (timeout {})",
             human_duration(Duration::from_secs_f64(timeout_ms / 1000.0))
@@ -270,7 +294,43 @@ impl Renderer for Progress {
                     bar.abandon();
                 }
             }
-            Event::WaitFinished { .. } => {
+            Event::StackStarted { services, .. } => {
+                let style = self.spinner_style();
+                for service in services {
+                    let bar = self.multi.add(ProgressBar::new_spinner());
+                    bar.set_style(style.clone());
+                    bar.set_prefix(service.clone());
+                    bar.set_message("pending");
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                    self.bars.push((service.clone(), bar));
+                }
+            }
+            Event::Service {
+                service,
+                status,
+                detail,
+                ..
+            } => {
+                if let Some(bar) = self.bar(service) {
+                    if matches!(
+                        status.as_str(),
+                        "healthy" | "ready" | "running" | "completed" | "unchanged"
+                    ) {
+                        self.finish(bar, event);
+                    } else if status == "failed" {
+                        bar.abandon_with_message(format!(
+                            "✗ {}",
+                            detail.clone().unwrap_or_default()
+                        ));
+                    } else {
+                        bar.set_message(match detail {
+                            Some(detail) => format!("{status} ({detail})"),
+                            None => status.clone(),
+                        });
+                    }
+                }
+            }
+            Event::WaitFinished { .. } | Event::StackFinished { .. } => {
                 for (_, bar) in &self.bars {
                     if !bar.is_finished() {
                         bar.abandon();

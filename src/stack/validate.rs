@@ -35,7 +35,25 @@ pub fn validate(stack: &mut Stack, profiles: &BTreeSet<String>, report: &mut Rep
                             .to_owned(),
                     ),
                 );
-            } else if !stack.services.contains_key(dep) {
+            } else if let Some(target) = stack.services.get(dep) {
+                let has_health = target
+                    .healthcheck
+                    .as_ref()
+                    .is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE"));
+                let condition = service.depends_on[dep].condition;
+                if condition == Condition::ServiceHealthy && !has_health && target.ready.is_empty()
+                {
+                    report(
+                        &path,
+                        format!(
+                            "service `{name}` waits for `{dep}` to be healthy, but `{dep}` has no healthcheck"
+                        ),
+                        Some(format!(
+                            "give `{dep}` a `healthcheck:` (or `x-stackctl: {{ready: [...]}}`), or use `condition: service_started`"
+                        )),
+                    );
+                }
+            } else {
                 report(
                     &path,
                     format!("service `{name}` depends on `{dep}`, which is not defined"),

@@ -1,0 +1,417 @@
+//! The Docker Engine API through bollard, with errors turned into ours. Only what the engine
+//! needs; everything is scoped to one project by compose's labels.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, EndpointSettings,
+    EventMessage, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    EventsOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder,
+};
+use futures_util::{Stream, StreamExt};
+
+use super::labels;
+use crate::error::Error;
+
+/// A connection to the Docker daemon, its API version negotiated.
+#[derive(Clone)]
+pub struct DockerApi {
+    docker: Docker,
+    version: (u32, u32),
+}
+
+fn daemon_error(what: &str, err: &bollard::errors::Error) -> Error {
+    let text = match err {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    Error::failed(format!("{what}: {}", crate::check::lowercase_first(&text)))
+}
+
+fn is_not_found(err: &bollard::errors::Error) -> bool {
+    matches!(
+        err,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+impl DockerApi {
+    /// Connects (`DOCKER_HOST` or the local socket) and negotiates the API version, which
+    /// Engine 20.10 (API 1.41) needs.
+    pub async fn connect() -> Result<Self, Error> {
+        let hint = "is the Docker daemon running, and may this user reach its socket? (`docker info` tells)";
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|e| daemon_error("cannot reach the Docker daemon", &e).with_hint(hint))?
+            .negotiate_version()
+            .await
+            .map_err(|e| daemon_error("cannot reach the Docker daemon", &e).with_hint(hint))?;
+        let version = docker.client_version();
+        let part = |n: usize| u32::try_from(n).unwrap_or(0);
+        Ok(Self {
+            version: (part(version.major_version), part(version.minor_version)),
+            docker,
+        })
+    }
+
+    /// True when the negotiated API is at least `major.minor`.
+    #[must_use]
+    pub fn api_at_least(&self, major: u32, minor: u32) -> bool {
+        self.version >= (major, minor)
+    }
+
+    /// The id of a local image, if present.
+    pub async fn image_id(&self, image: &str) -> Result<Option<String>, Error> {
+        match self.docker.inspect_image(image).await {
+            Ok(found) => Ok(found.id),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(daemon_error(&format!("cannot inspect image `{image}`"), &e)),
+        }
+    }
+
+    /// Pulls an image; `progress` gets the daemon's status lines.
+    pub async fn pull(&self, image: &str, mut progress: impl FnMut(&str)) -> Result<(), Error> {
+        let (name, tag) = split_tag(image);
+        let options = CreateImageOptionsBuilder::new()
+            .from_image(name)
+            .tag(tag)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(status) = info.status {
+                        progress(&status);
+                    }
+                }
+                Err(e) => {
+                    return Err(daemon_error(&format!("cannot pull image `{image}`"), &e).with_hint(
+                        "no registry reachable? build the image locally (`build:` in the stack file) or load it with `docker load`",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds an image from a directory.
+    pub async fn build(
+        &self,
+        tag: &str,
+        context: &Path,
+        dockerfile: Option<&str>,
+        args: &HashMap<String, String>,
+        labels: &HashMap<String, String>,
+    ) -> Result<(), Error> {
+        let archive = tar_directory(context)?;
+        let mut builder = BuildImageOptionsBuilder::new()
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .buildargs(args)
+            .labels(labels);
+        if let Some(file) = dockerfile {
+            builder = builder.dockerfile(file);
+        }
+        let mut stream = self.docker.build_image(
+            builder.build(),
+            None,
+            Some(bollard::body_full(archive.into())),
+        );
+        let mut tail: Vec<String> = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(error) = info.error_detail.and_then(|d| d.message) {
+                        return Err(Error::failed(format!(
+                            "building `{tag}` failed: {}",
+                            error.trim()
+                        ))
+                        .with_hint(format!("last build output:\n{}", tail.join("\n"))));
+                    }
+                    if let Some(line) = info.stream {
+                        let line = line.trim_end().to_owned();
+                        if !line.is_empty() {
+                            tail.push(line);
+                            if tail.len() > 10 {
+                                tail.remove(0);
+                            }
+                        }
+                    }
+                }
+                Err(e) => return Err(daemon_error(&format!("building `{tag}` failed"), &e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the network unless one with that name exists (before API 1.44, creating a
+    /// duplicate name succeeds, so look first).
+    pub async fn ensure_network(
+        &self,
+        name: &str,
+        driver: Option<&str>,
+        labels: HashMap<String, String>,
+    ) -> Result<bool, Error> {
+        let filters = HashMap::from([("name", vec![name])]);
+        let existing = self
+            .docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::new().filters(&filters).build(),
+            ))
+            .await
+            .map_err(|e| daemon_error("cannot list networks", &e))?;
+        if existing.iter().any(|n| n.name.as_deref() == Some(name)) {
+            return Ok(false);
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_owned(),
+            driver: driver.map(str::to_owned),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(request)
+            .await
+            .map_err(|e| daemon_error(&format!("cannot create network `{name}`"), &e))?;
+        Ok(true)
+    }
+
+    /// Creates the named volume if absent.
+    pub async fn ensure_volume(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<bool, Error> {
+        if self.docker.inspect_volume(name).await.is_ok() {
+            return Ok(false);
+        }
+        let request = VolumeCreateRequest {
+            name: Some(name.to_owned()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.docker
+            .create_volume(request)
+            .await
+            .map_err(|e| daemon_error(&format!("cannot create volume `{name}`"), &e))?;
+        Ok(true)
+    }
+
+    /// Every container of the project, running or not.
+    pub async fn project_containers(&self, project: &str) -> Result<Vec<ContainerSummary>, Error> {
+        let label = format!("{}={project}", labels::PROJECT);
+        let filters = HashMap::from([("label", vec![label.as_str()])]);
+        self.docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::new()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| daemon_error("cannot list containers", &e))
+    }
+
+    pub async fn create(&self, name: &str, body: ContainerCreateBody) -> Result<String, Error> {
+        let options = CreateContainerOptionsBuilder::new().name(name).build();
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map(|r| r.id)
+            .map_err(|e| {
+                let error = daemon_error(&format!("cannot create container `{name}`"), &e);
+                if matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) {
+                    error.with_hint(format!(
+                        "a container named `{name}` exists outside this project; remove it (`docker rm -f {name}`) or change `container_name`"
+                    ))
+                } else {
+                    error
+                }
+            })
+    }
+
+    pub async fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        aliases: Vec<String>,
+    ) -> Result<(), Error> {
+        let request = NetworkConnectRequest {
+            container: container.to_owned(),
+            endpoint_config: Some(EndpointSettings {
+                aliases: Some(aliases),
+                ..Default::default()
+            }),
+        };
+        self.docker
+            .connect_network(network, request)
+            .await
+            .map_err(|e| {
+                daemon_error(
+                    &format!("cannot connect `{container}` to network `{network}`"),
+                    &e,
+                )
+            })
+    }
+
+    pub async fn start(&self, id: &str, name: &str) -> Result<(), Error> {
+        self.docker
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(|e| daemon_error(&format!("cannot start `{name}`"), &e))
+    }
+
+    pub async fn inspect(&self, id: &str) -> Result<ContainerInspectResponse, Error> {
+        self.docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(|e| daemon_error(&format!("cannot inspect container `{id}`"), &e))
+    }
+
+    pub async fn remove_container(&self, id: &str, volumes: bool) -> Result<(), Error> {
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(volumes)
+            .build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(daemon_error(&format!("cannot remove container `{id}`"), &e)),
+        }
+    }
+
+    /// The last `lines` lines of a container's output since `since` (unix seconds; 0 = all).
+    pub async fn log_tail(&self, id: &str, lines: usize, since: i64) -> Vec<String> {
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .since(i32::try_from(since).unwrap_or(0))
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        text.lines().map(str::to_owned).collect()
+    }
+
+    /// Container events of the project (start, die, health_status...).
+    pub fn events(
+        &self,
+        project: &str,
+    ) -> impl Stream<Item = Result<EventMessage, bollard::errors::Error>> + use<> {
+        let label = format!("{}={project}", labels::PROJECT);
+        let filters = HashMap::from([("label", vec![label.as_str()]), ("type", vec!["container"])]);
+        self.docker
+            .events(Some(EventsOptionsBuilder::new().filters(&filters).build()))
+    }
+
+    /// Networks labelled with the project: (id, name).
+    pub async fn project_networks(&self, project: &str) -> Result<Vec<(String, String)>, Error> {
+        let label = format!("{}={project}", labels::PROJECT);
+        let filters = HashMap::from([("label", vec![label.as_str()])]);
+        let found = self
+            .docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::new().filters(&filters).build(),
+            ))
+            .await
+            .map_err(|e| daemon_error("cannot list networks", &e))?;
+        Ok(found
+            .into_iter()
+            .map(|n| (n.id.unwrap_or_default(), n.name.unwrap_or_default()))
+            .collect())
+    }
+
+    pub async fn remove_network(&self, id: &str) -> Result<(), Error> {
+        match self.docker.remove_network(id).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(daemon_error(&format!("cannot remove network `{id}`"), &e)),
+        }
+    }
+
+    /// Volumes labelled with the project.
+    pub async fn project_volumes(&self, project: &str) -> Result<Vec<String>, Error> {
+        let label = format!("{}={project}", labels::PROJECT);
+        let filters = HashMap::from([("label", vec![label.as_str()])]);
+        let found = self
+            .docker
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::new().filters(&filters).build(),
+            ))
+            .await
+            .map_err(|e| daemon_error("cannot list volumes", &e))?;
+        Ok(found
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect())
+    }
+
+    pub async fn remove_volume(&self, name: &str) -> Result<(), Error> {
+        match self
+            .docker
+            .remove_volume(
+                name,
+                Some(RemoveVolumeOptionsBuilder::new().force(true).build()),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(daemon_error(&format!("cannot remove volume `{name}`"), &e)),
+        }
+    }
+}
+
+/// `name:tag` (a registry port is not a tag); `latest` when absent.
+fn split_tag(image: &str) -> (&str, &str) {
+    match image.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, tag),
+        _ => (image, "latest"),
+    }
+}
+
+/// The build context as a tar archive in memory (contexts of test and chat images are small).
+fn tar_directory(dir: &Path) -> Result<Vec<u8>, Error> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder
+        .append_dir_all(".", dir)
+        .and_then(|()| builder.into_inner())
+        .map_err(|e| {
+            Error::usage(format!(
+                "cannot read the build context `{}`: {e}",
+                dir.display()
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn image_tags() {
+        assert_eq!(super::split_tag("mongo:7.0"), ("mongo", "7.0"));
+        assert_eq!(
+            super::split_tag("registry:5000/app"),
+            ("registry:5000/app", "latest")
+        );
+        assert_eq!(super::split_tag("app"), ("app", "latest"));
+    }
+}

@@ -1,0 +1,795 @@
+//! `up`: every selected service started as soon as its dependencies' conditions hold.
+//!
+//! One task per service: prepare its image, wait on its dependencies' states, then run it
+//! (long-running) or run it to completion (a job, retried with backoff). Readiness is noticed
+//! from Docker's health status — the events stream wakes every waiter at once — and from the
+//! service's `x-stackctl.ready` checks, probed actively with fast backoff, so a dependant starts
+//! within milliseconds of its dependency being ready instead of a healthcheck interval later.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bollard::models::{
+    ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary, HealthStatusEnum,
+};
+use futures_util::StreamExt;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use super::container::{create_body, networks};
+use super::docker::DockerApi;
+use super::labels;
+use crate::check::Check;
+use crate::error::Error;
+use crate::output::{Event, Reporter, human_duration, millis};
+use crate::retry::RetryPolicy;
+use crate::stack::{Condition, Service, Stack};
+
+/// What `up` was asked to do.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Services named on the command line (all when empty), plus what they need.
+    pub services: Vec<String>,
+    /// The one global budget (exit 3 when it runs out).
+    pub timeout: Duration,
+    /// Do not run one-shot services; dependants of a job wait only for it to exist.
+    pub no_jobs: bool,
+    /// Delays between readiness probes and job attempts.
+    pub policy: RetryPolicy,
+}
+
+/// Where a service stands, as its dependants see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Pending,
+    /// Started (long-running) but not yet ready.
+    Running,
+    /// Healthy / ready checks pass (or nothing to wait for).
+    Ready,
+    /// A job that exited 0.
+    Completed,
+    Failed,
+}
+
+struct Shared {
+    stack: Stack,
+    docker: DockerApi,
+    reporter: Reporter,
+    options: UpOptions,
+    started: Instant,
+    states: BTreeMap<String, watch::Sender<State>>,
+    existing: HashMap<String, ContainerSummary>,
+    /// Woken by every Docker event of the project.
+    changed: Arc<Notify>,
+    start_interval: bool,
+}
+
+/// How a service failed: what, why, and its last log lines.
+#[derive(Debug, Clone)]
+struct Failure {
+    service: String,
+    message: String,
+    logs: Vec<String>,
+    hint: Option<String>,
+}
+
+impl Shared {
+    fn emit(&self, service: &str, status: &str, detail: Option<String>) {
+        self.reporter.emit(&Event::Service {
+            service: service.to_owned(),
+            status: status.to_owned(),
+            detail,
+            elapsed_ms: millis(self.started.elapsed()),
+        });
+    }
+
+    fn set(&self, service: &str, state: State) {
+        if let Some(tx) = self.states.get(service) {
+            tx.send_replace(state);
+        }
+    }
+
+    fn fail(&self, service: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            service: service.to_owned(),
+            message: message.into(),
+            logs: Vec::new(),
+            hint: None,
+        }
+    }
+}
+
+/// Brings the stack up. Returns when every selected service is ready (or completed), or with
+/// the first failure, or with a timeout error (exit 3).
+pub async fn up(
+    stack: Stack,
+    docker: DockerApi,
+    options: UpOptions,
+    reporter: &Reporter,
+) -> Result<Duration, Error> {
+    let started = Instant::now();
+    let selected = super::plan::selection(&stack, &options.services)?;
+    for warning in &stack.warnings {
+        tracing::warn!("{warning}");
+    }
+    reporter.emit(&Event::StackStarted {
+        project: stack.project.clone(),
+        services: selected.iter().cloned().collect(),
+    });
+
+    ensure_networks_and_volumes(&stack, &docker, &selected).await?;
+
+    let existing = docker
+        .project_containers(&stack.project)
+        .await?
+        .into_iter()
+        .filter(|c| {
+            label(c, labels::ONEOFF) == Some("False") && label(c, labels::NUMBER) == Some("1")
+        })
+        .filter_map(|c| {
+            label(&c, labels::SERVICE)
+                .map(str::to_owned)
+                .map(|s| (s, c))
+        })
+        .collect();
+    let states = selected
+        .iter()
+        .map(|s| (s.clone(), watch::channel(State::Pending).0))
+        .collect();
+    let changed = Arc::new(Notify::new());
+    let shared = Arc::new(Shared {
+        start_interval: docker.api_at_least(1, 44),
+        stack,
+        docker,
+        reporter: reporter.clone(),
+        options,
+        started,
+        states,
+        existing,
+        changed: Arc::clone(&changed),
+    });
+
+    // Docker events wake every waiter; they re-inspect their own container.
+    let mut events = shared.docker.events(&shared.stack.project);
+    let listener = tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if event.is_err() {
+                break;
+            }
+            changed.notify_waiters();
+        }
+    });
+
+    let mut tasks = JoinSet::new();
+    for name in &selected {
+        let shared = Arc::clone(&shared);
+        let name = name.clone();
+        tasks.spawn(async move {
+            let result = run_service(&shared, &name).await;
+            if let Err(failure) = &result {
+                shared.set(&name, State::Failed);
+                shared.emit(&name, "failed", Some(failure.message.clone()));
+            }
+            result
+        });
+    }
+
+    let deadline = tokio::time::Instant::now() + shared.options.timeout;
+    let mut first_failure: Option<Failure> = None;
+    let outcome = loop {
+        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+            Ok(Some(Ok(Ok(())))) => {}
+            Ok(Some(Ok(Err(failure)))) => {
+                // The first failure is the cause; dependants failing because of it are not.
+                if first_failure.is_none() {
+                    first_failure = Some(failure);
+                    tasks.abort_all();
+                }
+            }
+            Ok(Some(Err(join))) if join.is_cancelled() => {}
+            Ok(Some(Err(join))) => {
+                break Err(Error::failed(format!(
+                    "internal error in a service task: {join}"
+                )));
+            }
+            Ok(None) => break first_failure.map_or(Ok(()), |f| Err(failure_error(&f))),
+            Err(_) => {
+                tasks.abort_all();
+                break Err(timeout_error(&shared));
+            }
+        }
+    };
+    listener.abort();
+    let ok = outcome.is_ok();
+    reporter.emit(&Event::StackFinished {
+        ok,
+        elapsed_ms: millis(started.elapsed()),
+    });
+    outcome.map(|()| started.elapsed())
+}
+
+fn label<'a>(container: &'a ContainerSummary, key: &str) -> Option<&'a str> {
+    container.labels.as_ref()?.get(key).map(String::as_str)
+}
+
+async fn ensure_networks_and_volumes(
+    stack: &Stack,
+    docker: &DockerApi,
+    selected: &BTreeSet<String>,
+) -> Result<(), Error> {
+    let mut keys = BTreeSet::new();
+    let mut volumes = BTreeSet::new();
+    for name in selected {
+        let service = &stack.services[name];
+        keys.extend(networks(service).into_iter().map(|(k, _)| k));
+        volumes.extend(
+            service
+                .volumes
+                .iter()
+                .filter(|m| m.kind == crate::stack::MountKind::Volume)
+                .map(|m| m.source.clone()),
+        );
+    }
+    for key in keys {
+        let network = stack.networks.get(&key).cloned().unwrap_or_default();
+        if network.external {
+            continue;
+        }
+        docker
+            .ensure_network(
+                &labels::network_name(stack, &key),
+                network.driver.as_deref(),
+                labels::resource_labels(stack, labels::NETWORK, &key),
+            )
+            .await?;
+    }
+    for key in volumes {
+        if stack.volumes.get(&key).is_some_and(|v| v.external) {
+            continue;
+        }
+        docker
+            .ensure_volume(
+                &labels::volume_name(stack, &key),
+                labels::resource_labels(stack, labels::VOLUME, &key),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+async fn run_service(shared: &Shared, name: &str) -> Result<(), Failure> {
+    let service = &shared.stack.services[name];
+    let (image, image_id) = prepare_image(shared, service).await?;
+    wait_for_dependencies(shared, service).await?;
+    let hash = labels::config_hash(service, &image_id);
+    if service.is_job() {
+        if shared.options.no_jobs {
+            shared.emit(name, "skipped", Some("`--no-jobs`".to_owned()));
+            shared.set(name, State::Completed);
+            return Ok(());
+        }
+        run_job(shared, service, &image, &hash).await
+    } else {
+        run_long_lived(shared, service, &image, &hash).await
+    }
+}
+
+/// The image to run and its id: present locally, built (`build:`), or pulled.
+async fn prepare_image(shared: &Shared, service: &Service) -> Result<(String, String), Failure> {
+    let docker = &shared.docker;
+    let image = service
+        .image
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", shared.stack.project, service.name));
+    let fail = |e: Error| Failure {
+        service: service.name.clone(),
+        message: e.message().to_owned(),
+        logs: Vec::new(),
+        hint: e.hint().map(str::to_owned),
+    };
+    if let Some(build) = &service.build {
+        shared.emit(&service.name, "building", Some(image.clone()));
+        let args = build.args.clone().into_iter().collect();
+        let labels = HashMap::from([(labels::PROJECT.to_owned(), shared.stack.project.clone())]);
+        docker
+            .build(
+                &image,
+                &build.context,
+                build.dockerfile.as_deref(),
+                &args,
+                &labels,
+            )
+            .await
+            .map_err(fail)?;
+    } else if docker.image_id(&image).await.map_err(fail)?.is_none() {
+        shared.emit(&service.name, "pulling", Some(image.clone()));
+        docker.pull(&image, |_| {}).await.map_err(fail)?;
+    }
+    let id = docker
+        .image_id(&image)
+        .await
+        .map_err(fail)?
+        .ok_or_else(|| {
+            shared.fail(
+                &service.name,
+                format!("image `{image}` is missing after it was prepared"),
+            )
+        })?;
+    Ok((image, id))
+}
+
+async fn wait_for_dependencies(shared: &Shared, service: &Service) -> Result<(), Failure> {
+    let deps: Vec<(&String, Condition)> = service
+        .depends_on
+        .iter()
+        .filter(|(dep, _)| shared.states.contains_key(*dep))
+        .map(|(dep, d)| (dep, d.condition))
+        .collect();
+    if deps.is_empty() {
+        return Ok(());
+    }
+    let waiting: Vec<String> = deps
+        .iter()
+        .map(|(dep, c)| {
+            let what = match c {
+                Condition::ServiceStarted => "started",
+                Condition::ServiceHealthy => "healthy",
+                Condition::ServiceCompletedSuccessfully => "completed",
+            };
+            format!("{dep} {what}")
+        })
+        .collect();
+    shared.emit(&service.name, "waiting", Some(waiting.join(", ")));
+    for (dep, condition) in deps {
+        let mut rx = shared.states[dep].subscribe();
+        let state = rx
+            .wait_for(|s| *s == State::Failed || satisfied(s, condition))
+            .await
+            .map(|s| s.clone())
+            .unwrap_or(State::Failed);
+        if state == State::Failed {
+            return Err(Failure {
+                service: service.name.clone(),
+                message: format!("not started: dependency `{dep}` failed"),
+                logs: Vec::new(),
+                hint: None,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn satisfied(state: &State, condition: Condition) -> bool {
+    match condition {
+        Condition::ServiceStarted => {
+            matches!(state, State::Running | State::Ready | State::Completed)
+        }
+        Condition::ServiceHealthy => matches!(state, State::Ready | State::Completed),
+        Condition::ServiceCompletedSuccessfully => *state == State::Completed,
+    }
+}
+
+/// Creates (or recreates) the service's container; returns its id. `reuse` gets the existing
+/// container's id when its configuration is unchanged.
+async fn create_container(
+    shared: &Shared,
+    service: &Service,
+    image: &str,
+    hash: &str,
+) -> Result<(String, bool), Failure> {
+    let docker = &shared.docker;
+    let name = labels::container_name(&shared.stack, service);
+    let fail = |e: Error| Failure {
+        service: service.name.clone(),
+        message: e.message().to_owned(),
+        logs: Vec::new(),
+        hint: e.hint().map(str::to_owned),
+    };
+    if let Some(existing) = shared.existing.get(&service.name) {
+        let id = existing.id.clone().unwrap_or_default();
+        if label(existing, labels::CONFIG_HASH) == Some(hash) {
+            return Ok((id, true));
+        }
+        shared.emit(
+            &service.name,
+            "recreating",
+            Some("its definition or image changed".to_owned()),
+        );
+        docker.remove_container(&id, false).await.map_err(fail)?;
+    } else {
+        shared.emit(&service.name, "creating", None);
+    }
+    let body = create_body(&shared.stack, service, image, hash, shared.start_interval);
+    let id = docker.create(&name, body).await.map_err(fail)?;
+    for (key, aliases) in networks(service).into_iter().skip(1) {
+        let mut aliases = aliases;
+        aliases.push(service.name.clone());
+        docker
+            .connect_network(&labels::network_name(&shared.stack, &key), &id, aliases)
+            .await
+            .map_err(fail)?;
+    }
+    Ok((id, false))
+}
+
+async fn run_long_lived(
+    shared: &Shared,
+    service: &Service,
+    image: &str,
+    hash: &str,
+) -> Result<(), Failure> {
+    let (id, reused) = create_container(shared, service, image, hash).await?;
+    let inspect = shared
+        .docker
+        .inspect(&id)
+        .await
+        .map_err(|e| shared.fail(&service.name, e.message()))?;
+    let running = inspect
+        .state
+        .as_ref()
+        .and_then(|s| s.running)
+        .unwrap_or(false);
+    if reused && running {
+        shared.emit(
+            &service.name,
+            "unchanged",
+            Some("already running".to_owned()),
+        );
+    } else {
+        shared.emit(&service.name, "starting", None);
+        shared
+            .docker
+            .start(&id, &service.name)
+            .await
+            .map_err(|e| shared.fail(&service.name, e.message()))?;
+    }
+    shared.set(&service.name, State::Running);
+    wait_until_ready(shared, service, &id).await
+}
+
+fn restart_count(inspect: &ContainerInspectResponse) -> i64 {
+    inspect.restart_count.unwrap_or(0)
+}
+
+async fn wait_until_ready(shared: &Shared, service: &Service, id: &str) -> Result<(), Failure> {
+    let has_health = service
+        .healthcheck
+        .as_ref()
+        .is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE"));
+    let since = shared.started.elapsed();
+    let first = shared
+        .docker
+        .inspect(id)
+        .await
+        .map_err(|e| shared.fail(&service.name, e.message()))?;
+    let baseline_restarts = restart_count(&first);
+    let mut delays = shared.options.policy.delays();
+    let mut checks: Option<Vec<Check>> = None;
+    let mut ready_reason = String::new();
+    loop {
+        let notified = shared.changed.notified();
+        let inspect = shared
+            .docker
+            .inspect(id)
+            .await
+            .map_err(|e| shared.fail(&service.name, e.message()))?;
+        let state = inspect.state.clone().unwrap_or_default();
+        if let Some(failure) = crashed(shared, service, id, &inspect, baseline_restarts).await {
+            return Err(failure);
+        }
+        let health = state.health.as_ref().and_then(|h| h.status);
+        if has_health && health == Some(HealthStatusEnum::HEALTHY) {
+            ready_reason = "healthcheck passed".to_owned();
+        }
+        if ready_reason.is_empty() && !service.ready.is_empty() {
+            let built = match &checks {
+                Some(c) => c,
+                None => checks.insert(ready_checks(shared, service, &inspect)?),
+            };
+            let mut all = true;
+            for check in built.iter() {
+                if !check.run(Duration::from_secs(2)).await.outcome.is_healthy() {
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                ready_reason = "ready checks passed".to_owned();
+            }
+        }
+        if !has_health && service.ready.is_empty() {
+            shared.emit(&service.name, "running", None);
+            shared.set(&service.name, State::Ready);
+            return Ok(());
+        }
+        if !ready_reason.is_empty() {
+            let took = shared.started.elapsed().saturating_sub(since);
+            shared.emit(
+                &service.name,
+                if has_health { "healthy" } else { "ready" },
+                Some(format!("{ready_reason} after {}", human_duration(took))),
+            );
+            shared.set(&service.name, State::Ready);
+            return Ok(());
+        }
+        let delay = delays
+            .next()
+            .unwrap_or(Duration::from_millis(500))
+            .min(Duration::from_millis(500));
+        tokio::select! {
+            () = notified => {}
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// A long-running container that exited or keeps restarting fails the run at once.
+async fn crashed(
+    shared: &Shared,
+    service: &Service,
+    id: &str,
+    inspect: &ContainerInspectResponse,
+    baseline: i64,
+) -> Option<Failure> {
+    let state = inspect.state.clone().unwrap_or_default();
+    let restarts = restart_count(inspect) - baseline;
+    let exited = matches!(
+        state.status,
+        Some(ContainerStateStatusEnum::EXITED | ContainerStateStatusEnum::DEAD)
+    );
+    let looping = state.restarting == Some(true) || restarts >= 2;
+    if !exited && !looping {
+        return None;
+    }
+    let code = state.exit_code.unwrap_or(0);
+    let message = if looping {
+        format!("keeps restarting (restarted {restarts} times; last exit code {code})")
+    } else {
+        format!("exited with code {code} while starting")
+    };
+    Some(Failure {
+        service: service.name.clone(),
+        message,
+        logs: shared.docker.log_tail(id, 10, 0).await,
+        hint: Some(format!(
+            "a long-running service must keep running; read its log above (`docker logs {}`)",
+            labels::container_name(&shared.stack, service)
+        )),
+    })
+}
+
+/// The `ready:` checks, with service names replaced by container addresses (the checks run
+/// here, outside the project network, where service names do not resolve).
+fn ready_checks(
+    shared: &Shared,
+    service: &Service,
+    inspect: &ContainerInspectResponse,
+) -> Result<Vec<Check>, Failure> {
+    let ip = inspect
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .and_then(|nets| {
+            nets.values()
+                .find_map(|e| e.ip_address.clone().filter(|ip| !ip.is_empty()))
+        });
+    service
+        .ready
+        .iter()
+        .map(|target| {
+            let rewritten = match &ip {
+                Some(ip) => rewrite_host(target, &service.name, ip),
+                None => target.clone(),
+            };
+            let parsed: crate::target::Target = rewritten.parse().map_err(|e: String| {
+                shared.fail(&service.name, format!("ready check `{target}`: {e}"))
+            })?;
+            crate::run::check_for(parsed).map_err(|e| shared.fail(&service.name, e.message()))
+        })
+        .collect()
+}
+
+/// `tcp://mongo:27017` → `tcp://172.18.0.2:27017` when `mongo` is the service itself.
+fn rewrite_host(target: &str, service: &str, ip: &str) -> String {
+    let Some((scheme, rest)) = target.split_once("://") else {
+        return target.to_owned();
+    };
+    let host_end = rest.find([':', '/', '?']).unwrap_or(rest.len());
+    if &rest[..host_end] == service
+        || &rest[..host_end] == "localhost"
+        || &rest[..host_end] == "127.0.0.1"
+    {
+        format!("{scheme}://{ip}{}", &rest[host_end..])
+    } else {
+        target.to_owned()
+    }
+}
+
+async fn run_job(
+    shared: &Shared,
+    service: &Service,
+    image: &str,
+    hash: &str,
+) -> Result<(), Failure> {
+    let name = &service.name;
+    if let Some(existing) = shared.existing.get(name) {
+        if label(existing, labels::CONFIG_HASH) == Some(hash) {
+            let id = existing.id.clone().unwrap_or_default();
+            let inspect = shared
+                .docker
+                .inspect(&id)
+                .await
+                .map_err(|e| shared.fail(name, e.message()))?;
+            let state = inspect.state.unwrap_or_default();
+            if state.status == Some(ContainerStateStatusEnum::EXITED) && state.exit_code == Some(0)
+            {
+                shared.emit(
+                    name,
+                    "completed",
+                    Some("already done with this definition; not run again".to_owned()),
+                );
+                shared.set(name, State::Completed);
+                return Ok(());
+            }
+        }
+    }
+    let job = service.job.clone().unwrap_or_default();
+    let (id, _) = create_container(shared, service, image, hash).await?;
+    let mut delays = shared.options.policy.delays();
+    let started = Instant::now();
+    let mut last_logs = Vec::new();
+    let mut last_code = 0;
+    for attempt in 1..=job.attempts {
+        shared.emit(name, "attempt", Some(format!("{attempt}/{}", job.attempts)));
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        shared
+            .docker
+            .start(&id, name)
+            .await
+            .map_err(|e| shared.fail(name, e.message()))?;
+        last_code = wait_for_exit(shared, &id, name).await?;
+        if last_code == 0 {
+            shared.emit(
+                name,
+                "completed",
+                Some(format!(
+                    "attempt {attempt}/{} after {}",
+                    job.attempts,
+                    human_duration(started.elapsed())
+                )),
+            );
+            shared.set(name, State::Completed);
+            return Ok(());
+        }
+        last_logs = shared.docker.log_tail(&id, 10, since).await;
+        if job.timeout.is_some_and(|t| started.elapsed() >= t) {
+            break;
+        }
+        if attempt < job.attempts {
+            let delay = delays.next().unwrap_or(Duration::from_secs(1));
+            shared.emit(
+                name,
+                "retrying",
+                Some(format!(
+                    "attempt {attempt} exited with code {last_code}; next in {}",
+                    human_duration(delay)
+                )),
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+    Err(Failure {
+        service: name.clone(),
+        message: format!(
+            "job failed: exited with code {last_code} after {} attempt(s)",
+            job.attempts
+        ),
+        logs: last_logs,
+        hint: Some(format!(
+            "raise `x-stackctl.job.attempts` if it needs longer, or read its log (`docker logs {}`)",
+            labels::container_name(&shared.stack, service)
+        )),
+    })
+}
+
+async fn wait_for_exit(shared: &Shared, id: &str, name: &str) -> Result<i64, Failure> {
+    let mut delays = shared.options.policy.delays();
+    loop {
+        let notified = shared.changed.notified();
+        let inspect = shared
+            .docker
+            .inspect(id)
+            .await
+            .map_err(|e| shared.fail(name, e.message()))?;
+        let state = inspect.state.unwrap_or_default();
+        if matches!(
+            state.status,
+            Some(ContainerStateStatusEnum::EXITED | ContainerStateStatusEnum::DEAD)
+        ) {
+            return Ok(state.exit_code.unwrap_or(-1));
+        }
+        let delay = delays
+            .next()
+            .unwrap_or(Duration::from_millis(500))
+            .min(Duration::from_millis(500));
+        tokio::select! {
+            () = notified => {}
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+fn failure_error(failure: &Failure) -> Error {
+    let mut message = format!("service `{}` failed: {}", failure.service, failure.message);
+    if !failure.logs.is_empty() {
+        message.push_str("\nlast log lines:");
+        for line in &failure.logs {
+            let _ = write!(message, "\n  | {line}");
+        }
+    }
+    let error = Error::failed(message);
+    match &failure.hint {
+        Some(hint) => error.with_hint(hint.clone()),
+        None => error,
+    }
+}
+
+fn timeout_error(shared: &Shared) -> Error {
+    let mut message = format!(
+        "timed out after {}; not ready:",
+        human_duration(shared.options.timeout)
+    );
+    for (name, tx) in &shared.states {
+        let state = tx.borrow().clone();
+        let what = match state {
+            State::Pending => "not started (waiting for its dependencies or its image)",
+            State::Running => "started, not ready yet",
+            State::Ready | State::Completed => continue,
+            State::Failed => "failed",
+        };
+        let _ = write!(message, "\n  {name}: {what}");
+    }
+    Error::timeout(message).with_hint(
+        "raise `--timeout`, or look at the services above with `stackctl status` and `docker logs`",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_targets_point_at_the_container() {
+        assert_eq!(
+            rewrite_host("tcp://mongo:27017", "mongo", "172.18.0.2"),
+            "tcp://172.18.0.2:27017"
+        );
+        assert_eq!(
+            rewrite_host("http://localhost:3000/api/info", "rc", "10.0.0.3"),
+            "http://10.0.0.3:3000/api/info"
+        );
+        assert_eq!(
+            rewrite_host("tcp://other:1", "mongo", "172.18.0.2"),
+            "tcp://other:1"
+        );
+    }
+
+    #[test]
+    fn conditions() {
+        assert!(satisfied(&State::Running, Condition::ServiceStarted));
+        assert!(!satisfied(&State::Running, Condition::ServiceHealthy));
+        assert!(satisfied(&State::Ready, Condition::ServiceHealthy));
+        assert!(!satisfied(
+            &State::Ready,
+            Condition::ServiceCompletedSuccessfully
+        ));
+        assert!(satisfied(
+            &State::Completed,
+            Condition::ServiceCompletedSuccessfully
+        ));
+    }
+}
