@@ -54,6 +54,14 @@ pub enum Command {
     Check(CheckCommand),
     /// Wait until every target is ready (in parallel, with backoff), then optionally exec a command
     Wait(WaitArgs),
+    /// Bring the stack up in dependency order; return when it is ready
+    Up(UpArgs),
+    /// Remove the stack's containers and networks (and volumes with `-v`)
+    Down(DownArgs),
+    /// Show each service's state, health, job result, uptime and ports
+    Status(StatusArgs),
+    /// Draw the dependency graph of the stack file
+    Graph(GraphArgs),
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -164,6 +172,73 @@ pub struct WaitArgs {
     /// Command to exec (replacing stackctl) once every target is ready
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+}
+
+/// Which stack: shared by `up`, `down`, `status` and `graph`.
+#[derive(Debug, Clone, Args)]
+pub struct StackArgs {
+    /// Stack file (a compose file) [default: `compose.yaml`, `compose.yml`, `docker-compose.yaml`, `docker-compose.yml`]
+    #[arg(long, short = 'f', value_name = "FILE", env = env_vars::STACKCTL_FILE)]
+    pub file: Option<std::path::PathBuf>,
+    /// Project name [default: `name:` in the file, `COMPOSE_PROJECT_NAME`, or the directory's name]
+    #[arg(long = "project-name", short = 'p', value_name = "NAME", env = env_vars::STACKCTL_PROJECT)]
+    pub project: Option<String>,
+    /// Read variables from this file instead of `.env`
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<std::path::PathBuf>,
+    /// Enable services of this profile (repeatable; adds to `COMPOSE_PROFILES`)
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Only these services (and what they depend on)
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Give up after this long (exit 3)
+    #[arg(long, value_name = "DURATION", default_value = "5m", env = env_vars::STACKCTL_UP_TIMEOUT, value_parser = parse::duration)]
+    pub timeout: Duration,
+    /// Do not run one-shot services (jobs)
+    #[arg(long)]
+    pub no_jobs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Also remove the named volumes (their data is lost)
+    #[arg(long, short = 'v')]
+    pub volumes: bool,
+    /// Also remove containers of services no longer in the stack file
+    #[arg(long)]
+    pub remove_orphans: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: GraphFormat,
+}
+
+/// How `graph` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    Text,
+    Dot,
+    Mermaid,
 }
 
 /// What parsing the command line produced, when it did not produce a [`Cli`].

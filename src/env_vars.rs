@@ -22,3 +22,11 @@ pub const STACKCTL_WAIT_TIMEOUT: &str = "STACKCTL_WAIT_TIMEOUT";
 pub const STACKCTL_BACKOFF_MIN: &str = "STACKCTL_BACKOFF_MIN";
 /// Retry delay cap of `wait`.
 pub const STACKCTL_BACKOFF_MAX: &str = "STACKCTL_BACKOFF_MAX";
+/// The stack file, like `-f`.
+pub const STACKCTL_FILE: &str = "STACKCTL_FILE";
+/// The project name, like `-p`.
+pub const STACKCTL_PROJECT: &str = "STACKCTL_PROJECT";
+/// Default global timeout of `up`.
+pub const STACKCTL_UP_TIMEOUT: &str = "STACKCTL_UP_TIMEOUT";
+/// Active compose profiles (compose's own variable).
+pub const COMPOSE_PROFILES: &str = "COMPOSE_PROFILES";

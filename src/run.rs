@@ -6,14 +6,20 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::check::{Check, dns::DnsCheck, http::HttpCheck, http::HttpSpec, tcp::TcpCheck};
-use crate::cli::{self, CheckCommand, Command, ParseError, WaitArgs};
+use crate::cli::{
+    self, CheckCommand, Command, DownArgs, GraphArgs, GraphFormat, ParseError, StackArgs,
+    StatusArgs, UpArgs, WaitArgs,
+};
+use crate::engine::{DockerApi, UpOptions};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::output::{Reporter, renderer_for};
 use crate::probe::{WaitPlan, WaitResult, wait_all};
 use crate::retry::RetryPolicy;
 use crate::settings::{Environment, Output, Settings};
+use crate::stack::{LoadOptions, Stack};
 use crate::target::Target;
+use std::time::Duration;
 
 /// What a command asks the process to do once the runtime is gone.
 enum Completion {
@@ -67,6 +73,10 @@ async fn execute(command: Command, settings: &Settings) -> Result<Completion> {
     match command {
         Command::Check(kind) => check(kind, settings).await.map(Completion::Exit),
         Command::Wait(args) => wait(args, settings).await,
+        Command::Up(args) => up(args, settings).await.map(Completion::Exit),
+        Command::Down(args) => down(args, settings).await.map(Completion::Exit),
+        Command::Status(args) => status(args, settings).await.map(Completion::Exit),
+        Command::Graph(args) => graph(&args, settings).map(Completion::Exit),
     }
 }
 
@@ -169,6 +179,92 @@ async fn wait(args: WaitArgs, settings: &Settings) -> Result<Completion> {
             ))
         }
     }
+}
+
+/// Loads and validates the stack file before anything touches Docker.
+fn open_stack(args: &StackArgs, settings: &Settings) -> Result<Stack> {
+    let options = LoadOptions {
+        file: args.file.clone(),
+        project: args.project.clone(),
+        env_file: args.env_file.clone(),
+        environment: settings.variables.clone(),
+        cwd: settings.cwd.clone(),
+    };
+    crate::stack::open(&options, &args.profiles.iter().cloned().collect())
+}
+
+async fn up(args: UpArgs, settings: &Settings) -> Result<ExitStatus> {
+    let stack = open_stack(&args.stack, settings)?;
+    let docker = DockerApi::connect().await?;
+    let options = UpOptions {
+        services: args.services,
+        timeout: args.timeout,
+        no_jobs: args.no_jobs,
+        policy: RetryPolicy::Exponential {
+            min: Duration::from_millis(25),
+            max: Duration::from_secs(1),
+            factor: 2.0,
+        },
+    };
+    let reporter = Reporter::new(renderer_for(settings));
+    crate::engine::up(stack, docker, options, &reporter).await?;
+    Ok(ExitStatus::Success)
+}
+
+async fn down(args: DownArgs, settings: &Settings) -> Result<ExitStatus> {
+    let stack = open_stack(&args.stack, settings)?;
+    let docker = DockerApi::connect().await?;
+    let removed =
+        crate::engine::down::down(&stack, &docker, args.volumes, args.remove_orphans).await?;
+    if settings.output == Output::Json {
+        let line = serde_json::json!({
+            "project": stack.project,
+            "removed": {"containers": removed.containers, "networks": removed.networks, "volumes": removed.volumes},
+        });
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    } else if settings.output != Output::Quiet {
+        let mut err = std::io::stderr().lock();
+        for (kind, names) in [
+            ("container", &removed.containers),
+            ("network", &removed.networks),
+            ("volume", &removed.volumes),
+        ] {
+            for name in names {
+                let _ = writeln!(err, "removed {kind} {name}");
+            }
+        }
+        if removed.containers.is_empty()
+            && removed.networks.is_empty()
+            && removed.volumes.is_empty()
+        {
+            let _ = writeln!(err, "project {}: nothing to remove", stack.project);
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+async fn status(args: StatusArgs, settings: &Settings) -> Result<ExitStatus> {
+    let stack = open_stack(&args.stack, settings)?;
+    let docker = DockerApi::connect().await?;
+    let statuses = crate::engine::status::status(&stack, &docker).await?;
+    let text = if settings.output == Output::Json {
+        serde_json::to_string(&statuses).unwrap_or_default() + "\n"
+    } else {
+        crate::engine::status::render(&statuses)
+    };
+    let _ = write!(std::io::stdout().lock(), "{text}");
+    Ok(ExitStatus::Success)
+}
+
+fn graph(args: &GraphArgs, settings: &Settings) -> Result<ExitStatus> {
+    let stack = open_stack(&args.stack, settings)?;
+    let text = match args.format {
+        GraphFormat::Text => crate::engine::plan::render_text(&stack),
+        GraphFormat::Dot => crate::engine::plan::render_dot(&stack),
+        GraphFormat::Mermaid => crate::engine::plan::render_mermaid(&stack),
+    };
+    let _ = write!(std::io::stdout().lock(), "{text}");
+    Ok(ExitStatus::Success)
 }
 
 /// A wait target becomes a check; invalid TLS settings fail here, once, not on every retry.

@@ -29,6 +29,9 @@ pub struct Environment {
     pub rust_log: Option<String>,
     pub no_color: bool,
     pub stderr_is_terminal: bool,
+    /// Every variable, for stack-file interpolation (the shell wins over `.env`).
+    pub variables: std::collections::BTreeMap<String, String>,
+    pub cwd: std::path::PathBuf,
 }
 
 impl Environment {
@@ -41,6 +44,10 @@ impl Environment {
                 .filter(|v| !v.is_empty()),
             no_color: std::env::var_os(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty()),
             stderr_is_terminal: std::io::stderr().is_terminal(),
+            variables: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+            cwd: std::env::current_dir().unwrap_or_default(),
         }
     }
 }
@@ -52,6 +59,9 @@ pub struct Settings {
     pub log_filter: String,
     pub output: Output,
     pub color: bool,
+    /// The process environment, for interpolating stack files.
+    pub variables: std::collections::BTreeMap<String, String>,
+    pub cwd: std::path::PathBuf,
 }
 
 /// Logs are quiet unless asked for: warnings and errors only.
@@ -80,6 +90,8 @@ impl Settings {
             log_filter,
             output,
             color: !args.no_color && !env.no_color && env.stderr_is_terminal,
+            variables: env.variables.clone(),
+            cwd: env.cwd.clone(),
         }
     }
 }
@@ -102,6 +114,7 @@ mod tests {
             rust_log: Some("info".into()),
             no_color: false,
             stderr_is_terminal: true,
+            ..Environment::default()
         }
     }
 

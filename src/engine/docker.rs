@@ -271,6 +271,25 @@ impl DockerApi {
             .map_err(|e| daemon_error(&format!("cannot start `{name}`"), &e))
     }
 
+    /// Runs a command inside a running container (as Docker runs a `HEALTHCHECK`) and returns
+    /// its exit code; `None` when it could not be run.
+    pub async fn exec(&self, id: &str, cmd: Vec<String>) -> Option<i64> {
+        let config = bollard::models::ExecConfig {
+            cmd: Some(cmd),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let created = self.docker.create_exec(id, config).await.ok()?;
+        if let bollard::exec::StartExecResults::Attached { mut output, .. } =
+            self.docker.start_exec(&created.id, None).await.ok()?
+        {
+            // Drain the output first: the exit code is only set once the stream has ended.
+            while let Some(Ok(_)) = output.next().await {}
+        }
+        self.docker.inspect_exec(&created.id).await.ok()?.exit_code
+    }
+
     pub async fn inspect(&self, id: &str) -> Result<ContainerInspectResponse, Error> {
         self.docker
             .inspect_container(

@@ -38,30 +38,31 @@ pub fn selection(stack: &Stack, requested: &[String]) -> Result<BTreeSet<String>
     Ok(selected)
 }
 
+fn depth_of<'a>(
+    name: &'a str,
+    stack: &'a Stack,
+    depth: &mut BTreeMap<&'a str, usize>,
+    guard: usize,
+) -> usize {
+    if let Some(d) = depth.get(name) {
+        return *d;
+    }
+    let d = stack.services.get(name).map_or(0, |s| {
+        s.depends_on
+            .keys()
+            .filter(|dep| stack.services.contains_key(*dep) && guard < stack.services.len())
+            .map(|dep| depth_of(dep, stack, depth, guard + 1) + 1)
+            .max()
+            .unwrap_or(0)
+    });
+    depth.insert(name, d);
+    d
+}
+
 /// Services grouped by depth: level 0 needs nothing, level n needs something at level n-1.
 #[must_use]
 pub fn levels(stack: &Stack) -> Vec<Vec<String>> {
     let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
-    fn depth_of<'a>(
-        name: &'a str,
-        stack: &'a Stack,
-        depth: &mut BTreeMap<&'a str, usize>,
-        guard: usize,
-    ) -> usize {
-        if let Some(d) = depth.get(name) {
-            return *d;
-        }
-        let d = stack.services.get(name).map_or(0, |s| {
-            s.depends_on
-                .keys()
-                .filter(|dep| stack.services.contains_key(*dep) && guard < stack.services.len())
-                .map(|dep| depth_of(dep, stack, depth, guard + 1) + 1)
-                .max()
-                .unwrap_or(0)
-        });
-        depth.insert(name, d);
-        d
-    }
     for name in stack.services.keys() {
         depth_of(name, stack, &mut depth, 0);
     }

@@ -75,6 +75,17 @@ struct Failure {
     hint: Option<String>,
 }
 
+impl Failure {
+    fn new(service: &str, message: impl Into<String>) -> Self {
+        Self {
+            service: service.to_owned(),
+            message: message.into(),
+            logs: Vec::new(),
+            hint: None,
+        }
+    }
+}
+
 impl Shared {
     fn emit(&self, service: &str, status: &str, detail: Option<String>) {
         self.reporter.emit(&Event::Service {
@@ -88,15 +99,6 @@ impl Shared {
     fn set(&self, service: &str, state: State) {
         if let Some(tx) = self.states.get(service) {
             tx.send_replace(state);
-        }
-    }
-
-    fn fail(&self, service: &str, message: impl Into<String>) -> Failure {
-        Failure {
-            service: service.to_owned(),
-            message: message.into(),
-            logs: Vec::new(),
-            hint: None,
         }
     }
 }
@@ -312,7 +314,7 @@ async fn prepare_image(shared: &Shared, service: &Service) -> Result<(String, St
         .await
         .map_err(fail)?
         .ok_or_else(|| {
-            shared.fail(
+            Failure::new(
                 &service.name,
                 format!("image `{image}` is missing after it was prepared"),
             )
@@ -347,8 +349,7 @@ async fn wait_for_dependencies(shared: &Shared, service: &Service) -> Result<(),
         let state = rx
             .wait_for(|s| *s == State::Failed || satisfied(s, condition))
             .await
-            .map(|s| s.clone())
-            .unwrap_or(State::Failed);
+            .map_or(State::Failed, |s| s.clone());
         if state == State::Failed {
             return Err(Failure {
                 service: service.name.clone(),
@@ -425,7 +426,7 @@ async fn run_long_lived(
         .docker
         .inspect(&id)
         .await
-        .map_err(|e| shared.fail(&service.name, e.message()))?;
+        .map_err(|e| Failure::new(&service.name, e.message()))?;
     let running = inspect
         .state
         .as_ref()
@@ -443,7 +444,7 @@ async fn run_long_lived(
             .docker
             .start(&id, &service.name)
             .await
-            .map_err(|e| shared.fail(&service.name, e.message()))?;
+            .map_err(|e| Failure::new(&service.name, e.message()))?;
     }
     shared.set(&service.name, State::Running);
     wait_until_ready(shared, service, &id).await
@@ -453,64 +454,100 @@ fn restart_count(inspect: &ContainerInspectResponse) -> i64 {
     inspect.restart_count.unwrap_or(0)
 }
 
+/// How stackctl notices a service is ready before Docker's healthcheck interval would.
+enum Probe {
+    /// Nothing to wait for: started is ready.
+    None,
+    /// Docker's health status only (a `CMD-SHELL` test, which needs a shell we cannot assume).
+    DockerHealth,
+    /// The service's own exec-form healthcheck command, run by us with fast backoff.
+    HealthCommand(Vec<String>),
+    /// The `x-stackctl.ready` checks, run from here.
+    Checks(Vec<Check>),
+}
+
+impl Probe {
+    fn for_service(service: &Service, inspect: &ContainerInspectResponse) -> Result<Self, Failure> {
+        if !service.ready.is_empty() {
+            return ready_checks(service, inspect).map(Probe::Checks);
+        }
+        let test = service
+            .healthcheck
+            .as_ref()
+            .map(|h| h.test.clone())
+            .unwrap_or_default();
+        Ok(match test.first().map(String::as_str) {
+            Some("CMD") if test.len() > 1 => Probe::HealthCommand(test[1..].to_vec()),
+            Some("CMD-SHELL") => Probe::DockerHealth,
+            _ => Probe::None,
+        })
+    }
+
+    /// One round; `Some(reason)` when ready.
+    async fn ready(&self, docker: &DockerApi, id: &str) -> Option<&'static str> {
+        match self {
+            Probe::None => Some("started"),
+            Probe::DockerHealth => None,
+            Probe::HealthCommand(cmd) => (docker.exec(id, cmd.clone()).await == Some(0))
+                .then_some("healthcheck command passed"),
+            Probe::Checks(checks) => {
+                for check in checks {
+                    if !check.run(Duration::from_secs(2)).await.outcome.is_healthy() {
+                        return None;
+                    }
+                }
+                Some("ready checks passed")
+            }
+        }
+    }
+}
+
 async fn wait_until_ready(shared: &Shared, service: &Service, id: &str) -> Result<(), Failure> {
     let has_health = service
         .healthcheck
         .as_ref()
         .is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE"));
     let since = shared.started.elapsed();
-    let first = shared
-        .docker
-        .inspect(id)
-        .await
-        .map_err(|e| shared.fail(&service.name, e.message()))?;
-    let baseline_restarts = restart_count(&first);
-    let mut delays = shared.options.policy.delays();
-    let mut checks: Option<Vec<Check>> = None;
-    let mut ready_reason = String::new();
-    loop {
-        let notified = shared.changed.notified();
-        let inspect = shared
+    let inspect_now = || async {
+        shared
             .docker
             .inspect(id)
             .await
-            .map_err(|e| shared.fail(&service.name, e.message()))?;
-        let state = inspect.state.clone().unwrap_or_default();
+            .map_err(|e| Failure::new(&service.name, e.message()))
+    };
+    let first = inspect_now().await?;
+    let baseline_restarts = restart_count(&first);
+    let probe = Probe::for_service(service, &first)?;
+    let mut delays = shared.options.policy.delays();
+    loop {
+        let notified = shared.changed.notified();
+        let inspect = inspect_now().await?;
         if let Some(failure) = crashed(shared, service, id, &inspect, baseline_restarts).await {
             return Err(failure);
         }
-        let health = state.health.as_ref().and_then(|h| h.status);
-        if has_health && health == Some(HealthStatusEnum::HEALTHY) {
-            ready_reason = "healthcheck passed".to_owned();
-        }
-        if ready_reason.is_empty() && !service.ready.is_empty() {
-            let built = match &checks {
-                Some(c) => c,
-                None => checks.insert(ready_checks(shared, service, &inspect)?),
+        let docker_healthy = inspect
+            .state
+            .as_ref()
+            .and_then(|s| s.health.as_ref())
+            .and_then(|h| h.status)
+            == Some(HealthStatusEnum::HEALTHY);
+        let reason = if has_health && docker_healthy {
+            Some("Docker reports healthy")
+        } else {
+            probe.ready(&shared.docker, id).await
+        };
+        if let Some(reason) = reason {
+            let (status, detail) = match probe {
+                Probe::None => ("running", None),
+                _ => (
+                    if has_health { "healthy" } else { "ready" },
+                    Some(format!(
+                        "{reason} after {}",
+                        human_duration(shared.started.elapsed().saturating_sub(since))
+                    )),
+                ),
             };
-            let mut all = true;
-            for check in built.iter() {
-                if !check.run(Duration::from_secs(2)).await.outcome.is_healthy() {
-                    all = false;
-                    break;
-                }
-            }
-            if all {
-                ready_reason = "ready checks passed".to_owned();
-            }
-        }
-        if !has_health && service.ready.is_empty() {
-            shared.emit(&service.name, "running", None);
-            shared.set(&service.name, State::Ready);
-            return Ok(());
-        }
-        if !ready_reason.is_empty() {
-            let took = shared.started.elapsed().saturating_sub(since);
-            shared.emit(
-                &service.name,
-                if has_health { "healthy" } else { "ready" },
-                Some(format!("{ready_reason} after {}", human_duration(took))),
-            );
+            shared.emit(&service.name, status, detail);
             shared.set(&service.name, State::Ready);
             return Ok(());
         }
@@ -563,7 +600,6 @@ async fn crashed(
 /// The `ready:` checks, with service names replaced by container addresses (the checks run
 /// here, outside the project network, where service names do not resolve).
 fn ready_checks(
-    shared: &Shared,
     service: &Service,
     inspect: &ContainerInspectResponse,
 ) -> Result<Vec<Check>, Failure> {
@@ -584,9 +620,9 @@ fn ready_checks(
                 None => target.clone(),
             };
             let parsed: crate::target::Target = rewritten.parse().map_err(|e: String| {
-                shared.fail(&service.name, format!("ready check `{target}`: {e}"))
+                Failure::new(&service.name, format!("ready check `{target}`: {e}"))
             })?;
-            crate::run::check_for(parsed).map_err(|e| shared.fail(&service.name, e.message()))
+            crate::run::check_for(parsed).map_err(|e| Failure::new(&service.name, e.message()))
         })
         .collect()
 }
@@ -621,7 +657,7 @@ async fn run_job(
                 .docker
                 .inspect(&id)
                 .await
-                .map_err(|e| shared.fail(name, e.message()))?;
+                .map_err(|e| Failure::new(name, e.message()))?;
             let state = inspect.state.unwrap_or_default();
             if state.status == Some(ContainerStateStatusEnum::EXITED) && state.exit_code == Some(0)
             {
@@ -650,7 +686,7 @@ async fn run_job(
             .docker
             .start(&id, name)
             .await
-            .map_err(|e| shared.fail(name, e.message()))?;
+            .map_err(|e| Failure::new(name, e.message()))?;
         last_code = wait_for_exit(shared, &id, name).await?;
         if last_code == 0 {
             shared.emit(
@@ -704,7 +740,7 @@ async fn wait_for_exit(shared: &Shared, id: &str, name: &str) -> Result<i64, Fai
             .docker
             .inspect(id)
             .await
-            .map_err(|e| shared.fail(name, e.message()))?;
+            .map_err(|e| Failure::new(name, e.message()))?;
         let state = inspect.state.unwrap_or_default();
         if matches!(
             state.status,

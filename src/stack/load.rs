@@ -920,7 +920,7 @@ fn extension(loader: &mut Loader, path: &[&str], value: &Value, service: &mut Se
                     match target.parse::<crate::target::Target>() {
                         Ok(_) => service.ready.push(target),
                         Err(e) => {
-                            loader.problem(&sub, format!("ready check `{target}`: {e}"), None)
+                            loader.problem(&sub, format!("ready check `{target}`: {e}"), None);
                         }
                     }
                 }
