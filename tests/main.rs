@@ -8,4 +8,5 @@ mod check_http;
 mod check_tcp;
 mod cli;
 mod docker_healthcheck;
+mod engine;
 mod wait;

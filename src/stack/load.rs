@@ -508,7 +508,12 @@ fn convert_service(loader: &mut Loader, name: &str, value: &Value) -> Option<Ser
         }
     }
     service.environment.extend(environment);
-    if service.image.is_none() && service.build.is_none() {
+    let declared = |k: &str| map.contains_key(Value::String(k.to_owned()));
+    if service.image.is_none()
+        && service.build.is_none()
+        && !declared("image")
+        && !declared("build")
+    {
         loader.problem(
             &["services", name],
             format!("service `{name}` has neither `image` nor `build`"),

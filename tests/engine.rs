@@ -1,0 +1,426 @@
+//! `up`, `down`, `status`, `graph` against the real Docker daemon, with images built here
+//! `FROM scratch` (no registry). Every test uses its own project name and removes what it made.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::support::docker::{Cleanup, build_image, docker, static_binaries, unique};
+use crate::support::{Output, stackctl};
+
+/// A project directory with a compose file and a fixture image; `down -v` and image removal on drop.
+struct Project {
+    dir: tempfile::TempDir,
+    name: String,
+    _cleanup: Cleanup,
+}
+
+impl Project {
+    fn new(compose: &str) -> Self {
+        let bin = static_binaries();
+        let mut cleanup = Cleanup::default();
+        let image = unique("stackctl-test-fixture");
+        cleanup.image(&image);
+        build_image(
+            &image,
+            "FROM scratch\nCOPY stackctl http-fixture job-fixture /\n",
+            &[
+                (&bin.join("stackctl"), "stackctl"),
+                (&bin.join("http-fixture"), "http-fixture"),
+                (&bin.join("job-fixture"), "job-fixture"),
+            ],
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("compose.yml"),
+            compose.replace("IMAGE", &image),
+        )
+        .unwrap();
+        let name = unique("sttest").replace('-', "");
+        Self {
+            dir,
+            name,
+            _cleanup: cleanup,
+        }
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.path().join("compose.yml")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let file = self.file();
+        let mut all: Vec<&str> = Vec::new();
+        let (globals, rest): (Vec<&str>, Vec<&str>) = args.iter().partition(|a| **a == "--json");
+        all.extend(globals);
+        all.extend(rest.iter().take(1));
+        all.extend(["-f", file.to_str().unwrap(), "-p", &self.name]);
+        all.extend(rest.iter().skip(1));
+        stackctl(all).output()
+    }
+
+    fn events(&self, args: &[&str]) -> (Output, Vec<serde_json::Value>) {
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        let out = self.run(&with_json);
+        let events = out
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        (out, events)
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = self.run(&["down", "-v", "--remove-orphans"]);
+    }
+}
+
+/// The index of the first `service` event for `service` with `status`.
+fn position(events: &[serde_json::Value], service: &str, status: &str) -> usize {
+    events
+        .iter()
+        .position(|e| e["event"] == "service" && e["service"] == service && e["status"] == status)
+        .unwrap_or_else(|| panic!("no `{status}` event for `{service}` in {events:#?}"))
+}
+
+const CHAIN: &str = r#"
+services:
+  db:
+    image: IMAGE
+    entrypoint: ["/http-fixture", "8080"]
+    healthcheck:
+      test: ["CMD", "/stackctl", "check", "tcp", "127.0.0.1:8080"]
+      interval: 30s
+      timeout: 3s
+      retries: 3
+  init:
+    image: IMAGE
+    entrypoint: ["/job-fixture", "2", "50"]
+    depends_on:
+      db:
+        condition: service_healthy
+    x-stackctl:
+      job: {attempts: 5}
+  app:
+    image: IMAGE
+    entrypoint: ["/http-fixture", "9000"]
+    environment:
+      MODE: ${MODE:-one}
+    depends_on:
+      init:
+        condition: service_completed_successfully
+    x-stackctl:
+      ready: ["http://app:9000/"]
+"#;
+
+#[test]
+fn up_orders_gates_retries_jobs_and_is_idempotent() {
+    let project = Project::new(CHAIN);
+    let (out, events) = project.events(&["up", "--timeout", "60s"]);
+    out.code(0);
+    // Health gating: the job starts only once db is healthy — which stackctl notices by running
+    // db's own healthcheck command, long before Docker's 30 s interval would.
+    assert!(position(&events, "db", "healthy") < position(&events, "init", "creating"));
+    assert!(position(&events, "init", "completed") < position(&events, "app", "creating"));
+    let attempts = events
+        .iter()
+        .filter(|e| e["service"] == "init" && e["status"] == "attempt")
+        .count();
+    assert_eq!(attempts, 3, "two planned failures, then success");
+    assert!(out.elapsed < Duration::from_secs(20), "{:?}", out.elapsed);
+    assert_eq!(events.last().unwrap()["event"], "stack_finished");
+
+    // Again: nothing is recreated and the job is not run again.
+    let (again, events) = project.events(&["up"]);
+    again.code(0);
+    assert_eq!(
+        events.iter().filter(|e| e["status"] == "unchanged").count(),
+        2,
+        "{events:#?}"
+    );
+    let done = &events[position(&events, "init", "completed")];
+    assert!(done["detail"].as_str().unwrap().contains("not run again"));
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["status"] == "attempt" || e["status"] == "creating")
+    );
+
+    // A changed definition recreates only that service.
+    let changed = stackctl([
+        "--json",
+        "up",
+        "-f",
+        project.file().to_str().unwrap(),
+        "-p",
+        &project.name,
+    ])
+    .env("MODE", "two")
+    .output();
+    changed.code(0);
+    assert!(
+        changed
+            .stdout
+            .contains(r#""service":"app","status":"recreating""#),
+        "{changed:#?}"
+    );
+    assert!(
+        !changed
+            .stdout
+            .contains(r#""service":"db","status":"recreating""#)
+    );
+
+    // status sees it; docker-compose 1.29.2 sees it too.
+    let status = project.run(&["--json", "status"]);
+    status.code(0);
+    let rows: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let row = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["service"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row("db")["state"], "running");
+    // Docker's own status: still `starting` until its first 30 s interval, which stackctl did
+    // not have to wait for.
+    assert!(
+        matches!(row("db")["health"].as_str(), Some("starting" | "healthy")),
+        "{rows:#?}"
+    );
+    assert_eq!(row("init")["exit_code"], 0);
+    assert_eq!(row("init")["job"], true);
+    let ps = std::process::Command::new("docker-compose")
+        .args([
+            "-f",
+            project.file().to_str().unwrap(),
+            "-p",
+            &project.name,
+            "ps",
+        ])
+        .output()
+        .unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    for service in ["db", "init", "app"] {
+        assert!(
+            ps.contains(&format!("{}-{service}-1", project.name)),
+            "docker-compose ps:\n{ps}"
+        );
+    }
+
+    // down removes everything it made.
+    project.run(&["down"]).code(0);
+    let left = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=com.docker.compose.project={}", project.name),
+    ]);
+    assert!(left.is_empty(), "containers left: {left}");
+    let networks = docker(&[
+        "network",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("name={}_default", project.name),
+    ]);
+    assert!(networks.is_empty(), "networks left: {networks}");
+}
+
+#[test]
+fn a_crash_looping_service_fails_promptly_with_its_log() {
+    let project = Project::new(
+        r#"
+services:
+  broken:
+    image: IMAGE
+    entrypoint: ["/job-fixture", "1000"]
+    restart: always
+    healthcheck:
+      test: ["CMD", "/stackctl", "check", "tcp", "127.0.0.1:8080"]
+  app:
+    image: IMAGE
+    entrypoint: ["/http-fixture", "9000"]
+    depends_on:
+      broken:
+        condition: service_healthy
+"#,
+    );
+    let out = project.run(&["up", "--timeout", "60s"]);
+    out.code(1);
+    assert!(
+        out.elapsed < Duration::from_secs(20),
+        "prompt: {:?}",
+        out.elapsed
+    );
+    assert!(
+        out.stderr
+            .contains("error: service `broken` failed: keeps restarting"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains("| attempt "),
+        "log tail shown: {out:#?}"
+    );
+    assert!(out.stderr.contains("hint: "), "{out:#?}");
+    assert!(
+        out.stderr
+            .contains("app: failed (not started: dependency `broken` failed)"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn a_job_that_never_succeeds_fails_after_its_attempts() {
+    let project = Project::new(
+        r#"
+services:
+  init:
+    image: IMAGE
+    entrypoint: ["/job-fixture", "100"]
+    x-stackctl:
+      job: {attempts: 2}
+"#,
+    );
+    let out = project.run(&["up"]);
+    out.code(1);
+    assert!(
+        out.stderr
+            .contains("service `init` failed: job failed: exited with code 1 after 2 attempt(s)"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains("| attempt 2: failing on purpose"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn the_global_timeout_exits_three_naming_what_was_not_ready() {
+    let project = Project::new(
+        r#"
+services:
+  never:
+    image: IMAGE
+    entrypoint: ["/http-fixture", "8080"]
+    healthcheck:
+      test: ["CMD", "/stackctl", "check", "tcp", "127.0.0.1:9999"]
+  app:
+    image: IMAGE
+    entrypoint: ["/http-fixture", "9000"]
+    depends_on:
+      never: {condition: service_healthy}
+"#,
+    );
+    let out = project.run(&["up", "--timeout", "3s"]);
+    out.code(3);
+    assert!(
+        out.stderr
+            .contains("error: timed out after 3.0 s; not ready:"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains("never: started, not ready yet"),
+        "{out:#?}"
+    );
+    assert!(out.stderr.contains("app: not started"), "{out:#?}");
+}
+
+#[test]
+fn validation_errors_name_file_line_and_fix_before_touching_docker() {
+    let cases = [
+        (
+            "cycle",
+            "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n",
+        ),
+        (
+            "unknown dependency",
+            "services:\n  mongo:\n    image: x\n  bot:\n    image: x\n    depends_on: [mongoo]\n",
+        ),
+        (
+            "profile-disabled dependency",
+            "services:\n  gitlab:\n    image: x\n    profiles: [gitlab]\n  bot:\n    image: x\n    depends_on: [gitlab]\n",
+        ),
+        (
+            "duplicate container names",
+            "services:\n  a:\n    image: x\n    container_name: chat\n  b:\n    image: x\n    container_name: chat\n",
+        ),
+        (
+            "bad duration",
+            "services:\n  a:\n    image: x\n    healthcheck:\n      test: [\"CMD\", \"/x\"]\n      interval: soon\n",
+        ),
+        (
+            "unsupported key",
+            "services:\n  a:\n    image: x\n    deploy:\n      replicas: 2\n",
+        ),
+        (
+            "healthy without healthcheck",
+            "services:\n  a:\n    image: x\n  b:\n    image: x\n    depends_on:\n      a: {condition: service_healthy}\n",
+        ),
+        (
+            "required variable",
+            "services:\n  a:\n    image: ${IMAGE:?set IMAGE to the chat image}\n",
+        ),
+        (
+            "bad yaml",
+            "services:\n  a:\n    image: x\n   bad: indent\n",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compose.yml");
+    let mut transcript = String::new();
+    for (name, compose) in cases {
+        std::fs::write(&file, compose).unwrap();
+        // An unreachable daemon proves Docker is never touched: validation comes first.
+        let out = stackctl(["up", "-f", file.to_str().unwrap(), "-p", "never-used"])
+            .env("DOCKER_HOST", "unix:///nonexistent.sock")
+            .output();
+        out.code(2);
+        let _ = write!(
+            transcript,
+            "# {name}\n{}",
+            out.stderr.replace(dir.path().to_str().unwrap(), "[DIR]")
+        );
+    }
+    insta::assert_snapshot!(transcript);
+}
+
+#[test]
+fn graph_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("compose.yml"), CHAIN.replace("IMAGE", "x")).unwrap();
+    let file = dir.path().join("compose.yml");
+    let mut all = String::new();
+    for format in ["text", "dot", "mermaid"] {
+        let out = stackctl([
+            "graph",
+            "-f",
+            file.to_str().unwrap(),
+            "-p",
+            "chat",
+            "--format",
+            format,
+        ])
+        .output();
+        out.code(0);
+        let _ = write!(all, "# {format}\n{}", out.stdout);
+    }
+    insta::assert_snapshot!(all);
+}
+
+#[test]
+fn no_stack_file_is_a_usage_error_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stackctl([
+        "up",
+        "-f",
+        Path::new(dir.path()).join("missing.yml").to_str().unwrap(),
+    ])
+    .output();
+    out.code(2);
+    assert!(out.stderr.contains("does not exist"), "{out:#?}");
+}
