@@ -424,3 +424,107 @@ fn no_stack_file_is_a_usage_error_with_a_hint() {
     out.code(2);
     assert!(out.stderr.contains("does not exist"), "{out:#?}");
 }
+
+#[test]
+fn builds_images_and_wires_volumes_networks_aliases_and_ports() {
+    let project = Project::new(
+        r#"
+services:
+  web:
+    build:
+      context: ./web
+    entrypoint: ["/http-fixture", "8080"]
+    volumes: ["data:/data", "./conf:/conf:ro"]
+    networks:
+      front: {aliases: [www]}
+      back: {}
+    ports: ["127.0.0.1::8080"]
+  probe:
+    image: IMAGE
+    # Resolves the alias from inside the project network, then serves: proves the wiring.
+    entrypoint: ["/stackctl", "wait", "--timeout", "20s", "tcp://www:8080", "--", "/http-fixture", "9000"]
+    networks: [front]
+    depends_on: [web]
+    x-stackctl:
+      ready: ["tcp://probe:9000"]
+volumes:
+  data: {}
+networks:
+  front: {}
+  back: {}
+"#,
+    );
+    let web = project.dir.path().join("web");
+    std::fs::create_dir_all(&web).unwrap();
+    std::fs::create_dir_all(project.dir.path().join("conf")).unwrap();
+    std::fs::copy(
+        static_binaries().join("http-fixture"),
+        web.join("http-fixture"),
+    )
+    .unwrap();
+    std::fs::write(
+        web.join("Dockerfile"),
+        "FROM scratch\nCOPY http-fixture /\n",
+    )
+    .unwrap();
+
+    let (out, events) = project.events(&["up", "--timeout", "60s"]);
+    out.code(0);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["service"] == "web" && e["status"] == "building")
+    );
+    assert!(position(&events, "web", "running") < position(&events, "probe", "ready"));
+    let volume = format!("{}_data", project.name);
+    assert_eq!(
+        docker(&["volume", "ls", "-q", "--filter", &format!("name={volume}")]),
+        volume
+    );
+    for network in ["front", "back"] {
+        let name = format!("{}_{network}", project.name);
+        assert_eq!(
+            docker(&[
+                "network",
+                "ls",
+                "--format",
+                "{{.Name}}",
+                "--filter",
+                &format!("name={name}")
+            ]),
+            name
+        );
+    }
+    let status = project.run(&["--json", "status"]);
+    let rows: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let web_row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service"] == "web")
+        .unwrap();
+    assert!(
+        web_row["ports"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{rows:#?}"
+    );
+
+    project.run(&["down", "-v"]).code(0);
+    assert!(docker(&["volume", "ls", "-q", "--filter", &format!("name={volume}")]).is_empty());
+    let _ = docker(&["rmi", "-f", &format!("{}-web", project.name)]);
+}
+
+#[test]
+fn a_missing_image_that_cannot_be_pulled_fails_clearly() {
+    let project = Project::new("services:\n  ghost:\n    image: stackctl-test-missing/none:1\n");
+    let out = project.run(&["up", "--timeout", "60s"]);
+    out.code(1);
+    assert!(
+        out.stderr
+            .contains("cannot pull image `stackctl-test-missing/none:1`"),
+        "{out:#?}"
+    );
+    assert!(out.stderr.contains("hint: "), "{out:#?}");
+}
