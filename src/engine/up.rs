@@ -711,7 +711,8 @@ async fn run_job(
                 name,
                 "retrying",
                 Some(format!(
-                    "attempt {attempt} exited with code {last_code}; next in {}",
+                    "attempt {attempt} exited with code {last_code}{}; next in {}",
+                    last_logs.last().map(|l| format!(": {l}")).unwrap_or_default(),
                     human_duration(delay)
                 )),
             );
