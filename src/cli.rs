@@ -54,6 +54,9 @@ pub enum Command {
     Check(CheckCommand),
     /// Wait until every target is ready (in parallel, with backoff), then optionally exec a command
     Wait(WaitArgs),
+    /// Run an idempotent init job until it succeeds (or fails for good, or times out)
+    #[command(subcommand)]
+    Init(InitCommand),
     /// Bring the stack up in dependency order; return when it is ready
     Up(UpArgs),
     /// Remove the stack's containers and networks (and volumes with `-v`)
@@ -73,6 +76,49 @@ pub enum CheckCommand {
     Http(HttpArgs),
     /// A DNS name resolves (to the expected value)
     Dns(DnsArgs),
+    /// A MongoDB member is what its clients need (by default the PRIMARY of its replica set)
+    Mongo(MongoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MongoArgs {
+    /// The member's URI, e.g. `mongodb://mongo:27017` (credentials allowed; never printed)
+    #[arg(long, value_name = "URI", env = env_vars::STACKCTL_MONGO_URI)]
+    pub uri: String,
+    /// The replica set it must belong to
+    #[arg(long, value_name = "NAME")]
+    pub replica_set: Option<String>,
+    /// What it must be [default: `primary` with `--replica-set`, else `ping`]
+    #[arg(long, value_enum)]
+    pub want: Option<crate::check::mongo::Want>,
+    #[command(flatten)]
+    pub limit: CheckTimeout,
+}
+
+/// Init jobs: idempotent, retried with backoff until done; exit 0 done, 1 failed, 3 timed out.
+#[derive(Debug, Subcommand)]
+pub enum InitCommand {
+    /// Initiate a MongoDB replica set (or verify it), then wait until a PRIMARY is elected
+    ReplicaSet(ReplicaSetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplicaSetArgs {
+    /// The member to talk to, e.g. `mongodb://mongo:27017` (credentials allowed; never printed)
+    #[arg(long, value_name = "URI", env = env_vars::STACKCTL_MONGO_URI)]
+    pub uri: String,
+    /// Replica set name: must equal mongod's `--replSet`
+    #[arg(long, value_name = "NAME", default_value = "rs0")]
+    pub name: String,
+    /// A member's `HOST:PORT` as clients will reach it (repeatable, in order)
+    #[arg(long = "member", value_name = "HOST:PORT", required = true, value_parser = parse::host_port)]
+    pub members: Vec<HostPort>,
+    /// Rewrite member hosts that differ from `--member` (`replSetReconfig`) instead of failing
+    #[arg(long)]
+    pub reconfigure: bool,
+    /// Give up after this long (exit 3)
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse::duration)]
+    pub timeout: Duration,
 }
 
 /// The hard limit of one check attempt.

@@ -22,6 +22,8 @@ pub const STACKCTL_WAIT_TIMEOUT: &str = "STACKCTL_WAIT_TIMEOUT";
 pub const STACKCTL_BACKOFF_MIN: &str = "STACKCTL_BACKOFF_MIN";
 /// Retry delay cap of `wait`.
 pub const STACKCTL_BACKOFF_MAX: &str = "STACKCTL_BACKOFF_MAX";
+/// The MongoDB URI of `check mongo` and `init replica-set` (keeps credentials off the command line).
+pub const STACKCTL_MONGO_URI: &str = "STACKCTL_MONGO_URI";
 /// The stack file, like `-f`.
 pub const STACKCTL_FILE: &str = "STACKCTL_FILE";
 /// The project name, like `-p`.

@@ -10,6 +10,7 @@ pub mod error;
 pub mod exit;
 pub mod job;
 mod logging;
+pub mod mongo;
 pub mod output;
 pub(crate) mod parse;
 pub mod probe;

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use crate::check::{Check, dns::DnsCheck, http::HttpCheck, http::HttpSpec, tcp::TcpCheck};
 use crate::cli::{
-    self, CheckCommand, Command, DownArgs, GraphArgs, GraphFormat, ParseError, StackArgs,
-    StatusArgs, UpArgs, WaitArgs,
+    self, CheckCommand, Command, DownArgs, GraphArgs, GraphFormat, InitCommand, ParseError,
+    ReplicaSetArgs, StackArgs, StatusArgs, UpArgs, WaitArgs,
 };
 use crate::engine::{DockerApi, UpOptions};
 use crate::error::{Error, Result};
@@ -73,6 +73,7 @@ async fn execute(command: Command, settings: &Settings) -> Result<Completion> {
     match command {
         Command::Check(kind) => check(kind, settings).await.map(Completion::Exit),
         Command::Wait(args) => wait(args, settings).await,
+        Command::Init(job) => init(job, settings).await.map(Completion::Exit),
         Command::Up(args) => up(args, settings).await.map(Completion::Exit),
         Command::Down(args) => down(args, settings).await.map(Completion::Exit),
         Command::Status(args) => status(args, settings).await.map(Completion::Exit),
@@ -101,6 +102,11 @@ async fn check(kind: CheckCommand, settings: &Settings) -> Result<ExitStatus> {
                 Check::Http(Box::new(HttpCheck::new(spec)?)),
                 args.limit.timeout,
             )
+        }
+        CheckCommand::Mongo(args) => {
+            let member = crate::mongo::Member::connect(&args.uri, args.limit.timeout).await?;
+            let check = crate::check::mongo::MongoCheck::new(member, args.replica_set, args.want);
+            (Check::Mongo(Box::new(check)), args.limit.timeout)
         }
         CheckCommand::Dns(args) => (
             Check::Dns(DnsCheck::new(
@@ -179,6 +185,47 @@ async fn wait(args: WaitArgs, settings: &Settings) -> Result<Completion> {
             ))
         }
     }
+}
+
+async fn init(job: InitCommand, settings: &Settings) -> Result<ExitStatus> {
+    match job {
+        InitCommand::ReplicaSet(args) => replica_set(args, settings).await,
+    }
+}
+
+async fn replica_set(args: ReplicaSetArgs, settings: &Settings) -> Result<ExitStatus> {
+    use crate::job::replica_set::{self as rs, ReplicaSetSpec};
+    // Each attempt is bounded well below the job's timeout so that retries happen.
+    let member = crate::mongo::Member::connect(&args.uri, Duration::from_secs(2)).await?;
+    let spec = ReplicaSetSpec {
+        name: args.name.clone(),
+        members: args.members.iter().map(ToString::to_string).collect(),
+        reconfigure: args.reconfigure,
+    };
+    let job = crate::job::JobSpec {
+        name: format!("replica-set {}", args.name),
+        timeout: args.timeout,
+        policy: rs::policy(),
+    };
+    let reporter = Reporter::new(renderer_for(settings));
+    let report = std::sync::Arc::default();
+    let started = std::time::Instant::now();
+    let done = crate::job::run(&job, &reporter, |progress| {
+        let (member, spec, report) = (&member, &spec, &report);
+        async move { rs::attempt(member, spec, report, &progress).await }
+    })
+    .await?;
+    let report = report
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if settings.output != Output::Json {
+        let mut out = std::io::stdout().lock();
+        for line in report.lines(&spec, &done.value, started) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    Ok(ExitStatus::Success)
 }
 
 /// Loads and validates the stack file before anything touches Docker.

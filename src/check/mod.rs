@@ -5,6 +5,7 @@
 
 pub mod dns;
 pub mod http;
+pub mod mongo;
 pub mod tcp;
 
 use std::time::{Duration, Instant};
@@ -44,6 +45,7 @@ pub enum Check {
     Tcp(tcp::TcpCheck),
     Http(Box<http::HttpCheck>),
     Dns(dns::DnsCheck),
+    Mongo(Box<mongo::MongoCheck>),
 }
 
 impl Check {
@@ -54,6 +56,7 @@ impl Check {
             Self::Tcp(_) => "tcp",
             Self::Http(_) => "http",
             Self::Dns(_) => "dns",
+            Self::Mongo(_) => "mongo",
         }
     }
 
@@ -64,6 +67,7 @@ impl Check {
             Self::Tcp(c) => c.target(),
             Self::Http(c) => c.target(),
             Self::Dns(c) => c.target(),
+            Self::Mongo(c) => c.target(),
         }
     }
 
@@ -72,6 +76,7 @@ impl Check {
             Self::Tcp(c) => c.run().await,
             Self::Http(c) => c.run().await,
             Self::Dns(c) => c.run(budget).await,
+            Self::Mongo(c) => c.run().await,
         }
     }
 

@@ -6,6 +6,8 @@
 //! loop: backoff with jitter between attempts, one deadline for the whole job, events for the
 //! renderers, and a timeout error that names the last reason.
 
+pub mod replica_set;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
