@@ -712,7 +712,10 @@ async fn run_job(
                 "retrying",
                 Some(format!(
                     "attempt {attempt} exited with code {last_code}{}; next in {}",
-                    last_logs.last().map(|l| format!(": {l}")).unwrap_or_default(),
+                    last_logs
+                        .last()
+                        .map(|l| format!(": {l}"))
+                        .unwrap_or_default(),
                     human_duration(delay)
                 )),
             );
