@@ -9,4 +9,5 @@ mod check_tcp;
 mod cli;
 mod docker_healthcheck;
 mod engine;
+mod mongo;
 mod wait;

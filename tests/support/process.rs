@@ -1,0 +1,69 @@
+//! Simulators (test-support binaries of this workspace) run as child processes on loopback.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+/// Builds the workspace's test-support binaries once per test run (debug profile).
+fn built(package: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .current_dir(root)
+            .args(["build", "-p", "mongo-sim", "-p", "rocketchat-sim"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the simulators failed");
+    });
+    let target =
+        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root.join("target"), PathBuf::from);
+    target.join("debug").join(package)
+}
+
+/// A running simulator, killed on drop.
+pub struct Simulator {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Simulator {
+    /// Starts `binary ARGS` and waits for its `... listening on ADDR:PORT` line.
+    pub fn start(binary: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(built(binary))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the simulator starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("a first line");
+        let addr = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in `{line}`"));
+        Self { child, addr }
+    }
+
+    /// Signals the simulator (e.g. to toggle a fault), like `kill -SIGNAL`.
+    pub fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status();
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
