@@ -15,6 +15,7 @@ command -v musl-gcc >/dev/null || missing+=(musl-tools)
 command -v hyperfine >/dev/null || missing+=(hyperfine)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v curl >/dev/null || missing+=(curl)
+command -v bc >/dev/null || missing+=(bc)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   as_root apt-get update -qq
