@@ -1,1 +1,347 @@
-fn main() {}
+//! mongo-sim: a MongoDB server simulator for stackctl's tests.
+//!
+//! It speaks the wire protocol (OP_MSG, legacy OP_QUERY hello) and simulates one mongod:
+//! standalone, or a replica-set member that can be initiated, elected, reconfigured. See
+//! README.md for the options, the fault controls and the sources of each rule.
+
+mod commands;
+mod config;
+mod crc;
+mod repl;
+mod sim;
+mod wire;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bson::{Bson, Document, doc};
+use clap::Parser;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::commands::{Conn, FOREVER};
+use crate::sim::{Faults, Sim};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mongo-sim",
+    version,
+    about = "MongoDB server simulator (wire protocol, hello, replica-set initiate/elections) for tests"
+)]
+struct Cli {
+    /// TCP port to listen on; 0 picks a free port (printed on stdout).
+    #[arg(long, default_value_t = 27017)]
+    port: u16,
+    /// Address to bind (0.0.0.0 inside containers).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// Replica set name (absent: standalone). Like mongod, "name/seed,..." takes the name.
+    #[arg(long = "replSet", alias = "repl-set", value_name = "NAME")]
+    repl_set: Option<String>,
+    /// A host name that maps to this node (repeatable). Default: localhost, 127.0.0.1, the
+    /// machine's hostname and the bind address.
+    #[arg(long = "host-name", value_name = "NAME")]
+    host_name: Vec<String>,
+    /// Start listening only after this long (a slow start), e.g. 3s.
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+    listen_delay: Option<Duration>,
+    /// Time from SECONDARY to PRIMARY after initiate or restart.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = humantime::parse_duration)]
+    election_delay: Duration,
+    /// Persist the replica-set config (JSON) here; a restart with it comes up SECONDARY and
+    /// is elected after --election-delay.
+    #[arg(long, value_name = "PATH")]
+    state_file: Option<PathBuf>,
+    /// For this long after listening, accept and immediately close every connection.
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+    drop_connections_for: Option<Duration>,
+    /// Answer each connection's first hello, then read but never reply (a hung server).
+    #[arg(long)]
+    stall_after_handshake: bool,
+    /// For this long after listening, hold every reply until the period ends.
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+    stall_for: Option<Duration>,
+}
+
+fn machine_hostname() -> Option<String> {
+    for p in ["/proc/sys/kernel/hostname", "/etc/hostname"] {
+        if let Ok(s) = std::fs::read_to_string(p) {
+            let s = s.trim();
+            if !s.is_empty() {
+                return Some(s.to_string());
+            }
+        }
+    }
+    std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty())
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.starts_with("127.") || host == "::1"
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    if let Err(e) = rt.block_on(serve(cli)) {
+        eprintln!("mongo-sim: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve(cli: Cli) -> Result<(), String> {
+    if let Some(d) = cli.listen_delay {
+        eprintln!("mongo-sim: waiting {d:?} before listening");
+        tokio::time::sleep(d).await;
+    }
+    let addr = format!("{}:{}", cli.bind, cli.port);
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let listening_at = Instant::now();
+
+    let hostname = machine_hostname();
+    let names = if cli.host_name.is_empty() {
+        let mut n = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        n.extend(hostname.clone());
+        if cli.bind != "0.0.0.0" && cli.bind != "::" && !n.contains(&cli.bind) {
+            n.push(cli.bind.clone());
+        }
+        n
+    } else {
+        cli.host_name.clone()
+    };
+    // mongo: repl_set_commands.cpp someHostAndPortForMe: a loopback bind names itself, a
+    // specific external address is used as given, 0.0.0.0 falls back to the OS hostname.
+    let me_host = if is_loopback(&cli.bind) {
+        cli.bind.clone()
+    } else if cli.bind == "0.0.0.0" || cli.bind == "::" {
+        hostname.clone().unwrap_or_else(|| "localhost".into())
+    } else {
+        cli.bind.clone()
+    };
+    let me_default = config::HostPort {
+        host: me_host,
+        port,
+    }
+    .to_string();
+    let set_name = cli
+        .repl_set
+        .as_ref()
+        .map(|s| s.split('/').next().unwrap_or("").to_string());
+    let mut r = repl::Repl::new(
+        set_name,
+        names,
+        port,
+        me_default,
+        cli.election_delay,
+        cli.state_file.clone(),
+    );
+    r.load()?;
+    r.start_clock(listening_at);
+
+    let faults = Faults {
+        drop_until: cli.drop_connections_for.map(|d| listening_at + d),
+        stall_until: cli.stall_for.map(|d| listening_at + d),
+        stall_after_handshake_until: cli.stall_after_handshake.then(|| listening_at + FOREVER),
+    };
+    let sim = Arc::new(Sim::new(r, faults));
+    spawn_signal_handlers(sim.clone());
+
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "mongo-sim listening on {}:{}", cli.bind, port);
+        let _ = out.flush();
+    }
+    eprintln!(
+        "mongo-sim: {} on {}:{}",
+        match &cli.repl_set {
+            Some(n) => format!("replica-set member of {n}"),
+            None => "standalone".into(),
+        },
+        cli.bind,
+        port
+    );
+
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("mongo-sim: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if Faults::on(sim.faults().drop_until) {
+            eprintln!("mongo-sim: fault: dropping connection from {peer}");
+            drop(stream);
+            continue;
+        }
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            handle_connection(sim, stream, peer).await;
+        });
+    }
+}
+
+#[cfg(unix)]
+fn spawn_signal_handlers(sim: Arc<Sim>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    // SIGUSR1 toggles "drop connections", SIGUSR2 toggles "stall replies" (until toggled back).
+    for (kind, which) in [
+        (SignalKind::user_defined1(), "dropConnections"),
+        (SignalKind::user_defined2(), "stall"),
+    ] {
+        let sim = sim.clone();
+        let Ok(mut s) = signal(kind) else {
+            continue;
+        };
+        tokio::spawn(async move {
+            while s.recv().await.is_some() {
+                let mut f = sim.faults();
+                let slot = if which == "stall" {
+                    &mut f.stall_until
+                } else {
+                    &mut f.drop_until
+                };
+                let on = !Faults::on(*slot);
+                *slot = on.then(|| Instant::now() + FOREVER);
+                eprintln!(
+                    "mongo-sim: signal: {which} {}",
+                    if on { "on" } else { "off" }
+                );
+            }
+        });
+    }
+}
+
+#[cfg(not(unix))]
+fn spawn_signal_handlers(_sim: Arc<Sim>) {}
+
+/// Waits while the stall fault is on (re-checking, so clearing it releases the reply).
+async fn wait_out_stall(sim: &Sim) {
+    loop {
+        let until = sim.faults().stall_until;
+        match until {
+            Some(t) if Instant::now() < t => {
+                let left = t.saturating_duration_since(Instant::now());
+                tokio::time::sleep(left.min(Duration::from_millis(50))).await;
+            }
+            _ => return,
+        }
+    }
+}
+
+async fn handle_connection(sim: Arc<Sim>, mut stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let mut conn = Conn {
+        id: sim.next_connection_id(),
+        handshake_done: false,
+    };
+    loop {
+        let msg = match wire::read_message(&mut stream).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return,
+            Err(e) => {
+                eprintln!("mongo-sim: conn{} {peer}: closing: {e}", conn.id);
+                return;
+            }
+        };
+        let reply = match msg.header.op_code {
+            wire::OP_MSG => {
+                let req = match wire::parse_op_msg(&msg) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("mongo-sim: conn{} {peer}: closing: {e}", conn.id);
+                        return;
+                    }
+                };
+                let is_fault_cmd = req.body.keys().next().is_some_and(|k| k == "simFault");
+                if !is_fault_cmd {
+                    if conn.handshake_done && Faults::on(sim.faults().stall_after_handshake_until) {
+                        // A hung server: the request is read, no reply ever comes.
+                        continue;
+                    }
+                    wait_out_stall(&sim).await;
+                }
+                let db = req.body.get_str("$db").ok().map(str::to_string);
+                let reply = commands::run(&sim, &mut conn, &req.body, db.as_deref());
+                // spec OP_MSG.md: moreToCome on a request → the server sends no reply.
+                if req.flags & wire::FLAG_MORE_TO_COME != 0 {
+                    continue;
+                }
+                let checksum = req.flags & wire::FLAG_CHECKSUM_PRESENT != 0;
+                wire::build_op_msg(
+                    sim.next_request_id(),
+                    msg.header.request_id,
+                    &reply,
+                    checksum,
+                )
+            }
+            wire::OP_QUERY => {
+                let q = match wire::parse_op_query(&msg) {
+                    Ok(q) => q,
+                    Err(e) => {
+                        eprintln!("mongo-sim: conn{} {peer}: closing: {e}", conn.id);
+                        return;
+                    }
+                };
+                if conn.handshake_done && Faults::on(sim.faults().stall_after_handshake_until) {
+                    continue;
+                }
+                wait_out_stall(&sim).await;
+                let reply = op_query(&sim, &mut conn, &q);
+                wire::build_op_reply(sim.next_request_id(), msg.header.request_id, &reply)
+            }
+            other => {
+                // Legacy opcodes removed from the server (OP_INSERT, OP_GET_MORE, ...) and
+                // OP_COMPRESSED (never negotiated here) end the connection.
+                eprintln!(
+                    "mongo-sim: conn{} {peer}: closing: unsupported opCode {other}",
+                    conn.id
+                );
+                return;
+            }
+        };
+        if let Err(e) = stream.write_all(&reply).await {
+            eprintln!("mongo-sim: conn{} {peer}: write failed: {e}", conn.id);
+            return;
+        }
+    }
+}
+
+/// Legacy OP_QUERY: since 5.1 only hello/isMaster on `<db>.$cmd` are accepted.
+/// mongo: src/mongo/db/service_entry_point_common.cpp checkAllowedOpQueryCommand
+/// (UnsupportedOpQueryCommand 352).
+fn op_query(sim: &Sim, conn: &mut Conn, q: &wire::OpQuery) -> Document {
+    let (db, coll) = q
+        .full_collection_name
+        .split_once('.')
+        .unwrap_or((q.full_collection_name.as_str(), ""));
+    let cmd = match q.query.get("$query").or_else(|| q.query.get("query")) {
+        Some(Bson::Document(d)) => d.clone(),
+        _ => q.query.clone(),
+    };
+    let name = cmd.keys().next().cloned().unwrap_or_default();
+    if coll == "$cmd" && matches!(name.as_str(), "hello" | "isMaster" | "ismaster") {
+        return commands::run(sim, conn, &cmd, Some(db));
+    }
+    let what = if coll == "$cmd" {
+        name
+    } else {
+        "find".to_string()
+    };
+    doc! {
+        "ok": 0.0,
+        "errmsg": format!("Unsupported OP_QUERY command: {what}. The client driver may require an upgrade. For more details see https://dochub.mongodb.org/core/legacy-opcode-removal"),
+        "code": 352,
+        "codeName": "UnsupportedOpQueryCommand",
+    }
+}
