@@ -78,6 +78,90 @@ pub enum CheckCommand {
     Dns(DnsArgs),
     /// A MongoDB member is what its clients need (by default the PRIMARY of its replica set)
     Mongo(MongoArgs),
+    /// Rocket.Chat is up and serving its API (`/api/info`, and `/readyz` where it exists)
+    Rocketchat(RcServerCheckArgs),
+    /// A Rocket.Chat user can log in
+    RocketchatLogin(RcLoginCheckArgs),
+    /// A Rocket.Chat user can log in, the room exists, the user is a member (and may post, with `--write`)
+    RocketchatRoom(RcRoomCheckArgs),
+}
+
+/// The Rocket.Chat server.
+#[derive(Debug, Clone, Args)]
+pub struct RcServer {
+    /// Base URL, e.g. `http://rocketchat:3000`
+    #[arg(long, value_name = "URL", env = env_vars::STACKCTL_ROCKETCHAT_URL, value_parser = parse::http_url)]
+    pub url: url::Url,
+}
+
+/// A user's password: from a file or a variable, never a bare flag value.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct Password {
+    /// Read the password from this file (a trailing newline is ignored)
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<std::path::PathBuf>,
+    /// Read the password from this environment variable
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+}
+
+/// The admin's credentials, for jobs that change things.
+#[derive(Debug, Clone, Args)]
+pub struct Admin {
+    /// The admin's user name
+    #[arg(long, value_name = "NAME", default_value = "admin")]
+    pub admin_user: String,
+    /// Read the admin's password from this file
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "admin_password_env"
+    )]
+    pub admin_password_file: Option<std::path::PathBuf>,
+    /// Read the admin's password from this environment variable
+    #[arg(long, value_name = "VAR")]
+    pub admin_password_env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RcServerCheckArgs {
+    #[command(flatten)]
+    pub server: RcServer,
+    #[command(flatten)]
+    pub limit: CheckTimeout,
+}
+
+#[derive(Debug, Args)]
+pub struct RcLoginCheckArgs {
+    #[command(flatten)]
+    pub server: RcServer,
+    /// The user (name or email)
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    #[command(flatten)]
+    pub password: Password,
+    #[command(flatten)]
+    pub limit: CheckTimeout,
+}
+
+#[derive(Debug, Args)]
+pub struct RcRoomCheckArgs {
+    #[command(flatten)]
+    pub server: RcServer,
+    /// The user (name or email)
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    #[command(flatten)]
+    pub password: Password,
+    /// The room's name (channel or private group)
+    #[arg(long, value_name = "NAME")]
+    pub room: String,
+    /// Also verify the user may post there (without posting)
+    #[arg(long)]
+    pub write: bool,
+    #[command(flatten)]
+    pub limit: CheckTimeout,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +184,106 @@ pub struct MongoArgs {
 pub enum InitCommand {
     /// Initiate a MongoDB replica set (or verify it), then wait until a PRIMARY is elected
     ReplicaSet(ReplicaSetArgs),
+    /// Wait for Rocket.Chat, then verify the admin logs in and holds the `admin` role
+    RocketchatAdmin(RcAdminArgs),
+    /// Create a Rocket.Chat user if absent (ready for bots: no 2FA, no default channels), else verify its login
+    RocketchatUser(RcUserArgs),
+    /// Create a Rocket.Chat room if absent, and invite its members
+    RocketchatRoom(RcRoomArgs),
+    /// Create an incoming webhook if none has this name; write its URL to a file (mode 0600)
+    RocketchatWebhook(RcWebhookArgs),
+}
+
+/// The bound of an init job.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct JobTimeout {
+    /// Give up after this long (exit 3)
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse::duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct RcAdminArgs {
+    #[command(flatten)]
+    pub server: RcServer,
+    /// The admin's user name
+    #[arg(long, value_name = "NAME", default_value = "admin")]
+    pub user: String,
+    #[command(flatten)]
+    pub password: Password,
+    #[command(flatten)]
+    pub limit: JobTimeout,
+}
+
+#[derive(Debug, Args)]
+pub struct RcUserArgs {
+    #[command(flatten)]
+    pub server: RcServer,
+    #[command(flatten)]
+    pub admin: Admin,
+    /// The user to create or verify
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub password: Password,
+    /// Roles of a new user (repeatable)
+    #[arg(long = "role", value_name = "ROLE", default_value = "user")]
+    pub roles: Vec<String>,
+    /// Email of a new user [default: `NAME@users.noreply.invalid`]
+    #[arg(long, value_name = "EMAIL")]
+    pub email: Option<String>,
+    /// Set the password when the user exists with another one
+    #[arg(long)]
+    pub reset_password: bool,
+    #[command(flatten)]
+    pub limit: JobTimeout,
+}
+
+#[derive(Debug, Args)]
+pub struct RcRoomArgs {
+    #[command(flatten)]
+    pub server: RcServer,
+    #[command(flatten)]
+    pub admin: Admin,
+    /// The room's name
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// A private group instead of a public channel
+    #[arg(long)]
+    pub private: bool,
+    /// Read-only (only users with `post-readonly` may post)
+    #[arg(long)]
+    pub read_only: bool,
+    /// A user who must be a member (repeatable)
+    #[arg(long = "member", value_name = "NAME")]
+    pub members: Vec<String>,
+    #[command(flatten)]
+    pub limit: JobTimeout,
+}
+
+#[derive(Debug, Args)]
+pub struct RcWebhookArgs {
+    #[command(flatten)]
+    pub server: RcServer,
+    #[command(flatten)]
+    pub admin: Admin,
+    /// The integration's name (the key that keeps the job idempotent)
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// The room messages go to
+    #[arg(long, value_name = "NAME")]
+    pub room: String,
+    /// The user messages are posted as
+    #[arg(long = "as", value_name = "USER")]
+    pub user: String,
+    /// The integration script (turns e.g. GitLab events into messages)
+    #[arg(long, value_name = "FILE")]
+    pub script_file: Option<std::path::PathBuf>,
+    /// Where to write the hook URL (mode 0600; the URL is a secret and never printed)
+    #[arg(long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
+    #[command(flatten)]
+    pub limit: JobTimeout,
 }
 
 #[derive(Debug, Args)]

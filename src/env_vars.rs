@@ -24,6 +24,8 @@ pub const STACKCTL_BACKOFF_MIN: &str = "STACKCTL_BACKOFF_MIN";
 pub const STACKCTL_BACKOFF_MAX: &str = "STACKCTL_BACKOFF_MAX";
 /// The MongoDB URI of `check mongo` and `init replica-set` (keeps credentials off the command line).
 pub const STACKCTL_MONGO_URI: &str = "STACKCTL_MONGO_URI";
+/// The Rocket.Chat base URL of the `rocketchat` checks and jobs.
+pub const STACKCTL_ROCKETCHAT_URL: &str = "STACKCTL_ROCKETCHAT_URL";
 /// The stack file, like `-f`.
 pub const STACKCTL_FILE: &str = "STACKCTL_FILE";
 /// The project name, like `-p`.

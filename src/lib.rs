@@ -16,6 +16,7 @@ pub(crate) mod parse;
 pub mod probe;
 pub mod redact;
 pub mod retry;
+pub mod rocketchat;
 pub(crate) mod run;
 pub mod settings;
 pub mod stack;

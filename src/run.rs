@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::process::ExitCode;
 
+use crate::check::rocketchat::Probe;
 use crate::check::{Check, dns::DnsCheck, http::HttpCheck, http::HttpSpec, tcp::TcpCheck};
 use crate::cli::{
     self, CheckCommand, Command, DownArgs, GraphArgs, GraphFormat, InitCommand, ParseError,
@@ -16,6 +17,7 @@ use crate::exit::ExitStatus;
 use crate::output::{Reporter, renderer_for};
 use crate::probe::{WaitPlan, WaitResult, wait_all};
 use crate::retry::RetryPolicy;
+use crate::rocketchat::Client;
 use crate::settings::{Environment, Output, Settings};
 use crate::stack::{LoadOptions, Stack};
 use crate::target::Target;
@@ -108,6 +110,42 @@ async fn check(kind: CheckCommand, settings: &Settings) -> Result<ExitStatus> {
             let check = crate::check::mongo::MongoCheck::new(member, args.replica_set, args.want);
             (Check::Mongo(Box::new(check)), args.limit.timeout)
         }
+        CheckCommand::Rocketchat(args) => {
+            let client = Client::new(args.server.url, args.limit.timeout)?;
+            (
+                rocketchat_check(client, Probe::Server, None),
+                args.limit.timeout,
+            )
+        }
+        CheckCommand::RocketchatLogin(args) => {
+            let password = secret(
+                args.password.password_file.as_deref(),
+                args.password.password_env.as_deref(),
+                settings,
+            )?;
+            let client = Client::new(args.server.url, args.limit.timeout)?;
+            (
+                rocketchat_check(client, Probe::Login { user: args.user }, Some(password)),
+                args.limit.timeout,
+            )
+        }
+        CheckCommand::RocketchatRoom(args) => {
+            let password = secret(
+                args.password.password_file.as_deref(),
+                args.password.password_env.as_deref(),
+                settings,
+            )?;
+            let client = Client::new(args.server.url, args.limit.timeout)?;
+            let probe = Probe::Room {
+                user: args.user,
+                room: args.room.trim_start_matches('#').to_owned(),
+                write: args.write,
+            };
+            (
+                rocketchat_check(client, probe, Some(password)),
+                args.limit.timeout,
+            )
+        }
         CheckCommand::Dns(args) => (
             Check::Dns(DnsCheck::new(
                 args.name,
@@ -188,8 +226,176 @@ async fn wait(args: WaitArgs, settings: &Settings) -> Result<Completion> {
 }
 
 async fn init(job: InitCommand, settings: &Settings) -> Result<ExitStatus> {
-    match job {
-        InitCommand::ReplicaSet(args) => replica_set(args, settings).await,
+    use crate::job::rocketchat as rc;
+    let changes: rc::Changes = std::sync::Arc::default();
+    let (server, limit, name) = match &job {
+        InitCommand::ReplicaSet(_) => (None, None, String::new()),
+        InitCommand::RocketchatAdmin(a) => (
+            Some(&a.server),
+            Some(a.limit),
+            "rocketchat-admin".to_owned(),
+        ),
+        InitCommand::RocketchatUser(a) => (
+            Some(&a.server),
+            Some(a.limit),
+            format!("rocketchat-user {}", a.name),
+        ),
+        InitCommand::RocketchatRoom(a) => (
+            Some(&a.server),
+            Some(a.limit),
+            format!("rocketchat-room {}", a.name),
+        ),
+        InitCommand::RocketchatWebhook(a) => (
+            Some(&a.server),
+            Some(a.limit),
+            format!("rocketchat-webhook {}", a.name),
+        ),
+    };
+    let (Some(server), Some(limit)) = (server, limit) else {
+        let InitCommand::ReplicaSet(args) = job else {
+            unreachable!("only replica-set has no server")
+        };
+        return replica_set(args, settings).await;
+    };
+    let client = Client::new(
+        server.url.clone(),
+        Duration::from_secs(10).min(limit.timeout),
+    )?;
+    let admin = |a: &crate::cli::Admin| -> Result<rc::Credentials> {
+        Ok(rc::Credentials {
+            user: a.admin_user.clone(),
+            password: secret(
+                a.admin_password_file.as_deref(),
+                a.admin_password_env.as_deref(),
+                settings,
+            )?,
+        })
+    };
+    let spec = crate::job::JobSpec {
+        name,
+        timeout: limit.timeout,
+        policy: RetryPolicy::Exponential {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+            factor: 2.0,
+        },
+    };
+    let reporter = Reporter::new(renderer_for(settings));
+    let client = &client;
+    let changes_ref = &changes;
+    let done = match job {
+        InitCommand::ReplicaSet(_) => unreachable!("handled above"),
+        InitCommand::RocketchatAdmin(a) => {
+            let creds = rc::Credentials {
+                user: a.user.clone(),
+                password: secret(
+                    a.password.password_file.as_deref(),
+                    a.password.password_env.as_deref(),
+                    settings,
+                )?,
+            };
+            crate::job::run(&spec, &reporter, |_| rc::admin(client, &creds)).await?
+        }
+        InitCommand::RocketchatUser(a) => {
+            let creds = admin(&a.admin)?;
+            let user = rc::UserSpec {
+                user: rc::Credentials {
+                    user: a.name.clone(),
+                    password: secret(
+                        a.password.password_file.as_deref(),
+                        a.password.password_env.as_deref(),
+                        settings,
+                    )?,
+                },
+                roles: a.roles.clone(),
+                email: a.email.clone(),
+                reset_password: a.reset_password,
+            };
+            crate::job::run(&spec, &reporter, |_| {
+                rc::user(client, &creds, &user, changes_ref)
+            })
+            .await?
+        }
+        InitCommand::RocketchatRoom(a) => {
+            let creds = admin(&a.admin)?;
+            let room = rc::RoomSpec {
+                name: a.name.trim_start_matches('#').to_owned(),
+                private: a.private,
+                read_only: a.read_only,
+                members: a.members.clone(),
+            };
+            crate::job::run(&spec, &reporter, |_| {
+                rc::room(client, &creds, &room, changes_ref)
+            })
+            .await?
+        }
+        InitCommand::RocketchatWebhook(a) => {
+            let creds = admin(&a.admin)?;
+            let script = match &a.script_file {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    Error::usage(format!(
+                        "cannot read `{}`: {}",
+                        path.display(),
+                        crate::check::io_reason(&e)
+                    ))
+                })?),
+                None => None,
+            };
+            let hook = rc::WebhookSpec {
+                name: a.name.clone(),
+                room: a.room.trim_start_matches('#').to_owned(),
+                user: a.user.clone(),
+                script,
+                output: a.output.clone(),
+            };
+            crate::job::run(&spec, &reporter, |_| {
+                rc::webhook(client, &creds, &hook, changes_ref)
+            })
+            .await?
+        }
+    };
+    if settings.output != Output::Json {
+        let mut out = std::io::stdout().lock();
+        let made = changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for line in made.iter().chain(&done.value) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn rocketchat_check(client: Client, probe: Probe, password: Option<String>) -> Check {
+    Check::RocketChat(Box::new(crate::check::rocketchat::RocketChatCheck::new(
+        client, probe, password,
+    )))
+}
+
+/// A password from `--…-file` or `--…-env`: never from the command line itself.
+fn secret(
+    file: Option<&std::path::Path>,
+    var: Option<&str>,
+    settings: &Settings,
+) -> Result<String> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::usage(format!(
+                "cannot read password file `{}`: {}",
+                path.display(),
+                crate::check::io_reason(&e)
+            ))
+        })?;
+        return Ok(text.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    let var = var.unwrap_or_default();
+    match settings.variables.get(var) {
+        Some(value) if !value.is_empty() => Ok(value.clone()),
+        _ => Err(
+            Error::usage(format!("environment variable `{var}` is not set"))
+                .with_hint("set it, or use `--password-file`"),
+        ),
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod dns;
 pub mod http;
 pub mod mongo;
+pub mod rocketchat;
 pub mod tcp;
 
 use std::time::{Duration, Instant};
@@ -46,6 +47,7 @@ pub enum Check {
     Http(Box<http::HttpCheck>),
     Dns(dns::DnsCheck),
     Mongo(Box<mongo::MongoCheck>),
+    RocketChat(Box<rocketchat::RocketChatCheck>),
 }
 
 impl Check {
@@ -57,6 +59,7 @@ impl Check {
             Self::Http(_) => "http",
             Self::Dns(_) => "dns",
             Self::Mongo(_) => "mongo",
+            Self::RocketChat(c) => c.kind(),
         }
     }
 
@@ -68,6 +71,7 @@ impl Check {
             Self::Http(c) => c.target(),
             Self::Dns(c) => c.target(),
             Self::Mongo(c) => c.target(),
+            Self::RocketChat(c) => c.target(),
         }
     }
 
@@ -77,6 +81,7 @@ impl Check {
             Self::Http(c) => c.run().await,
             Self::Dns(c) => c.run(budget).await,
             Self::Mongo(c) => c.run().await,
+            Self::RocketChat(c) => c.run().await,
         }
     }
 

@@ -7,6 +7,7 @@
 //! renderers, and a timeout error that names the last reason.
 
 pub mod replica_set;
+pub mod rocketchat;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -24,6 +25,8 @@ pub enum Step<T> {
     Done(T),
     /// Not yet: try again after a delay. The reason is shown and kept for the timeout error.
     Retry(String),
+    /// Not yet, and the server said when to come back (HTTP 429 `X-RateLimit-Reset`).
+    RetryAfter(Duration, String),
     /// A permanent failure: stop now.
     Fail(Error),
 }
@@ -96,7 +99,7 @@ where
         let Ok(step) = tokio::time::timeout_at(deadline, attempt(progress.clone())).await else {
             return Err(timed_out(spec, attempts, &last_reason, reporter, started));
         };
-        match step {
+        let (delay, reason) = match step {
             Step::Done(value) => {
                 reporter.emit(&Event::JobDone {
                     job: spec.name.clone(),
@@ -117,23 +120,22 @@ where
                 });
                 return Err(error);
             }
-            Step::Retry(reason) => {
-                let delay = delays.next().unwrap_or(Duration::from_secs(1));
-                reporter.emit(&Event::JobRetry {
-                    job: spec.name.clone(),
-                    attempt: attempts,
-                    reason: reason.clone(),
-                    retry_in_ms: millis(delay),
-                    elapsed_ms: millis(started.elapsed()),
-                });
-                last_reason = reason;
-                if Deadline::now() + delay >= deadline {
-                    tokio::time::sleep_until(deadline).await;
-                    return Err(timed_out(spec, attempts, &last_reason, reporter, started));
-                }
-                tokio::time::sleep(delay).await;
-            }
+            Step::Retry(reason) => (delays.next().unwrap_or(Duration::from_secs(1)), reason),
+            Step::RetryAfter(wait, reason) => (wait, reason),
+        };
+        reporter.emit(&Event::JobRetry {
+            job: spec.name.clone(),
+            attempt: attempts,
+            reason: reason.clone(),
+            retry_in_ms: millis(delay),
+            elapsed_ms: millis(started.elapsed()),
+        });
+        last_reason = reason;
+        if Deadline::now() + delay >= deadline {
+            tokio::time::sleep_until(deadline).await;
+            return Err(timed_out(spec, attempts, &last_reason, reporter, started));
         }
+        tokio::time::sleep(delay).await;
     }
 }
 
