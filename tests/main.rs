@@ -10,4 +10,5 @@ mod cli;
 mod docker_healthcheck;
 mod engine;
 mod mongo;
+mod rocketchat;
 mod wait;

@@ -33,8 +33,14 @@ pub struct Simulator {
 impl Simulator {
     /// Starts `binary ARGS` and waits for its `... listening on ADDR:PORT` line.
     pub fn start(binary: &str, args: &[&str]) -> Self {
+        Self::start_with_env(binary, args, &[])
+    }
+
+    /// Like [`Simulator::start`], with extra environment variables.
+    pub fn start_with_env(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(built(binary))
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

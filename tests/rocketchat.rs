@@ -1,0 +1,554 @@
+//! Rocket.Chat checks and init jobs against the simulator (tests/rocketchat-sim), which answers
+//! with Rocket.Chat's envelopes, status codes, error strings, boot phases, rate limiter and 2FA.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use crate::support::process::Simulator;
+use crate::support::{Output, closed_port, stackctl};
+
+const ADMIN_PASS: &str = "Adm1n-S3cret-pw";
+const BOT_PASS: &str = "B0t-S3cret-pw";
+
+fn start(args: &[&str]) -> (Simulator, String) {
+    let mut all = vec!["--port", "0"];
+    all.extend_from_slice(args);
+    let sim = Simulator::start_with_env(
+        "rocketchat-sim",
+        &all,
+        &[
+            ("ADMIN_USERNAME", "admin"),
+            ("ADMIN_PASS", ADMIN_PASS),
+            ("ADMIN_EMAIL", "admin@chat.example"),
+        ],
+    );
+    let url = format!("http://{}", sim.addr);
+    (sim, url)
+}
+
+/// `stackctl ARGS` with the passwords in the environment, asserting they never show.
+fn run(args: &[&str]) -> Output {
+    let out = stackctl(args)
+        .env("ADMIN_PASS", ADMIN_PASS)
+        .env("BOT_PASS", BOT_PASS)
+        .env("WRONG", "not-it")
+        .output();
+    for secret in [ADMIN_PASS, BOT_PASS] {
+        assert!(
+            !out.stdout.contains(secret) && !out.stderr.contains(secret),
+            "a password leaked: {out:#?}"
+        );
+    }
+    out
+}
+
+fn admin_args<'a>(job: &'a str, url: &'a str) -> Vec<&'a str> {
+    vec![
+        "--quiet",
+        "init",
+        job,
+        "--url",
+        url,
+        "--admin-password-env",
+        "ADMIN_PASS",
+    ]
+}
+
+fn make_bot(url: &str) {
+    let mut args = admin_args("rocketchat-user", url);
+    args.extend([
+        "--name",
+        "bot",
+        "--password-env",
+        "BOT_PASS",
+        "--role",
+        "bot",
+    ]);
+    run(&args).code(0);
+}
+
+fn make_room(url: &str, extra: &[&str]) -> Output {
+    let mut args = admin_args("rocketchat-room", url);
+    args.extend(["--name", "devops", "--member", "bot"]);
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn server_check_reports_refused_booting_html_and_ready() {
+    let port = closed_port();
+    let out = run(&[
+        "check",
+        "rocketchat",
+        "--url",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
+    out.code(1);
+    assert!(
+        out.one_line().ends_with("unhealthy: connection refused"),
+        "{out:#?}"
+    );
+
+    let (_sim, url) = start(&["--booting-for", "30s"]);
+    let out = run(&["check", "rocketchat", "--url", &url]);
+    out.code(1);
+    assert!(
+        out.one_line()
+            .ends_with("unhealthy: HTTP 503 (still booting?)"),
+        "{out:#?}"
+    );
+
+    let (_sim, url) = start(&["--booting-for", "30s", "--booting-response", "html"]);
+    let out = run(&["check", "rocketchat", "--url", &url]);
+    out.code(1);
+    assert!(
+        out.one_line()
+            .contains("answers its HTML page, not the API"),
+        "{out:#?}"
+    );
+
+    let (_sim, url) = start(&[]);
+    let out = run(&["check", "rocketchat", "--url", &url]);
+    out.code(0);
+    assert!(
+        out.one_line()
+            .contains("healthy (Rocket.Chat 8.0, ready in "),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn admin_job_waits_through_boot_and_explains_a_wrong_password() {
+    let (_sim, url) = start(&["--refuse-for", "700ms", "--booting-for", "700ms"]);
+    let out = run(&[
+        "--json",
+        "init",
+        "rocketchat-admin",
+        "--url",
+        &url,
+        "--password-env",
+        "ADMIN_PASS",
+    ]);
+    out.code(0);
+    assert!(
+        out.stdout.contains("connection refused") && out.stdout.contains("HTTP 503"),
+        "retried through both phases: {out:#?}"
+    );
+    let out = run(&[
+        "init",
+        "rocketchat-admin",
+        "--url",
+        &url,
+        "--password-env",
+        "WRONG",
+        "--timeout",
+        "30s",
+    ]);
+    out.code(1);
+    assert!(
+        out.elapsed < Duration::from_secs(3),
+        "a refusal is permanent: {:?}",
+        out.elapsed
+    );
+    assert!(
+        out.stderr
+            .contains("`admin` cannot log in: unknown user or wrong password"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr
+            .contains("hint: `ADMIN_USERNAME`/`ADMIN_PASS` create an admin only"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn user_job_creates_then_verifies_and_resets_only_when_asked() {
+    let (_sim, url) = start(&["--no-rate-limit"]);
+    let mut args = admin_args("rocketchat-user", &url);
+    args.extend([
+        "--name",
+        "bot",
+        "--password-env",
+        "BOT_PASS",
+        "--role",
+        "bot",
+    ]);
+    let first = run(&args);
+    first.code(0);
+    assert_eq!(
+        first.stdout,
+        "user `bot`: created with roles bot\nuser `bot`: login verified\n"
+    );
+    let second = run(&args);
+    second.code(0);
+    assert_eq!(
+        second.stdout,
+        "user `bot`: already exists, login verified\n"
+    );
+
+    let mut wrong = admin_args("rocketchat-user", &url);
+    wrong.extend(["--name", "bot", "--password-env", "WRONG"]);
+    let out = run(&wrong);
+    out.code(1);
+    assert!(
+        out.stderr
+            .contains("exists but this password does not log it in"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains("hint: pass `--reset-password`"),
+        "{out:#?}"
+    );
+    wrong.push("--reset-password");
+    let out = run(&wrong);
+    out.code(0);
+    assert!(
+        out.stdout.contains("user `bot`: password reset"),
+        "{out:#?}"
+    );
+
+    // The bot logs in: created `verified: false`, email 2FA does not catch it.
+    run(&[
+        "check",
+        "rocketchat-login",
+        "--url",
+        &url,
+        "--user",
+        "bot",
+        "--password-env",
+        "WRONG",
+    ])
+    .code(0);
+}
+
+#[test]
+fn login_check_names_email_two_factor_with_its_fix() {
+    let (_sim, url) = start(&["--no-rate-limit"]);
+    // A user created the way Rocket.Chat's defaults catch it: a verified email, auto opt-in on.
+    let login = std::process::Command::new("curl")
+        .args(["-fsS", "-H", "content-type: application/json", "-d"])
+        .arg(format!(r#"{{"user":"admin","password":"{ADMIN_PASS}"}}"#))
+        .arg(format!("{url}/api/v1/login"))
+        .output()
+        .unwrap();
+    let login: serde_json::Value = serde_json::from_slice(&login.stdout).unwrap();
+    let (uid, token) = (
+        login["data"]["userId"].as_str().unwrap(),
+        login["data"]["authToken"].as_str().unwrap(),
+    );
+    let created = std::process::Command::new("curl")
+        .args(["-fsS", "-H", "content-type: application/json", "-H", &format!("x-user-id: {uid}"), "-H", &format!("x-auth-token: {token}"), "-d"])
+        .arg(r#"{"username":"human","name":"Human","email":"human@chat.example","password":"Hum4n-pw","verified":true}"#)
+        .arg(format!("{url}/api/v1/users.create"))
+        .status()
+        .unwrap();
+    assert!(created.success());
+    let out = stackctl([
+        "check",
+        "rocketchat-login",
+        "--url",
+        &url,
+        "--user",
+        "human",
+        "--password-env",
+        "HP",
+    ])
+    .env("HP", "Hum4n-pw")
+    .output();
+    out.code(1);
+    assert!(
+        out.one_line()
+            .contains("needs a second factor (email 2FA; hint: create bots with `verified: false`"),
+        "{out:#?}"
+    );
+    let out = stackctl([
+        "check",
+        "rocketchat-login",
+        "--url",
+        &url,
+        "--user",
+        "ghost",
+        "--password-env",
+        "HP",
+    ])
+    .env("HP", "x")
+    .output();
+    out.code(1);
+    assert!(
+        out.one_line()
+            .contains("`ghost` cannot log in: unknown user or wrong password"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn room_job_and_the_diver_check() {
+    let (_sim, url) = start(&["--no-rate-limit"]);
+    make_bot(&url);
+    let check = |room: &str, write: bool| {
+        let mut args = vec![
+            "check",
+            "rocketchat-room",
+            "--url",
+            &url,
+            "--user",
+            "bot",
+            "--password-env",
+            "BOT_PASS",
+            "--room",
+            room,
+        ];
+        if write {
+            args.push("--write");
+        }
+        run(&args)
+    };
+    let out = check("devops", false);
+    out.code(1);
+    assert!(
+        out.one_line().contains("room `devops` does not exist"),
+        "{out:#?}"
+    );
+
+    let first = make_room(&url, &[]);
+    first.code(0);
+    assert_eq!(
+        first.stdout,
+        "room `devops`: created as a channel\nroom `devops`: `bot` is a member\n"
+    );
+    let again = make_room(&url, &[]);
+    again.code(0);
+    assert_eq!(
+        again.stdout,
+        "room `devops`: already exists as a channel\nroom `devops`: `bot` is a member\n"
+    );
+    let out = check("devops", true);
+    out.code(0);
+    assert!(
+        out.one_line()
+            .contains("healthy (member of channel `devops`, may post in "),
+        "{out:#?}"
+    );
+
+    // A read-only announcements room: the bot is a member but may not post there.
+    let mut args = admin_args("rocketchat-room", &url);
+    args.extend(["--name", "announcements", "--read-only", "--member", "bot"]);
+    run(&args).code(0);
+    check("announcements", false).code(0);
+    let out = check("announcements", true);
+    out.code(1);
+    assert!(
+        out.one_line()
+            .contains("`announcements` is read-only and `bot` lacks `post-readonly`"),
+        "{out:#?}"
+    );
+
+    // A private group; asking for it as a public channel is refused.
+    let mut args = admin_args("rocketchat-room", &url);
+    args.extend(["--name", "ops-private", "--private", "--member", "bot"]);
+    run(&args).code(0);
+    check("ops-private", true).code(0);
+    let mut args = admin_args("rocketchat-room", &url);
+    args.extend(["--name", "ops-private"]);
+    let out = run(&args);
+    out.code(1);
+    assert!(
+        out.stderr
+            .contains("exists as a private group, not a channel"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn webhook_job_writes_a_private_url_and_delivers_into_the_room() {
+    let (_sim, url) = start(&["--no-rate-limit"]);
+    make_bot(&url);
+    make_room(&url, &[]).code(0);
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("hook-url");
+    let mut args = admin_args("rocketchat-webhook", &url);
+    args.extend([
+        "--name",
+        "gitlab",
+        "--room",
+        "devops",
+        "--as",
+        "bot",
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    let first = run(&args);
+    first.code(0);
+    assert!(
+        first
+            .stdout
+            .starts_with("webhook `gitlab`: created, posting to #devops as `bot`\n"),
+        "{first:#?}"
+    );
+    let second = run(&args);
+    second.code(0);
+    assert!(
+        second
+            .stdout
+            .starts_with("webhook `gitlab`: already exists\n"),
+        "{second:#?}"
+    );
+
+    let mode = std::fs::metadata(&output).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let hook = std::fs::read_to_string(&output).unwrap().trim().to_owned();
+    let token = hook.rsplit('/').next().unwrap().to_owned();
+    for out in [&first, &second] {
+        assert!(
+            !out.stdout.contains(&token) && !out.stderr.contains(&token),
+            "the token leaked: {out:#?}"
+        );
+    }
+    // A recorded-looking GitLab pipeline event reaches the room through the hook.
+    let posted = std::process::Command::new("curl")
+        .args(["-fsS", "-H", "content-type: application/json", "-H", "x-gitlab-event: Pipeline Hook", "-d"])
+        .arg(r#"{"object_kind":"pipeline","object_attributes":{"id":31,"status":"success","ref":"main"},"project":{"path_with_namespace":"ops/chat"},"user":{"name":"Ada"}}"#)
+        .arg(&hook)
+        .output()
+        .unwrap();
+    assert!(posted.status.success(), "{posted:?}");
+    assert!(String::from_utf8_lossy(&posted.stdout).contains(r#""success":true"#));
+}
+
+#[test]
+fn rate_limits_are_waited_out_not_hammered() {
+    // Two logins per 2 s per route and address: the third job must wait for the reset.
+    let (_sim, url) = start(&["--rate-limit-calls", "2", "--rate-limit-window", "2s"]);
+    for _ in 0..2 {
+        run(&[
+            "--quiet",
+            "init",
+            "rocketchat-admin",
+            "--url",
+            &url,
+            "--password-env",
+            "ADMIN_PASS",
+        ])
+        .code(0);
+    }
+    let out = run(&[
+        "--json",
+        "init",
+        "rocketchat-admin",
+        "--url",
+        &url,
+        "--password-env",
+        "ADMIN_PASS",
+    ]);
+    out.code(0);
+    let retries: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["event"] == "job_retry")
+        .collect();
+    assert!(
+        !retries.is_empty() && retries.len() <= 2,
+        "waited for the reset instead of hammering: {retries:#?}"
+    );
+    assert!(
+        retries[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("rate limited (HTTP 429)"),
+        "{retries:#?}"
+    );
+    assert!(
+        retries[0]["retry_in_ms"].as_f64().unwrap() > 100.0,
+        "{retries:#?}"
+    );
+}
+
+#[test]
+fn setup_survives_a_restart_of_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_path = dir.path().join("state.json");
+    let data = data_path.to_str().unwrap();
+    let port = closed_port().to_string();
+    let url = format!("http://127.0.0.1:{port}");
+    let sim = Simulator::start_with_env(
+        "rocketchat-sim",
+        &["--port", &port, "--data-file", data, "--no-rate-limit"],
+        &[("ADMIN_PASS", ADMIN_PASS)],
+    );
+    make_bot(&url);
+    drop(sim);
+    // Down now: the next job retries until the server is back.
+    let data_owned = data.to_owned();
+    let restarted = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(800));
+        Simulator::start_with_env(
+            "rocketchat-sim",
+            &[
+                "--port",
+                &port,
+                "--data-file",
+                &data_owned,
+                "--no-rate-limit",
+                "--booting-for",
+                "500ms",
+            ],
+            &[("ADMIN_PASS", ADMIN_PASS)],
+        )
+    });
+    let out = make_room(&url, &["--timeout", "30s"]);
+    let _sim = restarted.join().unwrap();
+    out.code(0);
+    let mut args = admin_args("rocketchat-user", &url);
+    args.extend([
+        "--name",
+        "bot",
+        "--password-env",
+        "BOT_PASS",
+        "--role",
+        "bot",
+    ]);
+    let again = run(&args);
+    again.code(0);
+    assert_eq!(
+        again.stdout, "user `bot`: already exists, login verified\n",
+        "state survived the restart"
+    );
+}
+
+#[test]
+fn passwords_come_only_from_files_or_variables() {
+    let out = stackctl([
+        "check",
+        "rocketchat-login",
+        "--url",
+        "http://127.0.0.1:1",
+        "--user",
+        "bot",
+        "--password",
+        "x",
+    ])
+    .output();
+    out.code(1);
+    assert!(
+        out.stderr.contains("unexpected argument `--password`"),
+        "{out:#?}"
+    );
+    let out = stackctl([
+        "check",
+        "rocketchat-login",
+        "--url",
+        "http://127.0.0.1:1",
+        "--user",
+        "bot",
+        "--password-env",
+        "UNSET_VAR",
+    ])
+    .output();
+    out.code(1);
+    assert_eq!(
+        out.stderr.trim(),
+        "error: environment variable `UNSET_VAR` is not set (hint: set it, or use `--password-file`)"
+    );
+}
