@@ -15,7 +15,7 @@ runs=${RUNS:-5}
 ctx=$(mktemp -d)
 export BENCH_IMAGE="stackctl-bench:$$"
 project="stbench$$"
-file=bench/stack/compose.yml
+file=compose/demo/compose.yml
 cleanup() {
   "$dir/stackctl" --quiet down -f "$file" -p "$project" >/dev/null 2>&1 || true
   docker rmi -f "$BENCH_IMAGE" >/dev/null 2>&1 || true
