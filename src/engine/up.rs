@@ -27,6 +27,10 @@ use crate::output::{Event, Reporter, human_duration, millis};
 use crate::retry::RetryPolicy;
 use crate::stack::{Condition, Service, Stack};
 
+/// The longest pause between two readiness probes (or exit checks) of one container: a probe
+/// costs one `docker exec` (~50 ms here), and every pause is latency added to the critical path.
+const PROBE_CAP: Duration = Duration::from_millis(200);
+
 /// What `up` was asked to do.
 #[derive(Debug, Clone)]
 pub struct UpOptions {
@@ -554,7 +558,7 @@ async fn wait_until_ready(shared: &Shared, service: &Service, id: &str) -> Resul
         let delay = delays
             .next()
             .unwrap_or(Duration::from_millis(500))
-            .min(Duration::from_millis(500));
+            .min(PROBE_CAP);
         tokio::select! {
             () = notified => {}
             () = tokio::time::sleep(delay) => {}
@@ -755,7 +759,7 @@ async fn wait_for_exit(shared: &Shared, id: &str, name: &str) -> Result<i64, Fai
         let delay = delays
             .next()
             .unwrap_or(Duration::from_millis(500))
-            .min(Duration::from_millis(500));
+            .min(PROBE_CAP);
         tokio::select! {
             () = notified => {}
             () = tokio::time::sleep(delay) => {}
