@@ -404,7 +404,7 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
 }
 
 /// The root cause of a reqwest error, in a few lowercase words.
-fn request_error(err: &reqwest::Error) -> String {
+pub(crate) fn request_error(err: &reqwest::Error) -> String {
     if err.is_timeout() {
         return "timed out".to_owned();
     }

@@ -555,14 +555,7 @@ async fn wait_until_ready(shared: &Shared, service: &Service, id: &str) -> Resul
             shared.set(&service.name, State::Ready);
             return Ok(());
         }
-        let delay = delays
-            .next()
-            .unwrap_or(Duration::from_millis(500))
-            .min(PROBE_CAP);
-        tokio::select! {
-            () = notified => {}
-            () = tokio::time::sleep(delay) => {}
-        }
+        pause(&mut delays, notified).await;
     }
 }
 
@@ -756,14 +749,19 @@ async fn wait_for_exit(shared: &Shared, id: &str, name: &str) -> Result<i64, Fai
         ) {
             return Ok(state.exit_code.unwrap_or(-1));
         }
-        let delay = delays
-            .next()
-            .unwrap_or(Duration::from_millis(500))
-            .min(PROBE_CAP);
-        tokio::select! {
-            () = notified => {}
-            () = tokio::time::sleep(delay) => {}
-        }
+        pause(&mut delays, notified).await;
+    }
+}
+
+/// Waits for the next backoff delay (at most [`PROBE_CAP`]) or a Docker event, whichever first.
+async fn pause(
+    delays: &mut (dyn Iterator<Item = Duration> + Send),
+    event: tokio::sync::futures::Notified<'_>,
+) {
+    let delay = delays.next().unwrap_or(PROBE_CAP).min(PROBE_CAP);
+    tokio::select! {
+        () = event => {}
+        () = tokio::time::sleep(delay) => {}
     }
 }
 

@@ -197,6 +197,19 @@ impl Progress {
         self.bars.iter().find(|(t, _)| t == target).map(|(_, b)| b)
     }
 
+    /// One spinner per name, each starting with `message`.
+    fn add_spinners(&mut self, names: &[String], message: &'static str) {
+        let style = self.spinner_style();
+        for name in names {
+            let bar = self.multi.add(ProgressBar::new_spinner());
+            bar.set_style(style.clone());
+            bar.set_prefix(name.clone());
+            bar.set_message(message);
+            bar.enable_steady_tick(Duration::from_millis(100));
+            self.bars.push((name.clone(), bar));
+        }
+    }
+
     fn spinner_style(&self) -> ProgressStyle {
         let template = if self.color {
             "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}"
@@ -225,17 +238,7 @@ impl Progress {
 impl Renderer for Progress {
     fn render(&mut self, event: &Event) {
         match event {
-            Event::WaitStarted { targets, .. } => {
-                let style = self.spinner_style();
-                for target in targets {
-                    let bar = self.multi.add(ProgressBar::new_spinner());
-                    bar.set_style(style.clone());
-                    bar.set_prefix(target.clone());
-                    bar.set_message("waiting");
-                    bar.enable_steady_tick(Duration::from_millis(100));
-                    self.bars.push((target.clone(), bar));
-                }
-            }
+            Event::WaitStarted { targets, .. } => self.add_spinners(targets, "waiting"),
             Event::NotReady {
                 target,
                 attempt,
@@ -294,17 +297,7 @@ impl Renderer for Progress {
                     bar.abandon();
                 }
             }
-            Event::StackStarted { services, .. } => {
-                let style = self.spinner_style();
-                for service in services {
-                    let bar = self.multi.add(ProgressBar::new_spinner());
-                    bar.set_style(style.clone());
-                    bar.set_prefix(service.clone());
-                    bar.set_message("pending");
-                    bar.enable_steady_tick(Duration::from_millis(100));
-                    self.bars.push((service.clone(), bar));
-                }
-            }
+            Event::StackStarted { services, .. } => self.add_spinners(services, "pending"),
             Event::Service {
                 service,
                 status,

@@ -143,7 +143,7 @@ impl Client {
         let response = request
             .send()
             .await
-            .map_err(|e| RcError::Unreachable(transport_reason(&e)))?;
+            .map_err(|e| RcError::Unreachable(crate::check::http::request_error(&e)))?;
         let status = response.status();
         let reset = response
             .headers()
@@ -158,7 +158,7 @@ impl Client {
         let text = response
             .text()
             .await
-            .map_err(|e| RcError::Unreachable(transport_reason(&e)))?;
+            .map_err(|e| RcError::Unreachable(crate::check::http::request_error(&e)))?;
         if status == StatusCode::TOO_MANY_REQUESTS {
             let wait = reset.map_or(Duration::from_secs(1), until_epoch_ms);
             return Err(RcError::RateLimited {
@@ -250,20 +250,6 @@ fn until_epoch_ms(reset_ms: u64) -> Duration {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     Duration::from_millis(reset_ms.saturating_sub(now)).max(Duration::from_millis(50))
-}
-
-fn transport_reason(err: &reqwest::Error) -> String {
-    if err.is_timeout() {
-        return "timed out".to_owned();
-    }
-    let mut root: &dyn std::error::Error = err;
-    while let Some(source) = root.source() {
-        root = source;
-    }
-    if let Some(io) = root.downcast_ref::<std::io::Error>() {
-        return crate::check::io_reason(io);
-    }
-    crate::check::lowercase_first(&crate::check::strip_os_error(&root.to_string()))
 }
 
 /// Rocket.Chat's failure envelopes: `{success:false, error, errorType}` or the login's
