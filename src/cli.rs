@@ -488,10 +488,16 @@ pub fn parse(args: &[OsString]) -> Result<Cli, ParseError> {
     Cli::try_parse_from(args).map_err(|err| {
         use clap::error::ErrorKind;
         match err.kind() {
-            ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                 ParseError::Display(err.render().to_string())
+            }
+            // A bare `stackctl check` must not pass as a healthy HEALTHCHECK: it is a usage error.
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                let path = subcommand_path(args);
+                ParseError::Usage(
+                    Error::usage(format!("`{path}` needs a subcommand"))
+                        .with_hint(format!("see `{path} --help`")),
+                )
             }
             _ => ParseError::Usage(usage_error(&err, &subcommand_path(args))),
         }

@@ -107,6 +107,18 @@ fn environment_supplies_defaults_and_flags_win() {
 }
 
 #[test]
+fn a_missing_subcommand_is_an_error_never_a_healthy_check() {
+    let out = stackctl(["check"]).output();
+    out.code(1);
+    assert_eq!(
+        out.stderr.trim(),
+        "error: `stackctl check` needs a subcommand (hint: see `stackctl check --help`)"
+    );
+    stackctl(["init"]).output().code(2);
+    stackctl(Vec::<&str>::new()).output().code(2);
+}
+
+#[test]
 fn invalid_log_filter_is_a_usage_error() {
     let out = stackctl(["--log-level", "stackctl=loud", "wait", "tcp://127.0.0.1:1"]).output();
     out.code(2);
