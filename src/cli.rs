@@ -141,6 +141,10 @@ pub struct RcLoginCheckArgs {
     pub user: String,
     #[command(flatten)]
     pub password: Password,
+    /// Keep the login token in this file (mode 0600) and reuse it: frequent probes then do not
+    /// log in each time (Rocket.Chat rate-limits logins)
+    #[arg(long, value_name = "FILE")]
+    pub session_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub limit: CheckTimeout,
 }
@@ -154,6 +158,10 @@ pub struct RcRoomCheckArgs {
     pub user: String,
     #[command(flatten)]
     pub password: Password,
+    /// Keep the login token in this file (mode 0600) and reuse it: frequent probes then do not
+    /// log in each time (Rocket.Chat rate-limits logins)
+    #[arg(long, value_name = "FILE")]
+    pub session_file: Option<std::path::PathBuf>,
     /// The room's name (channel or private group)
     #[arg(long, value_name = "NAME")]
     pub room: String,

@@ -18,6 +18,7 @@ pub mod redact;
 pub mod retry;
 pub mod rocketchat;
 pub(crate) mod run;
+pub mod secret;
 pub mod settings;
 pub mod stack;
 pub mod target;

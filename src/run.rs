@@ -113,7 +113,7 @@ async fn check(kind: CheckCommand, settings: &Settings) -> Result<ExitStatus> {
         CheckCommand::Rocketchat(args) => {
             let client = Client::new(args.server.url, args.limit.timeout)?;
             (
-                rocketchat_check(client, Probe::Server, None),
+                rocketchat_check(client, Probe::Server, None, None),
                 args.limit.timeout,
             )
         }
@@ -125,7 +125,12 @@ async fn check(kind: CheckCommand, settings: &Settings) -> Result<ExitStatus> {
             )?;
             let client = Client::new(args.server.url, args.limit.timeout)?;
             (
-                rocketchat_check(client, Probe::Login { user: args.user }, Some(password)),
+                rocketchat_check(
+                    client,
+                    Probe::Login { user: args.user },
+                    Some(password),
+                    args.session_file,
+                ),
                 args.limit.timeout,
             )
         }
@@ -142,7 +147,7 @@ async fn check(kind: CheckCommand, settings: &Settings) -> Result<ExitStatus> {
                 write: args.write,
             };
             (
-                rocketchat_check(client, probe, Some(password)),
+                rocketchat_check(client, probe, Some(password), args.session_file),
                 args.limit.timeout,
             )
         }
@@ -367,9 +372,17 @@ async fn init(job: InitCommand, settings: &Settings) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn rocketchat_check(client: Client, probe: Probe, password: Option<String>) -> Check {
+fn rocketchat_check(
+    client: Client,
+    probe: Probe,
+    password: Option<String>,
+    session_file: Option<std::path::PathBuf>,
+) -> Check {
     Check::RocketChat(Box::new(crate::check::rocketchat::RocketChatCheck::new(
-        client, probe, password,
+        client,
+        probe,
+        password,
+        session_file,
     )))
 }
 

@@ -552,3 +552,59 @@ fn passwords_come_only_from_files_or_variables() {
         "error: environment variable `UNSET_VAR` is not set (hint: set it, or use `--password-file`)"
     );
 }
+
+#[test]
+fn a_session_file_keeps_frequent_probes_under_the_login_rate_limit() {
+    // Four logins a minute per route and address: not enough to log in on every probe.
+    let (_sim, url) = start(&["--rate-limit-calls", "4", "--rate-limit-window", "60s"]);
+    make_bot(&url);
+    let reset = std::process::Command::new("curl")
+        .args([
+            "-fsS",
+            "-X",
+            "POST",
+            &format!("{url}/_sim/reset-rate-limits"),
+        ])
+        .status()
+        .unwrap();
+    assert!(reset.success());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bot.session");
+    let probe = |with_file: bool| {
+        let mut args = vec![
+            "check",
+            "rocketchat-room",
+            "--url",
+            &url,
+            "--user",
+            "bot",
+            "--password-env",
+            "BOT_PASS",
+            "--room",
+            "general",
+        ];
+        if with_file {
+            args.extend(["--session-file", file.to_str().unwrap()]);
+        }
+        run(&args)
+    };
+    // The first probe logs in and keeps the token; the next ones reuse it.
+    for _ in 0..8 {
+        let out = probe(true);
+        assert!(!out.one_line().contains("rate limited"), "{out:#?}");
+    }
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let token = std::fs::read_to_string(&file).unwrap();
+    let token = token.lines().nth(1).unwrap();
+    // Without the file every probe logs in, and the limiter soon says no.
+    let outs: Vec<Output> = (0..4).map(|_| probe(false)).collect();
+    assert!(
+        outs.iter()
+            .any(|o| o.code == Some(1) && o.stdout.contains("rate limited (HTTP 429)")),
+        "{outs:#?}"
+    );
+    for out in &outs {
+        assert!(!out.stdout.contains(token) && !out.stderr.contains(token));
+    }
+}

@@ -30,6 +30,8 @@ pub struct RocketChatCheck {
     client: Client,
     probe: Probe,
     password: Option<String>,
+    /// Where to keep and reuse the login token (`--session-file`).
+    session_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for RocketChatCheck {
@@ -44,11 +46,17 @@ impl std::fmt::Debug for RocketChatCheck {
 
 impl RocketChatCheck {
     #[must_use]
-    pub fn new(client: Client, probe: Probe, password: Option<String>) -> Self {
+    pub fn new(
+        client: Client,
+        probe: Probe,
+        password: Option<String>,
+        session_file: Option<std::path::PathBuf>,
+    ) -> Self {
         Self {
             client,
             probe,
             password,
+            session_file,
         }
     }
 
@@ -74,10 +82,12 @@ impl RocketChatCheck {
         let started = Instant::now();
         let result = match &self.probe {
             Probe::Server => self.server().await,
-            Probe::Login { user } => match self.login(user).await {
-                Ok((session, detail)) => {
-                    self.client.logout(&session).await;
-                    Ok(detail)
+            Probe::Login { user } => match self.session(user).await {
+                Ok((session, kept)) => {
+                    if !kept {
+                        self.client.logout(&session).await;
+                    }
+                    Ok(format!("`{user}` logged in"))
                 }
                 Err(reason) => Err(reason),
             },
@@ -108,18 +118,62 @@ impl RocketChatCheck {
         }
     }
 
-    async fn login(&self, user: &str) -> Result<(Session, String), String> {
-        let password = self.password.as_deref().unwrap_or_default();
-        match self.client.login(user, password).await {
-            Ok(session) => Ok((session, format!("`{user}` logged in"))),
-            Err(e) => Err(login_failure(user, &e)),
+    /// A session for `user`: the one kept in `--session-file` while the server still accepts
+    /// it, else a fresh login (kept there when the file is given). `true` when it is kept.
+    async fn session(&self, user: &str) -> Result<(Session, bool), String> {
+        if let Some(kept) = self.kept_session(user).await {
+            return Ok((kept, true));
         }
+        let password = self.password.as_deref().unwrap_or_default();
+        let session = self
+            .client
+            .login(user, password)
+            .await
+            .map_err(|e| login_failure(user, &e))?;
+        if let Some(path) = &self.session_file {
+            let text = format!("{}\n{}", session.user_id, session.token);
+            crate::secret::write(path, &text).map_err(|e| e.message().to_owned())?;
+            return Ok((session, true));
+        }
+        Ok((session, false))
+    }
+
+    async fn kept_session(&self, user: &str) -> Option<Session> {
+        let text = std::fs::read_to_string(self.session_file.as_ref()?).ok()?;
+        let mut lines = text.lines();
+        let (user_id, token) = (lines.next()?.to_owned(), lines.next()?.to_owned());
+        let probe = Session {
+            user_id,
+            token,
+            username: user.to_owned(),
+            roles: Vec::new(),
+        };
+        let me = self
+            .client
+            .call(Method::GET, "/api/v1/me", Some(&probe), None, &[])
+            .await
+            .ok()?;
+        if me["username"].as_str() != Some(user) {
+            return None;
+        }
+        let roles = me["roles"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Session { roles, ..probe })
     }
 
     async fn room(&self, user: &str, room: &str, write: bool) -> Result<String, String> {
-        let (session, _) = self.login(user).await?;
+        let (session, kept) = self.session(user).await?;
         let result = self.room_as(&session, room, write).await;
-        self.client.logout(&session).await;
+        if !kept {
+            self.client.logout(&session).await;
+        }
         result
     }
 

@@ -4,8 +4,7 @@
 //! idempotent; booting servers (refused, 5xx, the HTML page) and rate limits are retried, the
 //! API's refusals are not.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use reqwest::Method;
@@ -415,7 +414,7 @@ pub async fn webhook(
         "{}/hooks/{id}/{token}",
         url.path().trim_end_matches('/')
     ));
-    if let Err(e) = write_secret(&spec.output, url.as_str()) {
+    if let Err(e) = crate::secret::write(&spec.output, url.as_str()) {
         return Step::Fail(e);
     }
     client.logout(&session).await;
@@ -439,29 +438,6 @@ pub async fn webhook(
         spec.output.display()
     ));
     Step::Done(lines)
-}
-
-/// Writes a secret to a file readable by its owner only.
-fn write_secret(path: &Path, secret: &str) -> Result<(), Error> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let fail = |e: std::io::Error| {
-        Error::failed(format!(
-            "cannot write `{}`: {}",
-            path.display(),
-            crate::check::io_reason(&e)
-        ))
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(fail)?;
-    // An existing file keeps its mode on open: tighten it.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(fail)?;
-    writeln!(file, "{secret}").map_err(fail)
 }
 
 fn encode(text: &str) -> String {
