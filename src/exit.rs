@@ -11,6 +11,7 @@
 //!
 //! Docker reserves exit status 2 for `HEALTHCHECK` commands, which is why `check` never uses it.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 /// A documented exit status.
@@ -58,6 +59,13 @@ impl From<ExitStatus> for ExitCode {
     fn from(status: ExitStatus) -> Self {
         Self::from(status.code())
     }
+}
+
+/// What a command asks of the process once the async runtime is gone: exit with a status, or
+/// be replaced by a command (`wait -- CMD`).
+pub enum Completion {
+    Exit(ExitStatus),
+    Exec(Vec<OsString>),
 }
 
 #[cfg(test)]

@@ -1,9 +1,17 @@
 //! stackctl brings up a self-hosted ChatOps stack in dependency order and health-checks it.
 //!
 //! The binary is a thin shell around [`run`]; everything lives here so tests can call it.
+//!
+//! Layers, top to bottom (a module uses only those below it):
+//! - [`run`] → [`cli`] → [`commands`]: the command line, one file per subcommand;
+//! - [`engine`] (up/down/status on Docker), [`probe`] (repeated checks), [`job`] (retried jobs);
+//! - the domains, one folder each: [`mongo`], [`rocketchat`]; the generic [`check`]s;
+//! - shared leaves: [`stack`], [`output`], [`settings`], [`target`], [`retry`], [`secret`],
+//!   [`redact`], [`reason`], [`error`], [`exit`], [`env_vars`].
 
 pub mod check;
 pub mod cli;
+pub mod commands;
 pub mod engine;
 pub mod env_vars;
 pub mod error;
@@ -12,8 +20,8 @@ pub mod job;
 mod logging;
 pub mod mongo;
 pub mod output;
-pub(crate) mod parse;
 pub mod probe;
+pub mod reason;
 pub mod redact;
 pub mod retry;
 pub mod rocketchat;

@@ -1,5 +1,7 @@
-//! Secrets on disk: written for their owner only (mode 0600), never printed.
+//! Secrets: read from a file or a variable (never a flag value), written for their owner only
+//! (mode 0600), never printed.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
 
@@ -15,7 +17,7 @@ pub fn write(path: &Path, secret: &str) -> Result<(), Error> {
         Error::failed(format!(
             "cannot write `{}`: {}",
             path.display(),
-            crate::check::io_reason(&e)
+            crate::reason::io_reason(&e)
         ))
     };
     let mut file = std::fs::OpenOptions::new()
@@ -29,4 +31,33 @@ pub fn write(path: &Path, secret: &str) -> Result<(), Error> {
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(fail)?;
     writeln!(file, "{secret}").map_err(fail)
+}
+
+/// A password from `--…-file` or `--…-env`: never from the command line itself.
+///
+/// # Errors
+/// A usage error when the file cannot be read or the variable is unset or empty.
+pub fn read(
+    file: Option<&Path>,
+    var: Option<&str>,
+    variables: &BTreeMap<String, String>,
+) -> Result<String, Error> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::usage(format!(
+                "cannot read password file `{}`: {}",
+                path.display(),
+                crate::reason::io_reason(&e)
+            ))
+        })?;
+        return Ok(text.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    let var = var.unwrap_or_default();
+    match variables.get(var) {
+        Some(value) if !value.is_empty() => Ok(value.clone()),
+        _ => Err(
+            Error::usage(format!("environment variable `{var}` is not set"))
+                .with_hint("set it, or use `--password-file`"),
+        ),
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::io::IsTerminal;
 
-use crate::cli::GlobalArgs;
+use crate::cli::global::GlobalArgs;
 use crate::env_vars;
 
 /// How progress and results are shown.

@@ -106,7 +106,7 @@ impl FromStr for Target {
         })?;
         match scheme.to_ascii_lowercase().as_str() {
             "tcp" => rest.trim_end_matches('/').parse().map(Self::Tcp),
-            "http" | "https" => crate::parse::http_url(text).map(Self::Http),
+            "http" | "https" => http_url(text).map(Self::Http),
             "dns" => parse_dns(rest),
             other => Err(format!(
                 "unsupported scheme `{other}`; expected `tcp://`, `http://`, `https://` or `dns://`"
@@ -132,7 +132,7 @@ fn parse_dns(rest: &str) -> Result<Target, String> {
                 })?;
             }
             "expect" => expect = Some(value.into_owned()),
-            "server" => server = Some(crate::parse::dns_server(&value)?),
+            "server" => server = Some(dns_server(&value)?),
             other => {
                 return Err(format!(
                     "unknown `dns://` option `{other}`; expected `type`, `expect` or `server`"
@@ -159,6 +159,30 @@ impl fmt::Display for Target {
             },
         }
     }
+}
+
+/// An `http://` or `https://` URL.
+pub fn http_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a valid URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(url),
+        "http" | "https" => Err(format!("`{text}` has no host")),
+        other => Err(format!(
+            "unsupported scheme `{other}`; expected `http://` or `https://`"
+        )),
+    }
+}
+
+/// A DNS server: `IP:PORT` or a bare IP (port 53).
+pub fn dns_server(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    text.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("`{text}` is not an address; expected `IP:PORT`, e.g. `127.0.0.1:53`"))
 }
 
 #[cfg(test)]
@@ -224,5 +248,27 @@ mod tests {
     fn credentials_never_show_in_a_target() {
         let t: Target = "http://user:s3cret@db:8080/x".parse().unwrap();
         assert!(!t.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn urls() {
+        assert!(http_url("http://127.0.0.1:8080/health").is_ok());
+        assert!(
+            http_url("ftp://x")
+                .unwrap_err()
+                .contains("unsupported scheme `ftp`")
+        );
+        assert!(http_url("http//x").unwrap_err().contains("not a valid URL"));
+    }
+
+    #[test]
+    fn dns_servers() {
+        assert_eq!(
+            dns_server("127.0.0.1:5353"),
+            Ok("127.0.0.1:5353".parse().unwrap())
+        );
+        assert_eq!(dns_server("10.0.0.1"), Ok("10.0.0.1:53".parse().unwrap()));
+        assert_eq!(dns_server("[::1]:53"), Ok("[::1]:53".parse().unwrap()));
+        assert!(dns_server("resolver").is_err());
     }
 }

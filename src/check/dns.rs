@@ -12,8 +12,9 @@ use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, R
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
-use super::{Outcome, lowercase_first};
+use super::outcome::Outcome;
 use crate::output::human_duration;
+use crate::reason::lowercase_first;
 
 /// The record types `check dns` understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -12,9 +12,10 @@ use std::time::Instant;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Certificate, Method, StatusCode};
 
-use super::{Outcome, lowercase_first, strip_os_error};
+use super::outcome::Outcome;
 use crate::error::Error;
 use crate::output::human_duration;
+use crate::reason::{io_reason, lowercase_first, request_error};
 
 /// The most body an assertion reads.
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -372,12 +373,8 @@ fn client_builder(spec: &HttpSpec, certificates: &[Certificate]) -> reqwest::Cli
 
 fn read_certificates(path: &std::path::Path) -> Result<Vec<Certificate>, Error> {
     let shown = path.display();
-    let pem = std::fs::read(path).map_err(|e| {
-        Error::usage(format!(
-            "cannot read CA file `{shown}`: {}",
-            super::io_reason(&e)
-        ))
-    })?;
+    let pem = std::fs::read(path)
+        .map_err(|e| Error::usage(format!("cannot read CA file `{shown}`: {}", io_reason(&e))))?;
     let certificates = Certificate::from_pem_bundle(&pem).map_err(|_| {
         Error::usage(format!("CA file `{shown}` is not PEM"))
             .with_hint("pass PEM certificates (`-----BEGIN CERTIFICATE-----`)")
@@ -401,26 +398,6 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
         }
     }
     Ok(body)
-}
-
-/// The root cause of a reqwest error, in a few lowercase words.
-pub(crate) fn request_error(err: &reqwest::Error) -> String {
-    if err.is_timeout() {
-        return "timed out".to_owned();
-    }
-    let mut root: &dyn std::error::Error = err;
-    while let Some(source) = root.source() {
-        root = source;
-    }
-    if let Some(io) = root.downcast_ref::<std::io::Error>() {
-        return super::io_reason(io);
-    }
-    let reason = lowercase_first(&strip_os_error(&root.to_string()));
-    if err.is_connect() && !reason.contains("connect") {
-        format!("cannot connect: {reason}")
-    } else {
-        reason
-    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use tokio::net::TcpStream;
 
-use super::{Outcome, io_reason};
+use super::outcome::Outcome;
 use crate::output::human_duration;
+use crate::reason::{io_reason, lowercase_first};
 use crate::target::HostPort;
 
 /// Connects to `HOST:PORT`, trying each resolved address in turn.
@@ -38,7 +39,7 @@ impl TcpCheck {
                     return Outcome::Unhealthy(format!(
                         "cannot resolve `{}`: {}",
                         self.address.host,
-                        super::lowercase_first(&err.to_string())
+                        lowercase_first(&err.to_string())
                     ));
                 }
             },

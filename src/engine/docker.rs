@@ -32,7 +32,7 @@ fn daemon_error(what: &str, err: &bollard::errors::Error) -> Error {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
         other => other.to_string(),
     };
-    Error::failed(format!("{what}: {}", crate::check::lowercase_first(&text)))
+    Error::failed(format!("{what}: {}", crate::reason::lowercase_first(&text)))
 }
 
 fn is_not_found(err: &bollard::errors::Error) -> bool {

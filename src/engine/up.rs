@@ -619,7 +619,7 @@ fn ready_checks(
             let parsed: crate::target::Target = rewritten.parse().map_err(|e: String| {
                 Failure::new(&service.name, format!("ready check `{target}`: {e}"))
             })?;
-            crate::run::check_for(parsed).map_err(|e| Failure::new(&service.name, e.message()))
+            crate::check::for_target(parsed).map_err(|e| Failure::new(&service.name, e.message()))
         })
         .collect()
 }

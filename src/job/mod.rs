@@ -6,9 +6,6 @@
 //! loop: backoff with jitter between attempts, one deadline for the whole job, events for the
 //! renderers, and a timeout error that names the last reason.
 
-pub mod replica_set;
-pub mod rocketchat;
-
 use std::future::Future;
 use std::time::{Duration, Instant};
 

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Event, human_duration};
+use super::events::Event;
+use super::format::human_duration;
 use crate::settings::{Output, Settings};
 
 /// Shows events.

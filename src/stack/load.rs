@@ -110,7 +110,7 @@ pub fn load_validated(options: &LoadOptions, profiles: &BTreeSet<String>) -> Res
         Error::usage(format!(
             "cannot read `{}`: {}",
             file.display(),
-            crate::check::io_reason(&e)
+            crate::reason::io_reason(&e)
         ))
     })?;
 
@@ -195,7 +195,7 @@ fn read_env_file(options: &LoadOptions, dir: &Path) -> Result<Variables, Error> 
         Err(e) => Err(Error::usage(format!(
             "cannot read `{}`: {}",
             path.display(),
-            crate::check::io_reason(&e)
+            crate::reason::io_reason(&e)
         ))),
     }
 }
@@ -397,7 +397,7 @@ fn key_values(
 
 fn duration(loader: &mut Loader, path: &[&str], value: &Value) -> Option<Duration> {
     let text = scalar(loader, path, value)?;
-    match crate::parse::duration(&text) {
+    match crate::cli::values::duration(&text) {
         Ok(d) => Some(d),
         Err(e) => {
             loader.problem(path, format!("`{}`: {e}", path.last().unwrap_or(&"")), None);
@@ -496,7 +496,7 @@ fn convert_service(loader: &mut Loader, name: &str, value: &Value) -> Option<Ser
     for file in env_files {
         let path = loader.dir.join(&file);
         match std::fs::read_to_string(&path)
-            .map_err(|e| crate::check::io_reason(&e))
+            .map_err(|e| crate::reason::io_reason(&e))
             .and_then(|t| super::dotenv::parse(&t))
         {
             Ok(vars) => service.environment.extend(vars),

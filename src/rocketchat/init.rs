@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::Step;
-use crate::check::rocketchat::{find_room, login_failure};
+use super::check::{find_room, login_failure};
+use super::client::{Client, RcError, Session, password_digest};
 use crate::error::Error;
-use crate::rocketchat::{Client, RcError, Session, password_digest};
+use crate::job::Step;
 
 /// Credentials of a user, the password already read from its file or variable.
 #[derive(Clone)]

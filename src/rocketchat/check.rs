@@ -7,9 +7,9 @@ use std::time::Instant;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::Outcome;
+use super::client::{Client, RcError, Session};
+use crate::check::outcome::Outcome;
 use crate::output::human_duration;
-use crate::rocketchat::{Client, RcError, Session};
 
 /// What to verify.
 #[derive(Debug, Clone)]
@@ -156,15 +156,7 @@ impl RocketChatCheck {
         if me["username"].as_str() != Some(user) {
             return None;
         }
-        let roles = me["roles"]
-            .as_array()
-            .map(|r| {
-                r.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let roles = super::client::strings(&me["roles"]);
         Some(Session { roles, ..probe })
     }
 

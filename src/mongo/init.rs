@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use mongodb::bson::{Bson, Document, doc};
 
-use super::{Progress, Step};
+use super::client::{Member, Role, command_error};
 use crate::error::Error;
-use crate::mongo::{Member, Role, command_error};
+use crate::job::{Progress, Step};
 use crate::output::human_duration;
 
 /// What the job was asked for.

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use mongodb::bson::doc;
 
-use super::Outcome;
-use crate::mongo::{Member, Role};
+use super::client::{Member, Role};
+use crate::check::outcome::Outcome;
 use crate::output::human_duration;
 
 /// What the member must be.

@@ -128,7 +128,7 @@ impl Member {
         tokio::net::TcpStream::connect((host, port))
             .await
             .map(drop)
-            .map_err(|e| crate::check::io_reason(&e))
+            .map_err(|e| crate::reason::io_reason(&e))
     }
 }
 
@@ -145,14 +145,14 @@ fn reason_of(err: &mongodb::error::Error, secret: Option<&str>) -> String {
     let text = match err.kind.as_ref() {
         ErrorKind::Command(c) => format!("{} ({} {})", c.message, c.code, c.code_name),
         ErrorKind::ServerSelection { message, .. } => selection_reason(message),
-        ErrorKind::Io(io) => crate::check::io_reason(io),
+        ErrorKind::Io(io) => crate::reason::io_reason(io),
         ErrorKind::Authentication { message, .. } => format!("authentication failed: {message}"),
         ErrorKind::InvalidArgument { message, .. } | ErrorKind::DnsResolve { message, .. } => {
             message.clone()
         }
         other => format!("{other:?}"),
     };
-    let text = crate::check::lowercase_first(&text);
+    let text = crate::reason::lowercase_first(&text);
     match secret {
         Some(secret) if !secret.is_empty() => text.replace(secret, "***"),
         _ => text,
@@ -172,7 +172,7 @@ fn selection_reason(message: &str) -> String {
         let cause = cause.strip_prefix("I/O error: ").unwrap_or(cause);
         return format!(
             "no reachable server: {}",
-            crate::check::strip_os_error(cause).to_lowercase()
+            crate::reason::strip_os_error(cause).to_lowercase()
         );
     }
     "no reachable server (server selection timed out)".to_owned()

@@ -1,12 +1,12 @@
-//! Value parsers for the command line. Each returns a message in our style (lowercase, literals
+//! Value parsers for the command line (clap's `value_parser`s). Each returns a message in our style (lowercase, literals
 //! in backticks) that clap prefixes with the flag it belongs to.
 
-use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::check::http::{Header, JsonAssertion, StatusSpec};
 use crate::target::{HostPort, Target};
+pub use crate::target::{dns_server, http_url};
 
 /// `5s`, `250ms`, `1m30s`, `2h` (humantime's syntax). A bare number is refused: is it seconds?
 pub fn duration(text: &str) -> Result<Duration, String> {
@@ -23,18 +23,6 @@ pub fn duration(text: &str) -> Result<Duration, String> {
 /// `HOST:PORT` with the port in 1-65535; IPv6 addresses in brackets.
 pub fn host_port(text: &str) -> Result<HostPort, String> {
     HostPort::from_str(text)
-}
-
-/// An `http://` or `https://` URL.
-pub fn http_url(text: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a valid URL: {e}"))?;
-    match url.scheme() {
-        "http" | "https" if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(url),
-        "http" | "https" => Err(format!("`{text}` has no host")),
-        other => Err(format!(
-            "unsupported scheme `{other}`; expected `http://` or `https://`"
-        )),
-    }
 }
 
 /// A wait target such as `tcp://db:5432`.
@@ -73,18 +61,6 @@ pub fn method(text: &str) -> Result<reqwest::Method, String> {
         .map_err(|_| format!("`{text}` is not an HTTP method"))
 }
 
-/// A DNS server: `IP:PORT` or a bare IP (port 53).
-pub fn dns_server(text: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    text.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<std::net::IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 53))
-        .map_err(|_| format!("`{text}` is not an address; expected `IP:PORT`, e.g. `127.0.0.1:53`"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,27 +74,5 @@ mod tests {
             Err("`5` has no unit; write e.g. `5s` or `5ms`".to_owned())
         );
         assert!(duration("5x").unwrap_err().contains("is not a duration"));
-    }
-
-    #[test]
-    fn urls() {
-        assert!(http_url("http://127.0.0.1:8080/health").is_ok());
-        assert!(
-            http_url("ftp://x")
-                .unwrap_err()
-                .contains("unsupported scheme `ftp`")
-        );
-        assert!(http_url("http//x").unwrap_err().contains("not a valid URL"));
-    }
-
-    #[test]
-    fn dns_servers() {
-        assert_eq!(
-            dns_server("127.0.0.1:5353"),
-            Ok("127.0.0.1:5353".parse().unwrap())
-        );
-        assert_eq!(dns_server("10.0.0.1"), Ok("10.0.0.1:53".parse().unwrap()));
-        assert_eq!(dns_server("[::1]:53"), Ok("[::1]:53".parse().unwrap()));
-        assert!(dns_server("resolver").is_err());
     }
 }

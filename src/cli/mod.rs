@@ -1,0 +1,191 @@
+//! The command line, as clap sees it: the top-level parser and the global flags. Each
+//! subcommand declares its own arguments in [`crate::commands`]; nothing here decides behaviour
+//! ([`crate::settings`] turns the flags into settings).
+
+pub mod global;
+pub mod values;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+pub use global::GlobalArgs;
+
+use crate::commands::Command;
+use crate::error::Error;
+
+/// Bring up a self-hosted ChatOps stack in dependency order, and health-check it.
+#[derive(Debug, Parser)]
+#[command(name = "stackctl", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What parsing the command line produced, when it did not produce a [`Cli`].
+#[derive(Debug)]
+pub enum ParseError {
+    /// `--help` or `--version`: print this on stdout and exit 0.
+    Display(String),
+    /// A usage error, already in our message style.
+    Usage(Error),
+}
+
+/// Parses the command line.
+///
+/// # Errors
+/// [`ParseError::Display`] for help and version, [`ParseError::Usage`] for bad input.
+pub fn parse(args: &[OsString]) -> Result<Cli, ParseError> {
+    Cli::try_parse_from(args).map_err(|err| {
+        use clap::error::ErrorKind;
+        match err.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                ParseError::Display(err.render().to_string())
+            }
+            // A bare `stackctl check` must not pass as a healthy HEALTHCHECK: it is a usage error.
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                let path = subcommand_path(args);
+                ParseError::Usage(
+                    Error::usage(format!("`{path}` needs a subcommand"))
+                        .with_hint(format!("see `{path} --help`")),
+                )
+            }
+            _ => ParseError::Usage(usage_error(&err, &subcommand_path(args))),
+        }
+    })
+}
+
+/// True when the command line asks for `check`: failures there must exit 1, never 2.
+#[must_use]
+pub fn is_check(args: &[OsString]) -> bool {
+    let mut words = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(word) = words.next() {
+        match word.as_ref() {
+            "--" => return false,
+            // The one global flag that takes a separate value.
+            "--log-level" => {
+                words.next();
+            }
+            w if w.starts_with('-') => {}
+            w => return w == "check",
+        }
+    }
+    false
+}
+
+/// `stackctl check tcp`: the program and the subcommands named on the command line, for hints.
+fn subcommand_path(args: &[OsString]) -> String {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    let mut path = String::from("stackctl");
+    for word in args.iter().skip(1).map(|a| a.to_string_lossy()) {
+        let Some(sub) = command.find_subcommand(word.as_ref()).cloned() else {
+            if word.starts_with('-') {
+                continue;
+            }
+            break;
+        };
+        path.push(' ');
+        path.push_str(&word);
+        command = sub;
+    }
+    path
+}
+
+/// Turns clap's multi-line error into our style: one `error:` line, a `hint:` from clap's tip.
+fn usage_error(err: &clap::Error, path: &str) -> Error {
+    let text = err.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid command line");
+    let mut message = backticks(first.strip_prefix("error: ").unwrap_or(first));
+    if message.ends_with(':') {
+        // "the following required arguments were not provided:" names them on the next line.
+        let missing: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| l.starts_with('<') || l.starts_with("--"))
+            .collect();
+        let missing: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+        message = format!("{} {}", message, missing.join(", "));
+    }
+    let mut hint = None;
+    for line in lines {
+        if let Some(values) = line.strip_prefix("[possible values: ") {
+            hint = Some(format!("expected one of: {}", values.trim_end_matches(']')));
+        } else if let Some(tip) = line.strip_prefix("tip: ") {
+            // clap's "to pass `--x` as a value, use `-- --x`" misleads more than it helps.
+            if hint.is_none() && !tip.starts_with("to pass ") {
+                hint = Some(backticks(tip));
+            }
+        }
+    }
+    let hint = hint.unwrap_or_else(|| format!("see `{path} --help`"));
+    Error::usage(message).with_hint(hint)
+}
+
+/// clap quotes literals as `'x'`; our messages use backticks.
+fn backticks(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut parts = text.split('\'');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    let rest: Vec<&str> = parts.collect();
+    // Only balanced quotes are literals; a lone apostrophe stays as it is.
+    let balanced = rest.len() % 2 == 0;
+    for part in &rest {
+        out.push(if balanced { '`' } else { '\'' });
+        out.push_str(part);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn check_is_recognised_behind_global_flags() {
+        assert!(is_check(&args(&["stackctl", "check", "tcp", "x"])));
+        assert!(is_check(&args(&[
+            "stackctl",
+            "--json",
+            "--log-level",
+            "debug",
+            "check"
+        ])));
+        assert!(!is_check(&args(&[
+            "stackctl",
+            "wait",
+            "tcp://a:1",
+            "--",
+            "check"
+        ])));
+        assert!(!is_check(&args(&[
+            "stackctl",
+            "--log-level",
+            "check",
+            "wait"
+        ])));
+    }
+
+    #[test]
+    fn clap_quotes_become_backticks() {
+        assert_eq!(
+            backticks("unexpected argument '--foo' found"),
+            "unexpected argument `--foo` found"
+        );
+        assert_eq!(backticks("can't parse"), "can't parse");
+    }
+}

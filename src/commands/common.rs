@@ -1,0 +1,106 @@
+//! Argument groups several commands share (which stack, which Rocket.Chat, whose password, how
+//! long), and what they resolve to.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::cli::values;
+use crate::env_vars;
+use crate::error::Result;
+use crate::settings::Settings;
+use crate::stack::{LoadOptions, Stack};
+
+/// Which stack: shared by `up`, `down`, `status` and `graph`.
+#[derive(Debug, Clone, Args)]
+pub struct StackArgs {
+    /// Stack file (a compose file) [default: `compose.yaml`, `compose.yml`, `docker-compose.yaml`, `docker-compose.yml`]
+    #[arg(long, short = 'f', value_name = "FILE", env = env_vars::STACKCTL_FILE)]
+    pub file: Option<std::path::PathBuf>,
+    /// Project name [default: `name:` in the file, `COMPOSE_PROJECT_NAME`, or the directory's name]
+    #[arg(long = "project-name", short = 'p', value_name = "NAME", env = env_vars::STACKCTL_PROJECT)]
+    pub project: Option<String>,
+    /// Read variables from this file instead of `.env`
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<std::path::PathBuf>,
+    /// Enable services of this profile (repeatable; adds to `COMPOSE_PROFILES`)
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
+}
+
+/// Loads and validates the stack file before anything touches Docker.
+pub fn open_stack(args: &StackArgs, settings: &Settings) -> Result<Stack> {
+    let options = LoadOptions {
+        file: args.file.clone(),
+        project: args.project.clone(),
+        env_file: args.env_file.clone(),
+        environment: settings.variables.clone(),
+        cwd: settings.cwd.clone(),
+    };
+    crate::stack::open(&options, &args.profiles.iter().cloned().collect())
+}
+
+/// The hard limit of one check attempt.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct CheckTimeout {
+    /// Hard timeout of the check
+    #[arg(long, value_name = "DURATION", default_value = "5s", env = env_vars::STACKCTL_CHECK_TIMEOUT, value_parser = values::duration)]
+    pub timeout: Duration,
+}
+
+/// The bound of an init job.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct JobTimeout {
+    /// Give up after this long (exit 3)
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = values::duration)]
+    pub timeout: Duration,
+}
+
+/// The Rocket.Chat server.
+#[derive(Debug, Clone, Args)]
+pub struct RcServer {
+    /// Base URL, e.g. `http://rocketchat:3000`
+    #[arg(long, value_name = "URL", env = env_vars::STACKCTL_ROCKETCHAT_URL, value_parser = values::http_url)]
+    pub url: url::Url,
+}
+
+/// A user's password: from a file or a variable, never a bare flag value.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct Password {
+    /// Read the password from this file (a trailing newline is ignored)
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<std::path::PathBuf>,
+    /// Read the password from this environment variable
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+}
+
+impl Password {
+    /// Reads the password from where the flags say.
+    pub fn read(&self, settings: &Settings) -> Result<String> {
+        crate::secret::read(
+            self.password_file.as_deref(),
+            self.password_env.as_deref(),
+            &settings.variables,
+        )
+    }
+}
+
+/// The admin's credentials, for jobs that change things.
+#[derive(Debug, Clone, Args)]
+pub struct Admin {
+    /// The admin's user name
+    #[arg(long, value_name = "NAME", default_value = "admin")]
+    pub admin_user: String,
+    /// Read the admin's password from this file
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "admin_password_env"
+    )]
+    pub admin_password_file: Option<std::path::PathBuf>,
+    /// Read the admin's password from this environment variable
+    #[arg(long, value_name = "VAR")]
+    pub admin_password_env: Option<String>,
+}

@@ -1,0 +1,56 @@
+//! `stackctl down`: remove the stack's containers and networks (and volumes with `-v`).
+
+use std::io::Write;
+
+use clap::Args;
+
+use super::common::{StackArgs, open_stack};
+use crate::engine::DockerApi;
+use crate::error::Result;
+use crate::exit::ExitStatus;
+use crate::settings::{Output, Settings};
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Also remove the named volumes (their data is lost)
+    #[arg(long, short = 'v')]
+    pub volumes: bool,
+    /// Also remove containers of services no longer in the stack file
+    #[arg(long)]
+    pub remove_orphans: bool,
+}
+
+/// Takes the stack down and says what was removed.
+pub async fn run(args: DownArgs, settings: &Settings) -> Result<ExitStatus> {
+    let stack = open_stack(&args.stack, settings)?;
+    let docker = DockerApi::connect().await?;
+    let removed =
+        crate::engine::down::down(&stack, &docker, args.volumes, args.remove_orphans).await?;
+    if settings.output == Output::Json {
+        let line = serde_json::json!({
+            "project": stack.project,
+            "removed": {"containers": removed.containers, "networks": removed.networks, "volumes": removed.volumes},
+        });
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    } else if settings.output != Output::Quiet {
+        let mut err = std::io::stderr().lock();
+        for (kind, names) in [
+            ("container", &removed.containers),
+            ("network", &removed.networks),
+            ("volume", &removed.volumes),
+        ] {
+            for name in names {
+                let _ = writeln!(err, "removed {kind} {name}");
+            }
+        }
+        if removed.containers.is_empty()
+            && removed.networks.is_empty()
+            && removed.volumes.is_empty()
+        {
+            let _ = writeln!(err, "project {}: nothing to remove", stack.project);
+        }
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,49 @@
+//! `stackctl up`: bring the stack up in dependency order and return when it is ready.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::common::{StackArgs, open_stack};
+use crate::cli::values;
+use crate::engine::{DockerApi, UpOptions};
+use crate::env_vars;
+use crate::error::Result;
+use crate::exit::ExitStatus;
+use crate::output::{Reporter, renderer_for};
+use crate::retry::RetryPolicy;
+use crate::settings::Settings;
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Only these services (and what they depend on)
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Give up after this long (exit 3)
+    #[arg(long, value_name = "DURATION", default_value = "5m", env = env_vars::STACKCTL_UP_TIMEOUT, value_parser = values::duration)]
+    pub timeout: Duration,
+    /// Do not run one-shot services (jobs)
+    #[arg(long)]
+    pub no_jobs: bool,
+}
+
+/// Brings the stack up.
+pub async fn run(args: UpArgs, settings: &Settings) -> Result<ExitStatus> {
+    let stack = open_stack(&args.stack, settings)?;
+    let docker = DockerApi::connect().await?;
+    let options = UpOptions {
+        services: args.services,
+        timeout: args.timeout,
+        no_jobs: args.no_jobs,
+        policy: RetryPolicy::Exponential {
+            min: Duration::from_millis(25),
+            max: Duration::from_secs(1),
+            factor: 2.0,
+        },
+    };
+    let reporter = Reporter::new(renderer_for(settings));
+    crate::engine::up(stack, docker, options, &reporter).await?;
+    Ok(ExitStatus::Success)
+}
