@@ -103,7 +103,7 @@ services:
       db:
         condition: service_healthy
     x-stackctl:
-      job: {attempts: 5}
+      job: {attempts: 5, backoff: 200ms}
   app:
     image: IMAGE
     entrypoint: ["/http-fixture", "9000"]
@@ -295,6 +295,84 @@ services:
     );
     assert!(
         out.stderr.contains("| attempt 2: failing on purpose"),
+        "{out:#?}"
+    );
+    // Only the failing attempt's lines: attempt 1 ran in the same container a second earlier.
+    assert!(
+        !out.stderr.contains("| attempt 1:"),
+        "earlier attempts' lines leak into the log tail: {out:#?}"
+    );
+    // Retries back off in seconds (a job usually waits for something slow), and say so.
+    assert!(
+        out.stderr.contains("next in 1.") || out.stderr.contains("next in 2."),
+        "the next delay is shown and in seconds: {out:#?}"
+    );
+}
+
+#[test]
+fn a_service_that_dies_after_it_was_counted_ready_fails_the_run() {
+    // `quick` has no healthcheck, so it is ready once started; it exits 1 after a second,
+    // while `slow` still waits for a 3 s job. `up` must not say "stack ready".
+    let project = Project::new(
+        r#"
+services:
+  quick:
+    image: IMAGE
+    entrypoint: ["/job-fixture", "1", "1000"]
+    restart: "no"
+  waiter:
+    image: IMAGE
+    entrypoint: ["/job-fixture", "0", "3000"]
+    x-stackctl:
+      job: true
+  slow:
+    image: IMAGE
+    entrypoint: ["/http-fixture", "8080"]
+    depends_on:
+      waiter:
+        condition: service_completed_successfully
+"#,
+    );
+    let out = project.run(&["up", "--timeout", "60s"]);
+    out.code(1);
+    assert!(
+        out.stderr.contains(
+            "service `quick` failed: exited with code 1 while starting after it was ready"
+        ),
+        "{out:#?}"
+    );
+    assert!(!out.stderr.contains("stack ready"), "{out:#?}");
+}
+
+#[test]
+fn a_timeout_says_why_each_service_is_not_ready() {
+    let project = Project::new(
+        r#"
+services:
+  sick:
+    image: IMAGE
+    entrypoint: ["/http-fixture", "8080"]
+    healthcheck:
+      test: ["CMD", "/stackctl", "check", "tcp", "127.0.0.1:9999"]
+      interval: 30s
+  app:
+    image: IMAGE
+    entrypoint: ["/http-fixture", "9000"]
+    depends_on:
+      sick:
+        condition: service_healthy
+"#,
+    );
+    let out = project.run(&["up", "--timeout", "4s"]);
+    out.code(3);
+    assert!(
+        out.stderr
+            .contains("sick: started, not ready (healthcheck command exited with code 1"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr
+            .contains("app: not started (waits for `sick` to be healthy)"),
         "{out:#?}"
     );
 }

@@ -13,7 +13,7 @@ use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     EventsOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
     ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptionsBuilder,
+    RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::{Stream, StreamExt};
 
@@ -33,6 +33,17 @@ fn daemon_error(what: &str, err: &bollard::errors::Error) -> Error {
         other => other.to_string(),
     };
     Error::failed(format!("{what}: {}", crate::reason::lowercase_first(&text)))
+}
+
+/// 304: the container was already stopped.
+fn is_not_modified(err: &bollard::errors::Error) -> bool {
+    matches!(
+        err,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 304,
+            ..
+        }
+    )
 }
 
 fn is_not_found(err: &bollard::errors::Error) -> bool {
@@ -300,6 +311,20 @@ impl DockerApi {
             .map_err(|e| daemon_error(&format!("cannot inspect container `{id}`"), &e))
     }
 
+    /// Stops a container: its stop signal, then SIGKILL after `grace` (as `docker stop -t`).
+    pub async fn stop(&self, id: &str, grace: std::time::Duration) -> Result<(), Error> {
+        let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::new().t(seconds).build();
+        let started = std::time::Instant::now();
+        let result = self.docker.stop_container(id, Some(options)).await;
+        tracing::debug!(%id, elapsed = ?started.elapsed(), "docker stop");
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) || is_not_modified(&e) => Ok(()),
+            Err(e) => Err(daemon_error(&format!("cannot stop container `{id}`"), &e)),
+        }
+    }
+
     pub async fn remove_container(&self, id: &str, volumes: bool) -> Result<(), Error> {
         let options = RemoveContainerOptionsBuilder::new()
             .force(true)
@@ -326,6 +351,34 @@ impl DockerApi {
             text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
         }
         text.lines().map(str::to_owned).collect()
+    }
+
+    /// The last `lines` lines of a container's output, each with the time Docker received it.
+    pub async fn log_tail_timestamped(
+        &self,
+        id: &str,
+        lines: usize,
+    ) -> Vec<(Option<std::time::SystemTime>, String)> {
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        text.lines()
+            .map(|line| match line.split_once(' ') {
+                Some((at, rest)) => match humantime::parse_rfc3339_weak(at) {
+                    Ok(at) => (Some(at), rest.to_owned()),
+                    Err(_) => (None, line.to_owned()),
+                },
+                None => (None, line.to_owned()),
+            })
+            .collect()
     }
 
     /// Container events of the project (start, die, health_status...).

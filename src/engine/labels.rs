@@ -20,6 +20,9 @@ pub const NETWORK: &str = "com.docker.compose.network";
 pub const VOLUME: &str = "com.docker.compose.volume";
 /// Ours: marks a one-shot service, so `status` can report its result.
 pub const JOB: &str = "io.stackctl.job";
+/// Ours: on every container stackctl creates. Its absence means another tool (docker compose)
+/// made the container, and that tool's config hash follows another scheme than ours.
+pub const CREATED_BY: &str = "io.stackctl.created-by";
 
 /// The compose version we claim. A numeric string is what compose expects; 1.29.2 is the
 /// Compose on our machines, and claiming it keeps it from complaining about our containers.
@@ -96,6 +99,10 @@ pub fn container_labels(stack: &Stack, service: &Service, hash: &str) -> HashMap
         (WORKING_DIR, stack.dir.to_string_lossy().into_owned()),
         (CONFIG_FILES, stack.file.to_string_lossy().into_owned()),
         (DEPENDS_ON, depends),
+        (
+            CREATED_BY,
+            concat!("stackctl ", env!("CARGO_PKG_VERSION")).to_owned(),
+        ),
     ] {
         labels.insert(key.to_owned(), value);
     }

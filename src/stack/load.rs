@@ -951,10 +951,20 @@ fn extension(loader: &mut Loader, path: &[&str], value: &Value, service: &mut Se
                                     ),
                                 },
                                 Some("timeout") => job.timeout = duration(loader, &sub, ov),
+                                Some("backoff") => {
+                                    if let Some(d) = duration(loader, &sub, ov) {
+                                        job.backoff = d;
+                                    }
+                                }
+                                Some("max_backoff") => {
+                                    if let Some(d) = duration(loader, &sub, ov) {
+                                        job.max_backoff = d;
+                                    }
+                                }
                                 Some(other) => loader.problem(
                                     &sub,
                                     format!("`x-stackctl.job.{other}` is unknown"),
-                                    Some("use `attempts` and `timeout`"),
+                                    Some("use `attempts`, `timeout`, `backoff` and `max_backoff`"),
                                 ),
                                 None => {}
                             }

@@ -142,6 +142,10 @@ pub struct JobOptions {
     pub attempts: u32,
     /// Bound on the whole job (all attempts).
     pub timeout: Option<Duration>,
+    /// The first delay between attempts; it doubles (with jitter) up to `max_backoff`.
+    pub backoff: Duration,
+    /// The longest delay between attempts.
+    pub max_backoff: Duration,
 }
 
 impl Default for JobOptions {
@@ -149,6 +153,11 @@ impl Default for JobOptions {
         Self {
             attempts: 5,
             timeout: None,
+            // Seconds, not milliseconds: a failed job usually waits for something else (a
+            // server booting, an election), which takes seconds. Kubernetes Jobs start at 10 s;
+            // a stack on one host is quicker, so 2 s doubling to 1 min.
+            backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(60),
         }
     }
 }
