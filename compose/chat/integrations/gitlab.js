@@ -488,7 +488,8 @@ function formatPipeline(body) {
   }
   return message(text, [
     attachment({
-      title: 'Pipeline #' + id + (str(a.name) ? ' ' + oneLine(a.name, MAX_TITLE) : ''),
+      // `name` is the pipeline's `workflow:name` (GitLab 16.1+), often absent.
+      title: str(a.name) ? oneLine(a.name, MAX_TITLE) + ' (#' + id + ')' : 'Pipeline #' + id,
       title_link: safeUrl(a.url),
       fields: fields,
       color: words[1],
