@@ -690,7 +690,9 @@ class Script {
   process_incoming_request(params) {
     const request = obj(obj(params).request);
 
-    if (GITLAB_TOKEN !== '' && !sameSecret(header(request, 'x-gitlab-token'), GITLAB_TOKEN)) {
+    // str(): a number written into the setting by hand still compares as text.
+    const secret = str(GITLAB_TOKEN);
+    if (secret !== '' && !sameSecret(header(request, 'x-gitlab-token'), secret)) {
       // Rocket.Chat answers 400 with this object (API.v1.failure); the token is never echoed.
       return { error: { success: false, message: 'X-Gitlab-Token is missing or wrong' } };
     }
