@@ -19,8 +19,10 @@
  *   that relies on sloppy mode.
  * - The argument and the result are copied across the isolate boundary, so the result must be
  *   plain data (no functions).
- * - A throw becomes "error-running-script" and GitLab sees a 400 it retries; every event is
- *   therefore read defensively and an unexpected one gets a one-line fallback instead.
+ * - A throw becomes "error-running-script", a 400 for GitLab, which records a failed delivery and
+ *   disables a webhook that keeps failing (doc/user/project/integrations/webhooks.md,
+ *   auto-disabled webhooks). So every event is read defensively, and an unexpected one gets a
+ *   one-line fallback instead.
  *
  * Settings: the three lines ending in a `// stackctl:` marker. `stackctl init rocketchat-webhook
  * --script FILE` rewrites each whole marked line to `const NAME = <JSON value>; // stackctl:<key>`,
@@ -56,9 +58,10 @@ const MAX_NAME = 60;
  * (doc/user/project/integrations/webhook_events.md, "Tag events" example). */
 const ZERO_SHA = /^0+$/;
 
-/* X-Gitlab-Event header → what this script calls the event. The header is set by GitLab from the
- * hook scope (app/services/web_hook_service.rb: `hook_name.to_s.singularize.titleize`); the
- * confidential scopes come from app/services/issues/base_service.rb and notes' equivalent. */
+/* X-Gitlab-Event header → what this script calls the event. GitLab names it after the hook scope
+ * (app/services/web_hook_service.rb, `hook_to_event`: `hook_name.to_s.singularize.titleize`);
+ * confidential issues go to `confidential_issue_hooks` (app/services/issues/base_service.rb) and
+ * confidential or internal notes to `confidential_note_hooks`. */
 const KIND_BY_HEADER = {
   'Push Hook': 'push',
   'Tag Push Hook': 'tag_push',
@@ -707,8 +710,8 @@ class Script {
     try {
       return FORMATTERS[kind](body, eventHeader) || fallback(eventName, body, true);
     } catch (e) {
-      // A payload shape nobody foresaw: say something short rather than fail the hook (a failed
-      // hook is retried by GitLab and eventually disabled).
+      // A payload shape nobody foresaw: say something short rather than fail the hook (GitLab
+      // disables a webhook that keeps failing).
       console.error('gitlab.js: could not describe a ' + kind + ' event: ' + (e && e.message));
       return fallback(eventName, body, true);
     }
