@@ -14,9 +14,6 @@ use super::labels;
 use crate::error::Error;
 use crate::stack::Stack;
 
-/// compose's default grace period between the stop signal and SIGKILL.
-const GRACE: Duration = Duration::from_secs(10);
-
 /// How many containers are stopped at once: enough that a 40-service stack goes down in about
 /// one grace period, few enough not to flood the daemon.
 const PARALLEL: usize = 16;
@@ -29,12 +26,14 @@ pub struct Removed {
     pub volumes: Vec<String>,
 }
 
-/// Removes the stack's containers (and orphans when asked), networks, and volumes with `volumes`.
+/// Removes the stack's containers (and orphans when asked; each stopped with `grace` before it
+/// is killed), networks, and volumes with `volumes`.
 pub async fn down(
     stack: &Stack,
     docker: &DockerApi,
     volumes: bool,
     remove_orphans: bool,
+    grace: Duration,
 ) -> Result<Removed, Error> {
     let mut removed = Removed::default();
     let mut doomed = Vec::new();
@@ -57,7 +56,7 @@ pub async fn down(
     }
     removed.containers = stream::iter(doomed)
         .map(|(id, name)| async move {
-            docker.stop(&id, GRACE).await?;
+            docker.stop(&id, grace).await?;
             docker.remove_container(&id, volumes).await?;
             Ok::<_, Error>(name)
         })
