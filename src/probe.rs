@@ -132,6 +132,14 @@ impl Probe {
             let report = self.check.run(self.attempt_timeout.min(remaining)).await;
             let healthy = report.outcome.is_healthy();
             let ready = healthy != self.invert;
+            tracing::debug!(
+                target = %target,
+                attempt,
+                healthy,
+                elapsed = ?report.elapsed,
+                outcome = report.outcome.text(),
+                "probe attempt"
+            );
             let text = match (self.invert, healthy) {
                 (true, true) => format!("still reachable: {}", report.outcome.text()),
                 (true, false) => format!("unreachable: {}", report.outcome.text()),
@@ -155,6 +163,7 @@ impl Probe {
                 return;
             }
             let delay = delays.next().unwrap_or(Duration::from_secs(1));
+            tracing::debug!(target = %target, ?delay, "probe retry");
             self.reporter.emit(&Event::NotReady {
                 target: target.clone(),
                 attempt,

@@ -268,9 +268,20 @@ impl HttpCheck {
         }
         let response = match request.send().await {
             Ok(response) => response,
-            Err(err) => return Outcome::Unhealthy(request_error(&err)),
+            Err(err) => {
+                let reason = request_error(&err);
+                tracing::debug!(url = %crate::redact::url(&self.spec.url), %reason, elapsed = ?started.elapsed(), "http request failed");
+                return Outcome::Unhealthy(reason);
+            }
         };
         let status = response.status();
+        tracing::debug!(
+            method = %self.spec.method,
+            url = %crate::redact::url(&self.spec.url),
+            status = status.as_u16(),
+            elapsed = ?started.elapsed(),
+            "http request"
+        );
         let status_text = match status.canonical_reason() {
             Some(reason) => format!("{} {reason}", status.as_u16()),
             None => status.as_u16().to_string(),

@@ -59,6 +59,7 @@ fn is_not_found(err: &bollard::errors::Error) -> bool {
 impl DockerApi {
     /// Connects (`DOCKER_HOST` or the local socket) and negotiates the API version, which
     /// Engine 20.10 (API 1.41) needs.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "connect"))]
     pub async fn connect() -> Result<Self, Error> {
         let hint = "is the Docker daemon running, and may this user reach its socket? (`docker info` tells)";
         let docker = Docker::connect_with_local_defaults()
@@ -81,6 +82,7 @@ impl DockerApi {
     }
 
     /// The id of a local image, if present.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "image_id", image = %image))]
     pub async fn image_id(&self, image: &str) -> Result<Option<String>, Error> {
         match self.docker.inspect_image(image).await {
             Ok(found) => Ok(found.id),
@@ -90,6 +92,7 @@ impl DockerApi {
     }
 
     /// Pulls an image; `progress` gets the daemon's status lines.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "pull", image = %image))]
     pub async fn pull(&self, image: &str, mut progress: impl FnMut(&str)) -> Result<(), Error> {
         let (name, tag) = split_tag(image);
         let options = CreateImageOptionsBuilder::new()
@@ -115,6 +118,7 @@ impl DockerApi {
     }
 
     /// Builds an image from a directory.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "build", tag = %tag))]
     pub async fn build(
         &self,
         tag: &str,
@@ -167,6 +171,7 @@ impl DockerApi {
 
     /// Creates the network unless one with that name exists (before API 1.44, creating a
     /// duplicate name succeeds, so look first).
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "ensure_network", name = %name))]
     pub async fn ensure_network(
         &self,
         name: &str,
@@ -198,6 +203,7 @@ impl DockerApi {
     }
 
     /// Creates the named volume if absent.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "ensure_volume", name = %name))]
     pub async fn ensure_volume(
         &self,
         name: &str,
@@ -219,6 +225,7 @@ impl DockerApi {
     }
 
     /// Every container of the project, running or not.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "project_containers", project = %project))]
     pub async fn project_containers(&self, project: &str) -> Result<Vec<ContainerSummary>, Error> {
         let label = format!("{}={project}", labels::PROJECT);
         let filters = HashMap::from([("label", vec![label.as_str()])]);
@@ -233,6 +240,7 @@ impl DockerApi {
             .map_err(|e| daemon_error("cannot list containers", &e))
     }
 
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "create", name = %name))]
     pub async fn create(&self, name: &str, body: ContainerCreateBody) -> Result<String, Error> {
         let options = CreateContainerOptionsBuilder::new().name(name).build();
         self.docker
@@ -251,6 +259,12 @@ impl DockerApi {
             })
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "docker",
+        skip_all,
+        fields(call = "connect_network")
+    )]
     pub async fn connect_network(
         &self,
         network: &str,
@@ -275,6 +289,7 @@ impl DockerApi {
             })
     }
 
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "start", id = %id, name = %name))]
     pub async fn start(&self, id: &str, name: &str) -> Result<(), Error> {
         self.docker
             .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
@@ -284,6 +299,7 @@ impl DockerApi {
 
     /// Runs a command inside a running container (as Docker runs a `HEALTHCHECK`) and returns
     /// its exit code; `None` when it could not be run.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "exec", id = %id))]
     pub async fn exec(&self, id: &str, cmd: Vec<String>) -> Option<i64> {
         let config = bollard::models::ExecConfig {
             cmd: Some(cmd),
@@ -301,6 +317,7 @@ impl DockerApi {
         self.docker.inspect_exec(&created.id).await.ok()?.exit_code
     }
 
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "inspect", id = %id))]
     pub async fn inspect(&self, id: &str) -> Result<ContainerInspectResponse, Error> {
         self.docker
             .inspect_container(
@@ -312,12 +329,11 @@ impl DockerApi {
     }
 
     /// Stops a container: its stop signal, then SIGKILL after `grace` (as `docker stop -t`).
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "stop", id = %id))]
     pub async fn stop(&self, id: &str, grace: std::time::Duration) -> Result<(), Error> {
         let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
         let options = StopContainerOptionsBuilder::new().t(seconds).build();
-        let started = std::time::Instant::now();
         let result = self.docker.stop_container(id, Some(options)).await;
-        tracing::debug!(%id, elapsed = ?started.elapsed(), "docker stop");
         match result {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) || is_not_modified(&e) => Ok(()),
@@ -325,6 +341,7 @@ impl DockerApi {
         }
     }
 
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "remove_container", id = %id))]
     pub async fn remove_container(&self, id: &str, volumes: bool) -> Result<(), Error> {
         let options = RemoveContainerOptionsBuilder::new()
             .force(true)
@@ -338,6 +355,7 @@ impl DockerApi {
     }
 
     /// The last `lines` lines of a container's output since `since` (unix seconds; 0 = all).
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "log_tail", id = %id))]
     pub async fn log_tail(&self, id: &str, lines: usize, since: i64) -> Vec<String> {
         let options = LogsOptionsBuilder::new()
             .stdout(true)
@@ -354,6 +372,7 @@ impl DockerApi {
     }
 
     /// The last `lines` lines of a container's output, each with the time Docker received it.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "log_tail_timestamped", id = %id))]
     pub async fn log_tail_timestamped(
         &self,
         id: &str,
@@ -393,6 +412,7 @@ impl DockerApi {
     }
 
     /// Networks labelled with the project: (id, name).
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "project_networks", project = %project))]
     pub async fn project_networks(&self, project: &str) -> Result<Vec<(String, String)>, Error> {
         let label = format!("{}={project}", labels::PROJECT);
         let filters = HashMap::from([("label", vec![label.as_str()])]);
@@ -409,6 +429,7 @@ impl DockerApi {
             .collect())
     }
 
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "remove_network", id = %id))]
     pub async fn remove_network(&self, id: &str) -> Result<(), Error> {
         match self.docker.remove_network(id).await {
             Ok(()) => Ok(()),
@@ -418,6 +439,7 @@ impl DockerApi {
     }
 
     /// Volumes labelled with the project.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "project_volumes", project = %project))]
     pub async fn project_volumes(&self, project: &str) -> Result<Vec<String>, Error> {
         let label = format!("{}={project}", labels::PROJECT);
         let filters = HashMap::from([("label", vec![label.as_str()])]);
@@ -436,6 +458,7 @@ impl DockerApi {
             .collect())
     }
 
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "remove_volume", name = %name))]
     pub async fn remove_volume(&self, name: &str) -> Result<(), Error> {
         match self
             .docker

@@ -120,6 +120,7 @@ where
             Step::Retry(reason) => (delays.next().unwrap_or(Duration::from_secs(1)), reason),
             Step::RetryAfter(wait, reason) => (wait, reason),
         };
+        tracing::debug!(job = %spec.name, attempt = attempts, %reason, ?delay, "job attempt failed; retrying");
         reporter.emit(&Event::JobRetry {
             job: spec.name.clone(),
             attempt: attempts,

@@ -126,6 +126,7 @@ impl Client {
         if !query.is_empty() {
             url.set_query(Some(query));
         }
+        let verb = method.clone();
         let mut request = self.http.request(method, url);
         if let Some(s) = session {
             request = request
@@ -140,11 +141,15 @@ impl Client {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.to_string());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| RcError::Unreachable(crate::reason::request_error(&e)))?;
+        let started = std::time::Instant::now();
+        let response = request.send().await.map_err(|e| {
+            let reason = crate::reason::request_error(&e);
+            tracing::debug!(method = %verb, %path, %reason, elapsed = ?started.elapsed(), "rocket.chat request failed");
+            RcError::Unreachable(reason)
+        })?;
         let status = response.status();
+        // The path only: tokens travel in headers, never in what is logged.
+        tracing::debug!(method = %verb, %path, status = status.as_u16(), elapsed = ?started.elapsed(), "rocket.chat request");
         let reset = response
             .headers()
             .get("x-ratelimit-reset")
