@@ -194,6 +194,14 @@ fn up_orders_gates_retries_jobs_and_is_idempotent() {
     );
     assert_eq!(row("init")["exit_code"], 0);
     assert_eq!(row("init")["job"], true);
+    // Operators debugging see each Docker call and its duration.
+    let debug = project.run(&["status", "--log-level", "debug"]);
+    debug.code(0);
+    assert!(
+        debug.stderr.contains(r#"docker{call="project_containers""#)
+            && debug.stderr.contains("time.busy="),
+        "{debug:#?}"
+    );
     let ps = std::process::Command::new("docker-compose")
         .args([
             "-f",
@@ -303,8 +311,9 @@ services:
         "earlier attempts' lines leak into the log tail: {out:#?}"
     );
     // Retries back off in seconds (a job usually waits for something slow), and say so.
+    let delay = regex::Regex::new(r"next in [1-9][0-9.]* s\)").unwrap();
     assert!(
-        out.stderr.contains("next in 1.") || out.stderr.contains("next in 2."),
+        delay.is_match(&out.stderr),
         "the next delay is shown and in seconds: {out:#?}"
     );
 }

@@ -899,17 +899,26 @@ async fn attempt_logs(shared: &Shared, id: &str) -> Vec<String> {
             .and_then(|t| humantime::parse_rfc3339_weak(&t).ok()),
         Err(_) => None,
     };
-    shared
-        .docker
-        .log_tail_timestamped(id, 10)
-        .await
-        .into_iter()
-        .filter(|(at, _)| match (at, started_at) {
-            (Some(at), Some(start)) => *at >= start,
-            _ => true,
-        })
-        .map(|(_, line)| line)
-        .collect()
+    // The log driver may still be writing the last lines when the exit is seen: a few short
+    // retries (bounded: 0.5 s) before concluding the attempt printed nothing.
+    for _ in 0..5 {
+        let lines: Vec<String> = shared
+            .docker
+            .log_tail_timestamped(id, 10)
+            .await
+            .into_iter()
+            .filter(|(at, _)| match (at, started_at) {
+                (Some(at), Some(start)) => *at >= start,
+                _ => true,
+            })
+            .map(|(_, line)| line)
+            .collect();
+        if !lines.is_empty() {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Vec::new()
 }
 
 async fn wait_for_exit(shared: &Shared, id: &str, name: &str) -> Result<i64, Failure> {
