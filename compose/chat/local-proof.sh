@@ -68,18 +68,22 @@ not_ready() {
 
 started=$(date +%s.%N)
 if [ "$with" = stackctl ]; then
+  # stackctl returns once everything is ready by its own probes (Docker's health status
+  # catches up at the next healthcheck interval).
   "${stackctl[@]}" up "${files[@]}" -p "$project" "${env_file[@]}" --timeout 5m
 else
+  # docker-compose returns once the services others depend on are ready; the rest (nginx, the
+  # bot) is ready when Docker says so.
   "${compose[@]}" up -d
+  deadline=$(($(date +%s) + 300))
+  while waiting=$(not_ready) && [ -n "$waiting" ]; do
+    if [ "$(date +%s)" -gt "$deadline" ]; then
+      printf 'local-proof: error: not ready after 5 min:\n%s\n' "$waiting" >&2
+      exit 3
+    fi
+    sleep 0.2
+  done
 fi
-deadline=$(($(date +%s) + 300))
-while waiting=$(not_ready) && [ -n "$waiting" ]; do
-  if [ "$(date +%s)" -gt "$deadline" ]; then
-    echo "local-proof: error: not ready after 5 min:" $waiting >&2
-    exit 3
-  fi
-  sleep 0.2
-done
 elapsed=$(echo "$(date +%s.%N) - $started" | bc)
 printf 'local-proof: all %d services ready in %.1f s (%s)\n' "$(echo "$services" | wc -w)" "$elapsed" "$with" >&2
 docker ps --filter "label=com.docker.compose.project=$project" --format '{{.Names}}\t{{.Status}}' >&2

@@ -227,7 +227,10 @@ mod tests {
             Answer::send(json!({"msg": "pong"}))
         );
         let a = c.handle(r#"{"msg":"method","id":"1","method":"login","params":[]}"#);
-        assert_eq!(a.send[0]["error"]["message"], "Method 'login' not found [404]");
+        assert_eq!(
+            a.send[0]["error"]["message"],
+            "Method 'login' not found [404]"
+        );
         let a = c.handle(r#"{"msg":"sub","id":"2","name":"stream-room-messages"}"#);
         assert_eq!(a.send[0]["msg"], "nosub");
         let a = c.handle(r#"{"msg":"connect","version":"1","support":["1"]}"#);

@@ -163,7 +163,9 @@ impl Bot {
 
     async fn history(&self, s: &Session, room: &Room) -> Result<Vec<Value>, Failure> {
         let path = format!("{}.history?roomId={}&count=50", room.family, room.id);
-        let v = self.call(Some(s), reqwest::Method::GET, &path, None).await?;
+        let v = self
+            .call(Some(s), reqwest::Method::GET, &path, None)
+            .await?;
         Ok(v["messages"].as_array().cloned().unwrap_or_default())
     }
 
@@ -183,7 +185,10 @@ impl Bot {
         let mut seen = HashSet::new();
         for room in &rooms {
             match self.history(s, room).await {
-                Ok(msgs) => seen.extend(msgs.iter().filter_map(|m| m["_id"].as_str().map(str::to_owned))),
+                Ok(msgs) => seen.extend(
+                    msgs.iter()
+                        .filter_map(|m| m["_id"].as_str().map(str::to_owned)),
+                ),
                 Err(e) => return e,
             }
         }
@@ -196,7 +201,9 @@ impl Bot {
                 };
                 // Oldest first, as they were said.
                 for m in msgs.iter().rev() {
-                    let Some(id) = m["_id"].as_str() else { continue };
+                    let Some(id) = m["_id"].as_str() else {
+                        continue;
+                    };
                     if !seen.insert(id.to_owned()) || m.get("t").is_some() {
                         continue;
                     }
@@ -207,7 +214,12 @@ impl Bot {
                     }
                     let body = json!({"roomId": room.id, "text": "PONG"});
                     match self
-                        .call(Some(s), reqwest::Method::POST, "chat.postMessage", Some(body))
+                        .call(
+                            Some(s),
+                            reqwest::Method::POST,
+                            "chat.postMessage",
+                            Some(body),
+                        )
                         .await
                     {
                         Ok(_) => log(&format!("answered PONG to @{from} in #{}", room.name)),
@@ -290,10 +302,23 @@ mod tests {
 
     #[test]
     fn addressed_pings_only() {
-        for text in ["bot ping", "@bot ping", "bot: ping", "Bot, PING", "  @bot   ping "] {
+        for text in [
+            "bot ping",
+            "@bot ping",
+            "bot: ping",
+            "Bot, PING",
+            "  @bot   ping ",
+        ] {
             assert!(is_ping_for(text, "bot"), "{text}");
         }
-        for text in ["ping", "robot ping", "bot pingpong", "botping", "bot ping me", "b"] {
+        for text in [
+            "ping",
+            "robot ping",
+            "bot pingpong",
+            "botping",
+            "bot ping me",
+            "b",
+        ] {
             assert!(!is_ping_for(text, "bot"), "{text}");
         }
     }
@@ -301,7 +326,13 @@ mod tests {
     #[test]
     fn urls_as_the_sdk_reads_them() {
         assert_eq!(base_url("rocketchat:3000", false), "http://rocketchat:3000");
-        assert_eq!(base_url("chat.example.org", true), "https://chat.example.org");
-        assert_eq!(base_url("https://chat.example.org/", false), "https://chat.example.org");
+        assert_eq!(
+            base_url("chat.example.org", true),
+            "https://chat.example.org"
+        );
+        assert_eq!(
+            base_url("https://chat.example.org/", false),
+            "https://chat.example.org"
+        );
     }
 }

@@ -359,7 +359,9 @@ async fn handle(
 /// What a server that listens but is not ready yet answers (every path, `/websocket` included).
 fn booting(app: &App) -> Response {
     match app.booting_response {
-        BootingResponse::Unavailable => plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        BootingResponse::Unavailable => {
+            plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
         BootingResponse::Html => {
             let mut r = (StatusCode::OK, api::client_html()).into_response();
             r.headers_mut().insert(
