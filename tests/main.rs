@@ -3,6 +3,7 @@
 
 mod support;
 
+mod chat_stack;
 mod check_dns;
 mod check_http;
 mod check_tcp;

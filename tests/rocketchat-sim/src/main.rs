@@ -3,6 +3,7 @@
 
 mod api;
 mod boot;
+mod ddp;
 mod gitlab;
 mod state;
 
@@ -15,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -241,7 +244,10 @@ async fn run(cli: Cli) -> i32 {
         booting_response: cli.booting_response,
         data_file: cli.data_file.clone(),
     });
-    let router = Router::new().fallback(handle).with_state(app);
+    let router = Router::new()
+        .route("/websocket", axum::routing::any(websocket))
+        .fallback(handle)
+        .with_state(app);
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -293,19 +299,7 @@ async fn handle(
 
     // boot phase: listening but not ready
     if Instant::now() < app.ready_at {
-        return match app.booting_response {
-            BootingResponse::Unavailable => {
-                plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-            }
-            BootingResponse::Html => {
-                let mut r = (StatusCode::OK, api::client_html()).into_response();
-                r.headers_mut().insert(
-                    "content-type",
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                r
-            }
-        };
+        return booting(&app);
     }
 
     // fault injection
@@ -360,6 +354,38 @@ async fn handle(
         log(&format!("cannot write {}: {e}", p.display()));
     }
     to_response(reply)
+}
+
+/// What a server that listens but is not ready yet answers (every path, `/websocket` included).
+fn booting(app: &App) -> Response {
+    match app.booting_response {
+        BootingResponse::Unavailable => {
+            plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
+        BootingResponse::Html => {
+            let mut r = (StatusCode::OK, api::client_html()).into_response();
+            r.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            r
+        }
+    }
+}
+
+/// `/websocket`: DDP over a raw WebSocket (see `ddp.rs`); anything but an upgrade gets SockJS's
+/// 400. Neither rate-limited nor fault-injected, like Meteor's socket server.
+async fn websocket(
+    State(app): State<Arc<App>>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if Instant::now() < app.ready_at {
+        return booting(&app);
+    }
+    match upgrade {
+        Ok(upgrade) => upgrade.on_upgrade(ddp::serve),
+        Err(_) => plain(StatusCode::BAD_REQUEST, ddp::NOT_AN_UPGRADE),
+    }
 }
 
 /// Body parsing as Rocket.Chat's API does: JSON, or urlencoded forms; for /hooks a form with the

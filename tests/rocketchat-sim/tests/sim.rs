@@ -1014,3 +1014,55 @@ async fn rate_limiter_429_with_headers() {
     }
     assert_eq!(statuses, vec![200, 200, 200, 429]);
 }
+
+#[tokio::test]
+async fn websocket_speaks_ddp_once_booted() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let sim = spawn(&["--booting-for", "2s"], &[]);
+    let url = format!("{}/websocket", sim.base);
+    // While booting, the same answer as every other path.
+    let r = client().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    wait_ready(&sim.base).await;
+    // Not an upgrade: SockJS's refusal.
+    let r = client().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.text().await.unwrap(),
+        "Can \"Upgrade\" only to \"WebSocket\"."
+    );
+
+    let (mut ws, response) = tokio_tungstenite::connect_async(url.replacen("http", "ws", 1))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    let mut exchange = async |send: Option<Value>| -> Value {
+        if let Some(v) = send {
+            ws.send(Message::Text(v.to_string().into())).await.unwrap();
+        }
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        serde_json::from_str(frame.to_text().unwrap()).unwrap()
+    };
+    assert_eq!(exchange(None).await, json!({"server_id": "0"}));
+    let connected = exchange(Some(
+        json!({"msg": "connect", "version": "1", "support": ["1", "pre2"]}),
+    ))
+    .await;
+    assert_eq!(connected["msg"], "connected");
+    assert_eq!(
+        exchange(Some(json!({"msg": "ping", "id": "a1"}))).await,
+        json!({"msg": "pong", "id": "a1"})
+    );
+    let result = exchange(Some(
+        json!({"msg": "method", "id": "2", "method": "login", "params": []}),
+    ))
+    .await;
+    assert_eq!(result["id"], "2");
+    assert_eq!(result["error"]["error"], 404);
+}
