@@ -39,9 +39,14 @@ pub fn lowercase_first(text: &str) -> String {
     }
 }
 
-/// The root cause of a reqwest error, in a few lowercase words.
+/// The root cause of a reqwest error, in a few lowercase words. reqwest's own texts quote the
+/// URL, so whatever is left of it is masked ([`crate::redact::text`]).
 #[must_use]
 pub fn request_error(err: &reqwest::Error) -> String {
+    crate::redact::text(&request_reason(err))
+}
+
+fn request_reason(err: &reqwest::Error) -> String {
     if err.is_timeout() {
         return "timed out".to_owned();
     }

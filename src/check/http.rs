@@ -167,9 +167,10 @@ impl FromStr for Header {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
+        // Never echo the text: a header's value is often a token.
         let (name, value) = text
             .split_once(':')
-            .ok_or_else(|| format!("expected `NAME:VALUE`, got `{text}`"))?;
+            .ok_or_else(|| "expected `NAME:VALUE`, e.g. `X-Token: ...`; found no `:`".to_owned())?;
         let name = HeaderName::from_bytes(name.trim().as_bytes())
             .map_err(|_| format!("`{}` is not a header name", name.trim()))?;
         let mut value = HeaderValue::from_str(value.trim())

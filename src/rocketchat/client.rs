@@ -59,7 +59,7 @@ impl RcError {
 }
 
 /// A logged-in user.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     pub user_id: String,
     pub token: String,
@@ -67,11 +67,30 @@ pub struct Session {
     pub roles: Vec<String>,
 }
 
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token: a debug print must not hand out the session.
+        f.debug_struct("Session")
+            .field("user_id", &self.user_id)
+            .field("username", &self.username)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The client: one base URL, one HTTP client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: url::Url,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.shown())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -241,7 +260,9 @@ fn until_epoch_ms(reset_ms: u64) -> Duration {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Duration::from_millis(reset_ms.saturating_sub(now)).max(Duration::from_millis(50))
+    // The header comes from the server: a reset years away is still only a bounded wait.
+    Duration::from_millis(reset_ms.saturating_sub(now))
+        .clamp(Duration::from_millis(50), crate::limits::MAX_DURATION)
 }
 
 /// Rocket.Chat's failure envelopes: `{success:false, error, errorType}` or the login's
