@@ -20,6 +20,9 @@ use crate::reason::{io_reason, lowercase_first, request_error};
 /// The most body an assertion reads.
 const BODY_LIMIT: usize = 1024 * 1024;
 
+/// The largest CA file read (a full system bundle is about 200 KiB).
+const CA_FILE_LIMIT: u64 = 4 * 1024 * 1024;
+
 /// Accepted status codes, e.g. `200-299,304` or `2xx`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusSpec {
@@ -374,7 +377,7 @@ fn client_builder(spec: &HttpSpec, certificates: &[Certificate]) -> reqwest::Cli
 
 fn read_certificates(path: &std::path::Path) -> Result<Vec<Certificate>, Error> {
     let shown = path.display();
-    let pem = std::fs::read(path)
+    let pem = crate::limits::read_file(path, CA_FILE_LIMIT)
         .map_err(|e| Error::usage(format!("cannot read CA file `{shown}`: {}", io_reason(&e))))?;
     let certificates = Certificate::from_pem_bundle(&pem).map_err(|_| {
         Error::usage(format!("CA file `{shown}` is not PEM"))

@@ -139,7 +139,8 @@ impl RocketChatCheck {
     }
 
     async fn kept_session(&self, user: &str) -> Option<Session> {
-        let text = std::fs::read_to_string(self.session_file.as_ref()?).ok()?;
+        // A user id and a token: a few dozen bytes, never a whole device.
+        let text = crate::limits::read_text(self.session_file.as_ref()?, 4096).ok()?;
         let mut lines = text.lines();
         let (user_id, token) = (lines.next()?.to_owned(), lines.next()?.to_owned());
         let probe = Session {
