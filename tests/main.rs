@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bounded;
 mod check_dns;
 mod check_http;
 mod check_tcp;

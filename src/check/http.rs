@@ -392,16 +392,13 @@ fn read_certificates(path: &std::path::Path) -> Result<Vec<Certificate>, Error> 
     Ok(certificates)
 }
 
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| request_error(&e))? {
-        let room = BODY_LIMIT.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= BODY_LIMIT {
-            break;
-        }
-    }
-    Ok(body)
+/// The first [`BODY_LIMIT`] bytes of the body: assertions judge that much, and an endless body
+/// costs no more.
+async fn read_body(response: reqwest::Response) -> Result<Vec<u8>, String> {
+    crate::limits::read_body(response, BODY_LIMIT)
+        .await
+        .map(|body| body.bytes)
+        .map_err(|e| request_error(&e))
 }
 
 #[cfg(test)]

@@ -174,15 +174,26 @@ impl Client {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("json"));
-        let text = response
-            .text()
+        // Never more than a bounded answer in memory, whatever the server streams.
+        let body = crate::limits::read_body(response, crate::limits::API_ANSWER_LIMIT)
             .await
             .map_err(|e| RcError::Unreachable(crate::reason::request_error(&e)))?;
+        if body.truncated {
+            return Err(RcError::Api {
+                status: status.as_u16(),
+                code: String::new(),
+                message: format!(
+                    "the answer is larger than {}, not an API answer",
+                    crate::limits::human_bytes(crate::limits::API_ANSWER_LIMIT as u64)
+                ),
+            });
+        }
+        let text = String::from_utf8_lossy(&body.bytes);
         if status == StatusCode::TOO_MANY_REQUESTS {
             let wait = reset.map_or(Duration::from_secs(1), until_epoch_ms);
             return Err(RcError::RateLimited {
                 wait,
-                message: text,
+                message: text.into_owned(),
             });
         }
         if status.is_server_error() {
