@@ -14,4 +14,5 @@ mod extremes;
 mod mongo;
 mod rocketchat;
 mod secrets;
+mod tls;
 mod wait;

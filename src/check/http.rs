@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use reqwest::header::{HeaderName, HeaderValue};
-use reqwest::{Certificate, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 
 use super::outcome::Outcome;
 use crate::error::Error;
@@ -223,7 +223,8 @@ impl HttpSpec {
 #[derive(Debug)]
 pub struct HttpCheck {
     spec: HttpSpec,
-    certificates: Vec<Certificate>,
+    /// What the server's certificate is verified against (none with `--insecure`).
+    tls: Option<rustls::ClientConfig>,
     client: reqwest::Client,
 }
 
@@ -237,14 +238,19 @@ impl HttpCheck {
             Some(path) => read_certificates(path)?,
             None => Vec::new(),
         };
-        let client = client_builder(&spec, &certificates)
+        let tls = if spec.insecure {
+            None
+        } else {
+            let shown = spec.ca_file.as_deref().unwrap_or(std::path::Path::new(""));
+            Some(crate::tls::client_config(&certificates).map_err(|e| {
+                Error::usage(format!("CA file `{}`: {e}", shown.display()))
+                    .with_hint("pass PEM certificates (`-----BEGIN CERTIFICATE-----`)")
+            })?)
+        };
+        let client = client_builder(&spec, tls.as_ref())
             .build()
             .map_err(|e| Error::usage(format!("cannot set up the HTTP client: {e}")))?;
-        Ok(Self {
-            spec,
-            certificates,
-            client,
-        })
+        Ok(Self { spec, tls, client })
     }
 
     #[must_use]
@@ -349,7 +355,7 @@ impl HttpCheck {
         let mut url = self.spec.url.clone();
         url.set_host(Some(vhost))
             .map_err(|e| format!("`{vhost}` cannot be used as a host: {e}"))?;
-        let client = client_builder(&self.spec, &self.certificates)
+        let client = client_builder(&self.spec, self.tls.as_ref())
             .resolve_to_addrs(vhost, &addrs)
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
@@ -357,29 +363,31 @@ impl HttpCheck {
     }
 }
 
-fn client_builder(spec: &HttpSpec, certificates: &[Certificate]) -> reqwest::ClientBuilder {
+fn client_builder(spec: &HttpSpec, tls: Option<&rustls::ClientConfig>) -> reqwest::ClientBuilder {
     let redirects = if spec.follow_redirects {
         reqwest::redirect::Policy::limited(10)
     } else {
         reqwest::redirect::Policy::none()
     };
-    let mut builder = reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .redirect(redirects)
         .danger_accept_invalid_certs(spec.insecure)
         .user_agent(concat!("stackctl/", env!("CARGO_PKG_VERSION")))
         .no_proxy()
         .pool_max_idle_per_host(0);
-    for cert in certificates {
-        builder = builder.add_root_certificate(cert.clone());
+    match tls {
+        Some(config) => builder.use_preconfigured_tls(config.clone()),
+        None => builder,
     }
-    builder
 }
 
-fn read_certificates(path: &std::path::Path) -> Result<Vec<Certificate>, Error> {
+fn read_certificates(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, Error> {
     let shown = path.display();
     let pem = crate::limits::read_file(path, CA_FILE_LIMIT)
         .map_err(|e| Error::usage(format!("cannot read CA file `{shown}`: {}", io_reason(&e))))?;
-    let certificates = Certificate::from_pem_bundle(&pem).map_err(|_| {
+    let certificates = crate::tls::pem_certificates(&pem).map_err(|_| {
         Error::usage(format!("CA file `{shown}` is not PEM"))
             .with_hint("pass PEM certificates (`-----BEGIN CERTIFICATE-----`)")
     })?;

@@ -97,7 +97,10 @@ impl Client {
     /// # Errors
     /// A usage error when the HTTP client cannot be set up.
     pub fn new(base: url::Url, timeout: Duration) -> Result<Self, crate::error::Error> {
+        let tls = crate::tls::client_config(&[])
+            .map_err(|e| crate::error::Error::usage(format!("cannot set up TLS: {e}")))?;
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("stackctl/", env!("CARGO_PKG_VERSION")))
