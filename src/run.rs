@@ -42,7 +42,11 @@ where
             );
         }
     };
-    let result = runtime.block_on(crate::commands::execute(cli.command, &settings));
+    let result = runtime.block_on(crate::commands::execute(
+        cli.command,
+        &settings,
+        cli::documented,
+    ));
     // Nothing may keep running behind an exec'd command.
     drop(runtime);
     match result {

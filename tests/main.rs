@@ -12,6 +12,7 @@ mod docker_healthcheck;
 mod engine;
 mod extremes;
 mod mongo;
+mod operator;
 mod rocketchat;
 mod secrets;
 mod tls;

@@ -43,6 +43,18 @@ pub fn command() -> clap::Command {
     hide_env_values(Cli::command())
 }
 
+/// The command tree for documents (completion scripts, man pages): no variable's value at all,
+/// so that what is generated does not depend on the generating machine's environment.
+#[must_use]
+pub fn documented() -> clap::Command {
+    fn hide_all(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| arg.hide_env_values(true))
+            .mut_subcommands(hide_all)
+    }
+    hide_all(command())
+}
+
 fn hide_env_values(command: clap::Command) -> clap::Command {
     command
         .mut_args(|arg| {
