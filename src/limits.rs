@@ -243,7 +243,7 @@ mod tests {
         assert_eq!(lines.last().map(String::as_str), Some("line 99"));
         assert!(lines[0].starts_with('…'), "{lines:?}");
         let mut huge = Tail::new(8);
-        huge.push(&[b'x'; 100_000]);
+        huge.push(&vec![b'x'; 100_000]);
         assert_eq!(huge.lines(), vec!["…xxxxxxxx".to_owned()]);
     }
 

@@ -82,15 +82,14 @@ fn mask_span(span: &str) -> String {
         None => (None, span),
     };
     let mut out = String::with_capacity(span.len());
-    match userinfo {
-        Some(info) => match info.split_once(':') {
+    if let Some(info) = userinfo {
+        match info.split_once(':') {
             Some((user, _)) => {
                 out.push_str(user);
                 out.push_str(":***");
             }
             None => out.push_str(info),
-        },
-        None => {}
+        }
     }
     match after.split_once('?') {
         Some((before, query)) => {

@@ -11,6 +11,7 @@ mod cli;
 mod docker_healthcheck;
 mod engine;
 mod extremes;
+mod fuzz;
 mod mongo;
 mod operator;
 mod rocketchat;

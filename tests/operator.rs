@@ -101,6 +101,8 @@ fn man_pages_render_and_name_every_subcommand() {
     .output();
     written.code(0);
     let has_man = Command::new("man").arg("--version").output().is_ok();
+    // Overstrike bold (`S\x08S`) as `man` prints it into a pipe.
+    let overstrike = regex::Regex::new(".\x08").unwrap();
     for path in std::iter::once(Vec::new()).chain(paths()) {
         let mut name = vec!["stackctl".to_owned()];
         name.extend(path.iter().cloned());
@@ -117,9 +119,7 @@ fn man_pages_render_and_name_every_subcommand() {
                 .output()
                 .unwrap();
             assert!(rendered.status.success(), "{rendered:?}");
-            // Overstrike bold (`S\x08S`) as `man` prints it into a pipe.
-            let text = regex::Regex::new(".\x08")
-                .unwrap()
+            let text = overstrike
                 .replace_all(&String::from_utf8_lossy(&rendered.stdout), "")
                 .into_owned();
             assert!(text.contains("SYNOPSIS"), "{}: {text}", file.display());

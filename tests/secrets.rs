@@ -50,13 +50,13 @@ fn malformed_values_from_variables_are_masked_too() {
     let out = stackctl(["check", "rocketchat"])
         .env(
             "STACKCTL_ROCKETCHAT_URL",
-            &format!("http://u:{SECRET}@h:99999"),
+            format!("http://u:{SECRET}@h:99999"),
         )
         .output();
     out.code(1);
     assert_hidden(&out, "STACKCTL_ROCKETCHAT_URL");
     let out = stackctl(["check", "mongo"])
-        .env("STACKCTL_MONGO_URI", &format!("mongodb://u:{SECRET}@h:0"))
+        .env("STACKCTL_MONGO_URI", format!("mongodb://u:{SECRET}@h:0"))
         .output();
     out.code(1);
     assert_hidden(&out, "STACKCTL_MONGO_URI");

@@ -129,7 +129,10 @@ impl FromStr for JsonAssertion {
 
 impl JsonAssertion {
     /// `Ok(())` when the body holds the value; otherwise why not.
-    fn verify(&self, body: &serde_json::Value) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// Why the body does not hold it.
+    pub fn verify(&self, body: &serde_json::Value) -> Result<(), String> {
         let mut node = body;
         for key in &self.path {
             let next = match node {
