@@ -34,3 +34,20 @@ pub const STACKCTL_PROJECT: &str = "STACKCTL_PROJECT";
 pub const STACKCTL_UP_TIMEOUT: &str = "STACKCTL_UP_TIMEOUT";
 /// Active compose profiles (compose's own variable).
 pub const COMPOSE_PROFILES: &str = "COMPOSE_PROFILES";
+
+/// The variables whose values `--help` shows next to their flags: typed values (durations,
+/// booleans) and names that cannot hold a credential. Every other variable's value is hidden
+/// (`cli::command` applies this), so that a URL with a password in `STACKCTL_MONGO_URI` or
+/// `STACKCTL_ROCKETCHAT_URL` never appears on screen.
+pub const SHOWN_IN_HELP: &[&str] = &[
+    STACKCTL_LOG,
+    STACKCTL_JSON,
+    STACKCTL_QUIET,
+    STACKCTL_CHECK_TIMEOUT,
+    STACKCTL_WAIT_TIMEOUT,
+    STACKCTL_BACKOFF_MIN,
+    STACKCTL_BACKOFF_MAX,
+    STACKCTL_UP_TIMEOUT,
+    STACKCTL_FILE,
+    STACKCTL_PROJECT,
+];

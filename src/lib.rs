@@ -7,7 +7,7 @@
 //! - [`engine`] (up/down/status on Docker), [`probe`] (repeated checks), [`job`] (retried jobs);
 //! - the domains, one folder each: [`mongo`], [`rocketchat`]; the generic [`check`]s;
 //! - shared leaves: [`stack`], [`output`], [`settings`], [`target`], [`retry`], [`secret`],
-//!   [`redact`], [`reason`], [`error`], [`exit`], [`env_vars`].
+//!   [`redact`], [`reason`], [`tls`], [`limits`], [`error`], [`exit`], [`env_vars`].
 
 pub mod check;
 pub mod cli;
@@ -17,6 +17,7 @@ pub mod env_vars;
 pub mod error;
 pub mod exit;
 pub mod job;
+pub mod limits;
 mod logging;
 pub mod mongo;
 pub mod output;
@@ -30,5 +31,6 @@ pub mod secret;
 pub mod settings;
 pub mod stack;
 pub mod target;
+pub mod tls;
 
 pub use run::run;

@@ -47,7 +47,7 @@ struct TargetState {
 /// Probes every check until it is ready (or, inverted, unreachable) or the timeout passes.
 pub async fn wait_all(plan: WaitPlan, reporter: &Reporter) -> WaitResult {
     let started = Instant::now();
-    let deadline = Deadline::now() + plan.timeout;
+    let deadline = crate::limits::deadline_in(plan.timeout);
     let targets: Vec<String> = plan.checks.iter().map(|(name, _)| name.clone()).collect();
     reporter.emit(&Event::WaitStarted {
         targets: targets.clone(),
@@ -171,7 +171,7 @@ impl Probe {
                 retry_in_ms: millis(delay),
                 elapsed_ms: millis(self.started.elapsed()),
             });
-            tokio::time::sleep_until((Deadline::now() + delay).min(self.deadline)).await;
+            tokio::time::sleep_until(crate::limits::deadline_in(delay).min(self.deadline)).await;
         }
     }
 }

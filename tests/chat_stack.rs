@@ -173,6 +173,7 @@ impl ChatStack {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             elapsed: started.elapsed(),
+            killed: false,
         }
     }
 

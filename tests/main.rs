@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bounded;
 mod chat_stack;
 mod check_dns;
 mod check_http;
@@ -10,7 +11,12 @@ mod check_tcp;
 mod cli;
 mod docker_healthcheck;
 mod engine;
+mod extremes;
+mod fuzz;
 mod gitlab_script;
 mod mongo;
+mod operator;
 mod rocketchat;
+mod secrets;
+mod tls;
 mod wait;

@@ -236,7 +236,7 @@ pub async fn run(job: InitCommand, settings: &Settings) -> Result<ExitStatus> {
         InitCommand::RocketchatWebhook(a) => {
             let creds = admin(&a.admin)?;
             let script = match &a.script_file {
-                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                Some(path) => Some(crate::limits::read_text(path, 1024 * 1024).map_err(|e| {
                     Error::usage(format!(
                         "cannot read `{}`: {}",
                         path.display(),

@@ -4,9 +4,11 @@
 
 pub mod check;
 pub mod common;
+pub mod completions;
 pub mod down;
 pub mod graph;
 pub mod init;
+pub mod man;
 pub mod status;
 pub mod up;
 pub mod wait;
@@ -37,10 +39,20 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Draw the dependency graph of the stack file
     Graph(graph::GraphArgs),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (or write every page with `--dir`)
+    Man(man::ManArgs),
 }
 
-/// Runs the command.
-pub async fn execute(command: Command, settings: &Settings) -> Result<Completion> {
+/// Runs the command. `tree` builds the command-line definitions for the commands that document
+/// them (completions, man pages); it is handed down by the caller, which sits above the parser,
+/// so that no command reaches up into it.
+pub async fn execute(
+    command: Command,
+    settings: &Settings,
+    tree: fn() -> clap::Command,
+) -> Result<Completion> {
     match command {
         Command::Check(kind) => check::run(kind, settings).await.map(Completion::Exit),
         Command::Wait(args) => wait::run(args, settings).await,
@@ -49,5 +61,7 @@ pub async fn execute(command: Command, settings: &Settings) -> Result<Completion
         Command::Down(args) => down::run(args, settings).await.map(Completion::Exit),
         Command::Status(args) => status::run(args, settings).await.map(Completion::Exit),
         Command::Graph(args) => graph::run(&args, settings).map(Completion::Exit),
+        Command::Completions(args) => completions::run(&args, tree()).map(Completion::Exit),
+        Command::Man(args) => man::run(&args, tree(), settings).map(Completion::Exit),
     }
 }

@@ -154,7 +154,9 @@ impl DockerApi {
                         .with_hint(format!("last build output:\n{}", tail.join("\n"))));
                     }
                     if let Some(line) = info.stream {
-                        let line = line.trim_end().to_owned();
+                        let line =
+                            crate::limits::fit(line.trim_end(), crate::limits::LOG_LINE_LIMIT)
+                                .into_owned();
                         if !line.is_empty() {
                             tail.push(line);
                             if tail.len() > 10 {
@@ -364,11 +366,15 @@ impl DockerApi {
             .tail(&lines.to_string())
             .build();
         let mut stream = self.docker.logs(id, Some(options));
-        let mut text = String::new();
+        // `tail` bounds the lines, not their length: keep only the last bytes.
+        let mut tail = crate::limits::Tail::new(crate::limits::LOG_TAIL_LIMIT);
         while let Some(Ok(chunk)) = stream.next().await {
-            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            tail.push(&chunk.into_bytes());
         }
-        text.lines().map(str::to_owned).collect()
+        tail.lines()
+            .iter()
+            .map(|line| crate::redact::text(line))
+            .collect()
     }
 
     /// The last `lines` lines of a container's output, each with the time Docker received it.

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::check::{find_room, login_failure};
+use super::check::{find_room, login_failure, undisclosed};
 use super::client::{Client, RcError, Session, password_digest};
 use crate::error::Error;
 use crate::job::Step;
@@ -187,7 +187,17 @@ pub async fn user(
             Step::Done(lines)
         }
         Err(e) if e.transient() => step(&format!("`{name}` login"), &e),
-        Err(e) if e.code() == Some("Unauthorized") && spec.reset_password => {
+        // A reset did not help: the refusal is not about the password (an 8.0+ server does
+        // not say what it is about).
+        Err(e) if undisclosed(&e) && reset_already(changes, name) => Step::Fail(
+            Error::failed(format!(
+                "user `{name}`: its password was reset, yet it still cannot log in, and the server does not say why"
+            ))
+            .with_hint("the likely causes: email 2FA on a verified address (create bots with `verified: false`), or a deactivated user"),
+        ),
+        Err(e)
+            if (e.code() == Some("Unauthorized") || undisclosed(&e)) && spec.reset_password =>
+        {
             let body = json!({"userId": user_id, "data": {"password": spec.user.password}});
             if let Err(e) = client
                 .call(
@@ -216,8 +226,23 @@ pub async fn user(
             ))
             .with_hint("pass `--reset-password` to set it, or give the password it has"),
         ),
+        Err(e) if undisclosed(&e) => Step::Fail(
+            Error::failed(format!(
+                "user `{name}` exists but cannot log in with this password, and the server does not say why"
+            ))
+            .with_hint("a wrong password is likeliest: pass `--reset-password` to set it; else email 2FA on a verified address, or a deactivated user"),
+        ),
         Err(e) => Step::Fail(Error::failed(login_failure(name, &e))),
     }
+}
+
+/// True when this job already reset `name`'s password (an earlier attempt noted it).
+fn reset_already(changes: &Changes, name: &str) -> bool {
+    let line = format!("user `{name}`: password reset");
+    changes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains(&line)
 }
 
 /// What `init rocketchat-room` should make.

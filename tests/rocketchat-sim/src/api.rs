@@ -29,6 +29,31 @@ pub struct Config {
     /// Rocket.Chat before loginErrorMessageOverride masked every login-handler error: only
     /// 'Incorrect password' became 'User not found', so "User has no password set" leaked.
     pub legacy_login_errors: bool,
+    /// The version from which the API's planned breaking changes apply: ApiClass.ts'
+    /// `applyBreakingChanges = shouldBreakInVersion(X)`, true once the server's version is at
+    /// least X. The source has said both '8.0.0' (apps/meteor/app/api/server/ApiClass.ts at
+    /// RocketChat/Rocket.Chat 019378e3291e412b233a6389a26071f1bec34817) and, later, '9.0.0'
+    /// (apps/meteor/server/api/ApiClass.ts; issue #41589 still speaks of "the 9.0.0
+    /// breaking-change flag"). Which one the 8.0.0 release shipped with was NOT confirmed
+    /// here: `--break-in-version 8.0.0 --version 8.0.0` simulates an 8.0 server built with the
+    /// first, whose login failures all read `{"success":false,"error":"unauthorized"}`.
+    pub break_in_version: String,
+}
+
+/// `1.2.3` as numbers, for `>=` (missing parts are 0, non-numbers 0).
+fn version_parts(version: &str) -> Vec<u32> {
+    let mut parts: Vec<u32> = version
+        .split('.')
+        .map(|p| {
+            p.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap_or(0)
+        })
+        .collect();
+    parts.resize(3, 0);
+    parts
 }
 
 pub struct Sim {
@@ -161,14 +186,10 @@ impl Sim {
         }
     }
 
-    /// shouldBreakInVersion('9.0.0'): the 8.x server still answers in the compatibility format.
+    /// shouldBreakInVersion(X) (X = `--break-in-version`, 9.0.0 by default): before X the
+    /// server still answers in the compatibility format.
     fn breaking(&self) -> bool {
-        self.cfg
-            .version
-            .split('.')
-            .next()
-            .and_then(|m| m.parse::<u32>().ok())
-            .is_some_and(|m| m >= 9)
+        version_parts(&self.cfg.version) >= version_parts(&self.cfg.break_in_version)
     }
 
     fn short_version(&self) -> String {
@@ -398,6 +419,17 @@ impl Sim {
             ("POST", "channels.invite", true, channels_invite),
             ("POST", "groups.invite", true, groups_invite),
             ("GET", "subscriptions.getOne", true, subscriptions_get_one),
+            ("POST", "rooms.muteUser", true, rooms_mute_user),
+            ("POST", "rooms.unmuteUser", true, rooms_unmute_user),
+            (
+                "POST",
+                "channels.addModerator",
+                true,
+                channels_add_moderator,
+            ),
+            ("POST", "groups.addModerator", true, groups_add_moderator),
+            ("POST", "channels.addOwner", true, channels_add_owner),
+            ("POST", "groups.addOwner", true, groups_add_owner),
             ("POST", "chat.postMessage", true, chat_post_message),
             ("GET", "channels.history", true, channels_history),
             ("GET", "groups.history", true, groups_history),
@@ -952,6 +984,8 @@ impl Sim {
             users_count: 0,
             usernames: vec![],
             lm: None,
+            muted: vec![],
+            unmuted: vec![],
         });
         let mut all: Vec<String> = members.to_vec();
         if !all.contains(&owner.username) {
@@ -1173,14 +1207,21 @@ impl Sim {
                 return Err(ApiErr::Plain("error-not-allowed".into()));
             }
             let room = self.db.room(&room.id).cloned().unwrap_or(room);
+            // A read-only room needs `post-readonly` (global roles, or room roles such as
+            // owner/moderator: hasPermissionAsync with the room as scope) unless the user was
+            // unmuted in it; a muted user may post nowhere.
             if room.ro
                 && !self
                     .db
                     .has_permission(&user.id, "post-readonly", Some(&room.id))
+                && !room.unmuted.contains(&user.username)
             {
                 return Err(ApiErr::Plain(
                     "You can't send messages because the room is readonly.".into(),
                 ));
+            }
+            if room.muted.contains(&user.username) {
+                return Err(ApiErr::Plain("You_have_been_muted".into()));
             }
             let text = payload
                 .get("text")
@@ -1324,6 +1365,8 @@ impl Sim {
             users_count: names.len() as u64,
             usernames: names,
             lm: None,
+            muted: vec![],
+            unmuted: vec![],
         };
         self.db.rooms.push(room.clone());
         for u in [me.clone(), other.clone()] {
@@ -2436,6 +2479,155 @@ fn integrations_list(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
     let total = all.len();
     let page: Vec<Value> = all.into_iter().skip(offset).take(count).collect();
     Ok(json!({"integrations": page, "offset": offset, "items": page.len(), "total": total}))
+}
+
+/// rooms.ts 'rooms.muteUser' / 'rooms.unmuteUser' (6.8+) -> server/methods/muteUserInRoom.ts,
+/// unmuteUserInRoom.ts; the room arrays change as packages/models Rooms.ts does it: in a
+/// read-only room, muting only takes the user off `unmuted` and unmuting puts them on it;
+/// elsewhere `muted` gains or loses them.
+fn mute(sim: &mut Sim, ctx: &Ctx, muting: bool) -> Result<Value, ApiErr> {
+    let method = if muting {
+        "muteUserInRoom"
+    } else {
+        "unmuteUserInRoom"
+    };
+    let b = &ctx.req.body;
+    let Some(rid) = b.get("roomId").and_then(Value::as_str) else {
+        return Err(invalid_params(
+            "must have required property 'roomId'".into(),
+        ));
+    };
+    let users = sim.users_from_params(b)?;
+    let Some(target) = users.first().cloned() else {
+        return Err(invalid_params(
+            "must have required property 'userId'\n must have required property 'username'\n must match exactly one schema in oneOf".into(),
+        ));
+    };
+    if !sim.db.has_permission(&ctx.uid, "mute-user", Some(rid)) {
+        return Err(meteor_d(
+            "error-not-allowed",
+            "Not allowed",
+            json!({"method": method}),
+        ));
+    }
+    let Some(room) = sim.db.room(rid).cloned() else {
+        return Err(meteor_d(
+            "error-invalid-room",
+            "Invalid room",
+            json!({"method": method}),
+        ));
+    };
+    if sim.db.subscription(rid, &target.id).is_none() {
+        return Err(meteor_d(
+            "error-user-not-in-room",
+            "User is not in this room",
+            json!({"method": method}),
+        ));
+    }
+    let name = target.username.clone();
+    if let Some(r) = sim.db.room_mut(rid) {
+        match (muting, room.ro) {
+            (true, true) => r.unmuted.retain(|u| *u != name),
+            (true, false) => {
+                if !r.muted.contains(&name) {
+                    r.muted.push(name.clone());
+                }
+                r.unmuted.retain(|u| *u != name);
+            }
+            (false, true) => {
+                r.muted.retain(|u| *u != name);
+                if !r.unmuted.contains(&name) {
+                    r.unmuted.push(name.clone());
+                }
+            }
+            (false, false) => r.muted.retain(|u| *u != name),
+        }
+        r.updated_at = now_ms();
+    }
+    sim.dirty = true;
+    Ok(json!({}))
+}
+
+fn rooms_mute_user(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    mute(sim, ctx, true)
+}
+fn rooms_unmute_user(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    mute(sim, ctx, false)
+}
+
+/// channels.ts / groups.ts 'addModerator' and 'addOwner' -> server/methods/addRoomModerator.ts,
+/// addRoomOwner.ts: `set-moderator` / `set-owner` (room scope), the user must be in the room,
+/// and the role is added to their subscription's `roles`.
+fn add_room_role(sim: &mut Sim, ctx: &Ctx, private: bool, role: &str) -> Result<Value, ApiErr> {
+    let (method, permission, already) = if role == "owner" {
+        (
+            "addRoomOwner",
+            "set-owner",
+            ("error-user-already-owner", "User is already an owner"),
+        )
+    } else {
+        (
+            "addRoomModerator",
+            "set-moderator",
+            (
+                "error-user-already-moderator",
+                "User is already a moderator",
+            ),
+        )
+    };
+    let b = &ctx.req.body;
+    let room = if private {
+        sim.find_group(ctx, b.get("roomId").and_then(Value::as_str), None, false)?
+    } else {
+        sim.find_channel(b.get("roomId").and_then(Value::as_str), None, false)?
+    };
+    let users = sim.users_from_params(b)?;
+    let Some(user) = users.first().cloned() else {
+        return Err(meteor_d(
+            "error-invalid-user",
+            "Invalid user",
+            json!({"method": method}),
+        ));
+    };
+    if !sim.db.has_permission(&ctx.uid, permission, Some(&room.id)) {
+        return Err(meteor_d(
+            "error-not-allowed",
+            "Not allowed",
+            json!({"method": method}),
+        ));
+    }
+    let Some(sub) = sim
+        .db
+        .subscriptions
+        .iter_mut()
+        .find(|s| s.rid == room.id && s.uid == user.id)
+    else {
+        return Err(meteor_d(
+            "error-user-not-in-room",
+            "User is not in this room",
+            json!({"method": method}),
+        ));
+    };
+    if sub.roles.iter().any(|r| r == role) {
+        return Err(meteor_d(already.0, already.1, json!({"method": method})));
+    }
+    sub.roles.push(role.to_string());
+    sub.updated_at = now_ms();
+    sim.dirty = true;
+    Ok(json!({}))
+}
+
+fn channels_add_moderator(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    add_room_role(sim, ctx, false, "moderator")
+}
+fn groups_add_moderator(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    add_room_role(sim, ctx, true, "moderator")
+}
+fn channels_add_owner(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    add_room_role(sim, ctx, false, "owner")
+}
+fn groups_add_owner(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    add_room_role(sim, ctx, true, "owner")
 }
 
 fn js_type(v: &Value) -> &'static str {

@@ -84,6 +84,11 @@ struct Cli {
     /// Old login error texts ("User has no password set" not masked)
     #[arg(long)]
     legacy_login_errors: bool,
+    /// The version from which the API's breaking changes apply (ApiClass.ts'
+    /// `shouldBreakInVersion`): with `8.0.0`, an 8.0 server's login failures all read
+    /// `{"success":false,"error":"unauthorized"}` (see src/api.rs `Config`)
+    #[arg(long, default_value = "9.0.0")]
+    break_in_version: String,
     /// Persist state to this JSON file (survives a restart)
     #[arg(long)]
     data_file: Option<PathBuf>,
@@ -233,6 +238,7 @@ async fn run(cli: Cli) -> i32 {
             version: cli.rc_version.clone(),
             users_create_2fa: cli.users_create_2fa,
             legacy_login_errors: cli.legacy_login_errors,
+            break_in_version: cli.break_in_version.clone(),
         },
     );
     sim.fault.fail_every = cli.fail_every;

@@ -239,6 +239,12 @@ pub struct Room {
     pub usernames: Vec<String>,
     #[serde(default)]
     pub lm: Option<i64>,
+    /// Usernames muted in the room (`muteUsernameByRoomId`; packages/models Rooms.ts).
+    #[serde(default)]
+    pub muted: Vec<String>,
+    /// Usernames that may post in the read-only room anyway (`unmuteReadOnlyUsernameByRoomId`).
+    #[serde(default)]
+    pub unmuted: Vec<String>,
 }
 
 impl Room {
@@ -276,6 +282,13 @@ impl Room {
         }
         if let Some(lm) = self.lm {
             v["lm"] = json!(iso(lm));
+        }
+        // The room document's own arrays, as channels.info / groups.info return them.
+        if !self.muted.is_empty() {
+            v["muted"] = json!(self.muted);
+        }
+        if !self.unmuted.is_empty() {
+            v["unmuted"] = json!(self.unmuted);
         }
         v
     }
@@ -529,6 +542,7 @@ pub const DEFAULT_PERMISSIONS: &[(&str, &[&str])] = &[
         "mention-here",
         &["admin", "owner", "moderator", "user", "federated-external"],
     ),
+    ("mute-user", &["admin", "owner", "moderator"]),
     ("remove-user", &["admin", "owner", "moderator"]),
     ("set-moderator", &["admin", "owner"]),
     ("set-owner", &["admin", "owner"]),

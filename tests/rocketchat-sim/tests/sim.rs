@@ -1066,3 +1066,210 @@ async fn websocket_speaks_ddp_once_booted() {
     assert_eq!(result["id"], "2");
     assert_eq!(result["error"]["error"], 404);
 }
+
+/// canSendMessage.ts (validateRoomMessagePermissionsAsync): a read-only room lets post the
+/// holders of `post-readonly` — global roles or room roles (owner, moderator) — and users
+/// unmuted in it; a muted user may post in no room.
+#[tokio::test]
+async fn read_only_rooms_room_roles_unmuted_and_muted_users() {
+    let sim = spawn(&["--no-rate-limit"], &admin_env());
+    wait_ready(&sim.base).await;
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    for name in ["mod", "quiet", "loud"] {
+        create_user(&admin, name, false).await;
+    }
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/channels.create",
+        json!({"name": "news", "readOnly": true, "members": ["mod", "quiet", "loud"]}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let news = b["channel"]["_id"].as_str().unwrap().to_string();
+    let post_as = |who: &'static str| {
+        let base = sim.base.clone();
+        let news = news.clone();
+        async move {
+            let session = login(&base, who, "pw-12345").await;
+            post(
+                &base,
+                "/api/v1/chat.postMessage",
+                json!({"roomId": news, "text": "hello"}),
+                Some(&session),
+            )
+            .await
+        }
+    };
+    let readonly =
+        json!({"success": false, "error": "You can't send messages because the room is readonly."});
+    assert_eq!(post_as("mod").await, (400, readonly.clone()));
+    // A room role with `post-readonly`: moderator.
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/channels.addModerator",
+        json!({"roomId": news, "username": "mod"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/channels.addModerator",
+        json!({"roomId": news, "username": "mod"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(
+        (s, b["errorType"].as_str()),
+        (400, Some("error-user-already-moderator"))
+    );
+    assert_eq!(post_as("mod").await.0, 200);
+    let mod_session = login(&sim.base, "mod", "pw-12345").await;
+    let (_, b) = get(
+        &sim.base,
+        &format!("/api/v1/subscriptions.getOne?roomId={news}"),
+        Some(&mod_session),
+    )
+    .await;
+    assert_eq!(b["subscription"]["roles"], json!(["moderator"]));
+    // Unmuted in the read-only room: may post without the permission.
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/rooms.unmuteUser",
+        json!({"roomId": news, "username": "loud"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (_, b) = get(
+        &sim.base,
+        "/api/v1/channels.info?roomName=news",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(b["channel"]["unmuted"], json!(["loud"]));
+    assert_eq!(post_as("loud").await.0, 200);
+    // Muting in a read-only room takes the user off `unmuted` again.
+    post(
+        &sim.base,
+        "/api/v1/rooms.muteUser",
+        json!({"roomId": news, "username": "loud"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(post_as("loud").await, (400, readonly));
+    // Muted in an ordinary room: may not post there.
+    let (_, b) = post(
+        &sim.base,
+        "/api/v1/channels.create",
+        json!({"name": "chat", "members": ["quiet"]}),
+        Some(&admin),
+    )
+    .await;
+    let chat = b["channel"]["_id"].as_str().unwrap().to_string();
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/rooms.muteUser",
+        json!({"roomId": chat, "username": "quiet"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (_, b) = get(
+        &sim.base,
+        "/api/v1/channels.info?roomName=chat",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(b["channel"]["muted"], json!(["quiet"]));
+    let quiet = login(&sim.base, "quiet", "pw-12345").await;
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/chat.postMessage",
+        json!({"roomId": chat, "text": "hi"}),
+        Some(&quiet),
+    )
+    .await;
+    assert_eq!(
+        (s, b),
+        (
+            400,
+            json!({"success": false, "error": "You_have_been_muted"})
+        )
+    );
+    // Only holders of `mute-user` may mute; only members can be muted.
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/rooms.muteUser",
+        json!({"roomId": chat, "username": "boss"}),
+        Some(&quiet),
+    )
+    .await;
+    assert_eq!(
+        (s, b["errorType"].as_str()),
+        (400, Some("error-not-allowed"))
+    );
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/rooms.muteUser",
+        json!({"roomId": chat, "username": "mod"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(
+        (s, b["errorType"].as_str()),
+        (400, Some("error-user-not-in-room"))
+    );
+}
+
+/// ApiClass.ts login route: once `applyBreakingChanges` holds, every failure is only
+/// `unauthorized()`; `--break-in-version 8.0.0` makes an 8.0 server answer so.
+#[tokio::test]
+async fn login_failures_say_nothing_once_breaking_changes_apply() {
+    let sim = spawn(
+        &[
+            "--no-rate-limit",
+            "--version",
+            "8.0.0",
+            "--break-in-version",
+            "8.0.0",
+        ],
+        &admin_env(),
+    );
+    wait_ready(&sim.base).await;
+    let opaque = json!({"success": false, "error": "unauthorized"});
+    for body in [
+        json!({"user": "boss", "password": "wrong"}),
+        json!({"user": "nobody", "password": "x"}),
+    ] {
+        assert_eq!(
+            post(&sim.base, "/api/v1/login", body, None).await,
+            (401, opaque.clone())
+        );
+    }
+    // A user caught by email 2FA gets the same answer: no `totp-required` any more.
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    create_user(&admin, "human", true).await;
+    assert_eq!(
+        post(
+            &sim.base,
+            "/api/v1/login",
+            json!({"user": "human", "password": "pw-12345"}),
+            None
+        )
+        .await,
+        (401, opaque)
+    );
+    // The default (9.0.0) keeps the 8.x compatibility fields.
+    let compat = spawn(&["--no-rate-limit", "--version", "8.0.0"], &admin_env());
+    wait_ready(&compat.base).await;
+    let (_, b) = post(
+        &compat.base,
+        "/api/v1/login",
+        json!({"user": "boss", "password": "wrong"}),
+        None,
+    )
+    .await;
+    assert_eq!(b["error"], "Unauthorized");
+}
