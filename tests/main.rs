@@ -9,6 +9,7 @@ mod check_tcp;
 mod cli;
 mod docker_healthcheck;
 mod engine;
+mod gitlab;
 mod gitlab_script;
 mod mongo;
 mod rocketchat;

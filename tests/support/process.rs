@@ -14,7 +14,15 @@ fn built(package: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
             .current_dir(root)
-            .args(["build", "-p", "mongo-sim", "-p", "rocketchat-sim"])
+            .args([
+                "build",
+                "-p",
+                "mongo-sim",
+                "-p",
+                "rocketchat-sim",
+                "-p",
+                "gitlab-sim",
+            ])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the simulators failed");
