@@ -202,13 +202,21 @@ fn every_gitlab_event_reaches_the_room_through_the_real_script() {
     let out = run(&["check", "gitlab", "--url", &gl]);
     out.code(1);
     assert!(
-        out.one_line()
-            .contains("unhealthy: not ready yet: `/-/readiness` answers 503: `master_check` failed"),
+        out.one_line().contains(
+            "unhealthy: not ready yet: `/-/readiness` answers 503: `master_check` failed"
+        ),
         "{out:#?}"
     );
 
     let mut user = rc_job("rocketchat-user", &rc);
-    user.extend(["--name", "bot", "--password-env", "BOT_PASS", "--role", "bot"]);
+    user.extend([
+        "--name",
+        "bot",
+        "--password-env",
+        "BOT_PASS",
+        "--role",
+        "bot",
+    ]);
     run(&user).code(0);
     let mut room = rc_job("rocketchat-room", &rc);
     room.extend(["--name", "devops", "--member", "bot"]);
@@ -238,7 +246,10 @@ fn every_gitlab_event_reaches_the_room_through_the_real_script() {
              webhook `gitlab`: hook URL written to `{hook_path}` (mode 0600)\n"
         )
     );
-    let hook_url = std::fs::read_to_string(&hook_file).unwrap().trim().to_owned();
+    let hook_url = std::fs::read_to_string(&hook_file)
+        .unwrap()
+        .trim()
+        .to_owned();
     let hook_token = hook_url.rsplit('/').next().unwrap().to_owned();
 
     // Runs while GitLab still boots: retried through the 502s, then the loopback target is
@@ -277,7 +288,8 @@ fn every_gitlab_event_reaches_the_room_through_the_real_script() {
     let out = run(&["check", "gitlab", "--url", &gl]);
     out.code(0);
     assert!(
-        out.one_line().contains("healthy (ready (`/-/readiness`) in "),
+        out.one_line()
+            .contains("healthy (ready (`/-/readiness`) in "),
         "{out:#?}"
     );
 
@@ -297,14 +309,21 @@ fn every_gitlab_event_reaches_the_room_through_the_real_script() {
         again.stdout,
         format!("gitlab hook #1 on `ops/chat`: already up to date → {shown}\n")
     );
-    assert_eq!(std::fs::read_to_string(&hook_file).unwrap().trim(), hook_url);
+    assert_eq!(
+        std::fs::read_to_string(&hook_file).unwrap().trim(),
+        hook_url
+    );
 
     let bot = login(&rc, "bot", BOT_PASS);
     let before = history(&rc, &bot).len();
     let events = [
         ("push_events", "push.json", "Push Hook"),
         ("tag_push_events", "tag-push.json", "Tag Push Hook"),
-        ("merge_requests_events", "merge-request-open.json", "Merge Request Hook"),
+        (
+            "merge_requests_events",
+            "merge-request-open.json",
+            "Merge Request Hook",
+        ),
         ("pipeline_events", "pipeline-success.json", "Pipeline Hook"),
         ("issues_events", "issue-open.json", "Issue Hook"),
     ];
@@ -372,7 +391,11 @@ fn every_gitlab_event_reaches_the_room_through_the_real_script() {
     assert_eq!(headers["User-Agent"], "GitLab/18.0.0");
     assert_eq!(headers["X-Gitlab-Instance"], gl.as_str());
     assert_eq!(headers["Content-Type"], "application/json");
-    for uuid in ["Idempotency-Key", "X-Gitlab-Webhook-UUID", "X-Gitlab-Event-UUID"] {
+    for uuid in [
+        "Idempotency-Key",
+        "X-Gitlab-Webhook-UUID",
+        "X-Gitlab-Event-UUID",
+    ] {
         assert_eq!(headers[uuid].as_str().unwrap().len(), 36, "{uuid}");
     }
     assert_eq!(push["response_status"], "200");
@@ -409,7 +432,10 @@ fn every_gitlab_event_reaches_the_room_through_the_real_script() {
             .starts_with("webhook `gitlab`: updated (script)\nwebhook `gitlab`: hook URL written"),
         "{out:#?}"
     );
-    assert_eq!(std::fs::read_to_string(&hook_file).unwrap().trim(), hook_url);
+    assert_eq!(
+        std::fs::read_to_string(&hook_file).unwrap().trim(),
+        hook_url
+    );
     let admin = login(&rc, "admin", ADMIN_PASS);
     let (_, list) = http(
         "GET",
@@ -431,7 +457,10 @@ fn every_gitlab_event_reaches_the_room_through_the_real_script() {
         None,
     );
     assert_eq!(hooks.as_array().unwrap().len(), 1, "one GitLab hook");
-    eprintln!("gitlab end to end: {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "gitlab end to end: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 #[test]
@@ -469,7 +498,8 @@ fn the_first_gitlab_webhook_run_allows_local_requests_and_says_so() {
         "{out:#?}"
     );
     assert!(
-        out.stderr.contains("hint: run once with an administrator's token"),
+        out.stderr
+            .contains("hint: run once with an administrator's token"),
         "{out:#?}"
     );
     let out = job("GITLAB_TOKEN");
@@ -539,13 +569,26 @@ fn gitlab_webhook_refusals_fail_at_once_with_a_hint() {
     );
     assert!(!stderr.contains("abc/def"), "the hook URL is a secret");
 
-    let out = stackctl(["init", "gitlab-webhook", "--url", &gl, "--token-env", "GITLAB_TOKEN", "--project", "ops/chat", "--target-file", "/nonexistent/hook"])
-        .env("GITLAB_TOKEN", GITLAB_TOKEN)
-        .output();
+    let out = stackctl([
+        "init",
+        "gitlab-webhook",
+        "--url",
+        &gl,
+        "--token-env",
+        "GITLAB_TOKEN",
+        "--project",
+        "ops/chat",
+        "--target-file",
+        "/nonexistent/hook",
+    ])
+    .env("GITLAB_TOKEN", GITLAB_TOKEN)
+    .output();
     out.code(2);
     assert!(
         out.stderr.contains("cannot read the hook URL file")
-            && out.stderr.contains("hint: `init rocketchat-webhook --output FILE` writes it"),
+            && out
+                .stderr
+                .contains("hint: `init rocketchat-webhook --output FILE` writes it"),
         "{out:#?}"
     );
 }
@@ -613,11 +656,64 @@ fn script_settings_need_their_markers_and_keep_secrets_off_the_command_line() {
         "{out:#?}"
     );
     // `--script-file` is still understood.
-    let out = stackctl([
-        "init",
-        "rocketchat-webhook",
-        "--help",
-    ])
-    .output();
+    let out = stackctl(["init", "rocketchat-webhook", "--help"]).output();
     assert!(out.stdout.contains("--script <FILE>") && out.stdout.contains("script-file"));
+}
+
+#[test]
+fn script_settings_are_written_as_the_harness_writes_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(script_path()).unwrap();
+    let node = |program: &str, input: &str, arg: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new("node")
+            .args(["-e", program, arg])
+            .current_dir(root)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let token = "q\"uote \\ back\nline </script> \' `${tick}`";
+    let settings = vec![
+        ("gitlab-token".to_owned(), json!(token)),
+        ("show-confidential".to_owned(), json!(true)),
+        ("max-commits".to_owned(), json!(12)),
+    ];
+    let ours = stackctl::rocketchat::script::configure(&source, &settings, "gitlab.js").unwrap();
+    let reference = node(
+        "const { configure } = require('./tests/gitlab-script/harness.js');\n\
+         process.stdout.write(configure(require('fs').readFileSync(0, 'utf8'), Object.fromEntries(JSON.parse(process.argv[1]))));",
+        &source,
+        &serde_json::to_string(&settings).unwrap(),
+    );
+    assert_eq!(ours, reference, "same text as harness.js configure()");
+
+    // Line separators are escaped (the harness would write them raw); the script still reads
+    // the same token: a request carrying it is accepted, another is refused.
+    let token = "sep\u{2028}ara\u{2029}tors";
+    let ours = stackctl::rocketchat::script::configure(
+        &source,
+        &[("gitlab-token".to_owned(), json!(token))],
+        "gitlab.js",
+    )
+    .unwrap();
+    let verdict = node(
+        "const h = require('./tests/gitlab-script/harness.js');\n\
+         const script = h.load(require('fs').readFileSync(0, 'utf8'), { strict: true });\n\
+         const ask = (t) => script.call(h.hookRequest({ headers: { 'X-Gitlab-Token': t, 'X-Gitlab-Event': 'Push Hook' }, content: {} }));\n\
+         Promise.all([ask(process.argv[1]), ask('other')]).then(([a, b]) => process.stdout.write(JSON.stringify([!a.error, !b.error])));",
+        &ours,
+        token,
+    );
+    assert_eq!(verdict, "[true,false]");
 }

@@ -118,7 +118,12 @@ pub struct RcWebhookArgs {
     #[arg(long = "script-set", value_name = "KEY=VALUE", value_parser = crate::rocketchat::script::setting, requires = "script")]
     pub script_set: Vec<(String, serde_json::Value)>,
     /// Read the script's `gitlab-token` setting (GitLab's `X-Gitlab-Token`) from this variable
-    #[arg(long, value_name = "VAR", requires = "script", conflicts_with = "gitlab_token_file")]
+    #[arg(
+        long,
+        value_name = "VAR",
+        requires = "script",
+        conflicts_with = "gitlab_token_file"
+    )]
     pub gitlab_token_env: Option<String>,
     /// Read the script's `gitlab-token` setting from this file
     #[arg(long, value_name = "FILE", requires = "script")]
@@ -136,7 +141,12 @@ pub struct GitlabWebhookArgs {
     #[arg(long, value_name = "URL", env = env_vars::STACKCTL_GITLAB_URL, value_parser = values::http_url)]
     pub url: url::Url,
     /// Read the personal access token (scope `api`; Maintainer of the project) from this variable
-    #[arg(long, value_name = "VAR", required_unless_present = "token_file", conflicts_with = "token_file")]
+    #[arg(
+        long,
+        value_name = "VAR",
+        required_unless_present = "token_file",
+        conflicts_with = "token_file"
+    )]
     pub token_env: Option<String>,
     /// Read the personal access token from this file
     #[arg(long, value_name = "FILE")]
@@ -343,9 +353,10 @@ fn webhook_script(a: &RcWebhookArgs, settings: &Settings) -> Result<(Option<Stri
             crate::reason::io_reason(&e)
         ))
     })?;
-    let name = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let mut values = Vec::new();
     for (key, value) in &a.script_set {
         if key == "gitlab-token" {
@@ -407,8 +418,12 @@ async fn gitlab_webhook(args: GitlabWebhookArgs, settings: &Settings) -> Result<
             Error::usage(format!("`{shown}` does not hold an http(s) URL"))
                 .with_hint("`init rocketchat-webhook --output FILE` writes it")
         })?;
-    let mut events = args.events.clone();
-    events.dedup();
+    let mut events: Vec<String> = Vec::new();
+    for event in &args.events {
+        if !events.contains(event) {
+            events.push(event.clone());
+        }
+    }
     let spec = gl::WebhookSpec {
         project: args.project.trim_matches('/').to_owned(),
         target,

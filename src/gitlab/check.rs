@@ -114,6 +114,8 @@ mod tests {
             status: 404,
             body: String::new(),
         };
-        assert!(matches!(health_verdict(&empty, "1 ms"), Outcome::Unhealthy(r) if r.contains("monitoring_whitelist")));
+        assert!(
+            matches!(health_verdict(&empty, "1 ms"), Outcome::Unhealthy(r) if r.contains("monitoring_whitelist"))
+        );
     }
 }

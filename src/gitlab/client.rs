@@ -149,10 +149,12 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, GlError> {
-        let mut request = self.http.request(method, self.url(&format!("/api/v4{path}")));
+        let mut request = self
+            .http
+            .request(method, self.url(&format!("/api/v4{path}")));
         if let Some(token) = &self.token {
-            let mut value = reqwest::header::HeaderValue::from_str(token)
-                .map_err(|_| GlError::Api {
+            let mut value =
+                reqwest::header::HeaderValue::from_str(token).map_err(|_| GlError::Api {
                     status: 0,
                     code: None,
                     message: "the token is not a valid header value".to_owned(),
@@ -280,16 +282,25 @@ mod tests {
             "404 Project Not Found"
         );
         assert_eq!(
-            message_of(&json!({"message": {"url": ["is blocked: Requests to localhost are not allowed"]}})),
+            message_of(
+                &json!({"message": {"url": ["is blocked: Requests to localhost are not allowed"]}})
+            ),
             "url is blocked: Requests to localhost are not allowed"
         );
-        assert_eq!(message_of(&json!({"error": "url is missing"})), "url is missing");
         assert_eq!(
-            message_of(&json!({"error": "insufficient_scope", "error_description": "The request requires higher privileges than provided by the access token."})),
+            message_of(&json!({"error": "url is missing"})),
+            "url is missing"
+        );
+        assert_eq!(
+            message_of(
+                &json!({"error": "insufficient_scope", "error_description": "The request requires higher privileges than provided by the access token."})
+            ),
             "insufficient_scope: The request requires higher privileges than provided by the access token."
         );
         assert_eq!(
-            message_of(&json!({"message": {"error": "This endpoint has been requested too many times. Try again later."}})),
+            message_of(
+                &json!({"message": {"error": "This endpoint has been requested too many times. Try again later."}})
+            ),
             "This endpoint has been requested too many times. Try again later."
         );
     }

@@ -92,7 +92,11 @@ impl WebhookSpec {
                 let digest = Sha256::digest(
                     format!("stackctl gitlab-webhook\n{}\n{secret}", self.target).as_bytes(),
                 );
-                let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+                let short = digest[..8].iter().fold(String::new(), |mut s, b| {
+                    use std::fmt::Write as _;
+                    let _ = write!(s, "{b:02x}");
+                    s
+                });
                 format!(
                     "managed by stackctl (init gitlab-webhook); secret token fingerprint {short}"
                 )
@@ -421,8 +425,14 @@ mod tests {
     fn local_addresses() {
         assert_eq!(classify("127.0.0.1".parse().unwrap()), Some("loopback"));
         assert_eq!(classify("::1".parse().unwrap()), Some("loopback"));
-        assert_eq!(classify("172.18.0.4".parse().unwrap()), Some("a private address"));
-        assert_eq!(classify("fd12::1".parse().unwrap()), Some("a private address"));
+        assert_eq!(
+            classify("172.18.0.4".parse().unwrap()),
+            Some("a private address")
+        );
+        assert_eq!(
+            classify("fd12::1".parse().unwrap()),
+            Some("a private address")
+        );
         assert_eq!(classify("93.184.216.34".parse().unwrap()), None);
     }
 }

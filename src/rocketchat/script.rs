@@ -104,21 +104,28 @@ mod tests {
 
     #[test]
     fn a_missing_or_doubled_marker_is_an_error() {
-        let err = configure(SCRIPT, &[("show-confidential".into(), json!(true))], "s.js")
-            .unwrap_err();
+        let err =
+            configure(SCRIPT, &[("show-confidential".into(), json!(true))], "s.js").unwrap_err();
         assert_eq!(
             err.message(),
             "`s.js` has no line marked `// stackctl:show-confidential`; expected one"
         );
         let doubled = format!("{SCRIPT}const X = 1; // stackctl:max-commits\n");
         let err = configure(&doubled, &[("max-commits".into(), json!(1))], "s.js").unwrap_err();
-        assert!(err.message().contains("has 2 lines marked"), "{}", err.message());
+        assert!(
+            err.message().contains("has 2 lines marked"),
+            "{}",
+            err.message()
+        );
         assert!(configure(SCRIPT, &[("Bad Key".into(), json!(1))], "s.js").is_err());
     }
 
     #[test]
     fn settings_parse_json_or_text() {
-        assert_eq!(setting("max-commits=10").unwrap(), ("max-commits".into(), json!(10)));
+        assert_eq!(
+            setting("max-commits=10").unwrap(),
+            ("max-commits".into(), json!(10))
+        );
         assert_eq!(setting("show-confidential=true").unwrap().1, json!(true));
         assert_eq!(setting("x=hello").unwrap().1, json!("hello"));
         assert_eq!(setting("x=").unwrap().1, json!(""));
