@@ -169,13 +169,17 @@ async fn run(cli: Cli) -> i32 {
             return 2;
         }
     };
-    // The first stdout line, printed before the refusal phase so that a test can watch it.
-    {
+    let announce = || {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "gitlab-sim listening on {addr}");
         let _ = out.flush();
+    };
+    // With `--refuse-for` the line comes first, so that a test can watch the refusals;
+    // otherwise once the port is bound.
+    if !cli.refuse_for.is_zero() {
+        announce();
+        tokio::time::sleep(cli.refuse_for).await;
     }
-    tokio::time::sleep(cli.refuse_for).await;
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -183,6 +187,9 @@ async fn run(cli: Cli) -> i32 {
             return 2;
         }
     };
+    if cli.refuse_for.is_zero() {
+        announce();
+    }
     let now = state::now_ms();
     let projects = cli
         .projects
