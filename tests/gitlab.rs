@@ -288,8 +288,7 @@ fn every_gitlab_event_reaches_the_room_through_the_real_script() {
     let out = run(&["check", "gitlab", "--url", &gl]);
     out.code(0);
     assert!(
-        out.one_line()
-            .contains("healthy (ready (`/-/readiness`) in "),
+        out.one_line().contains("healthy (`/-/readiness` ok in "),
         "{out:#?}"
     );
 

@@ -36,7 +36,7 @@ impl GitlabCheck {
             Err(reason) => return Outcome::Unhealthy(reason),
         };
         match readiness.status {
-            200 => Outcome::Healthy(format!("ready (`/-/readiness`) in {}", took())),
+            200 => Outcome::Healthy(format!("`/-/readiness` ok in {}", took())),
             503 => Outcome::Unhealthy(format!(
                 "not ready yet: `/-/readiness` answers 503{}",
                 failed_checks(&readiness)
@@ -58,7 +58,7 @@ impl GitlabCheck {
 fn health_verdict(health: &Answer, took: &str) -> Outcome {
     match health.status {
         200 if health.body.contains("GitLab OK") => Outcome::Healthy(format!(
-            "GitLab OK (`/-/health`; `/-/readiness` not found) in {took}"
+            "`/-/health` says GitLab OK (no `/-/readiness`) in {took}"
         )),
         404 if health.body.trim().is_empty() => Outcome::Unhealthy(
             "`/-/health` answers an empty 404: this address is not in GitLab's \

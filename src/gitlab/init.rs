@@ -49,6 +49,9 @@ pub const DEFAULT_EVENTS: &str =
 /// The setting that lets webhooks reach private and loopback addresses.
 const ALLOW_LOCAL: &str = "allow_local_requests_from_web_hooks_and_services";
 
+/// After a change of ours, the next attempt reads it back at once instead of backing off.
+const VERIFY_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What changed, kept across attempts.
 pub type Changes = Arc<Mutex<Vec<String>>>;
 
@@ -182,7 +185,12 @@ pub async fn webhook(client: &Client, spec: &WebhookSpec, changes: &Changes) -> 
         )));
     };
     let hooks = match client
-        .call(Method::GET, &format!("/projects/{id}/hooks"), None)
+        // The first page holds 20 by default; 100 is the most one page may hold.
+        .call(
+            Method::GET,
+            &format!("/projects/{id}/hooks?per_page=100"),
+            None,
+        )
         .await
     {
         Ok(Value::Array(hooks)) => hooks,
@@ -210,7 +218,7 @@ pub async fn webhook(client: &Client, spec: &WebhookSpec, changes: &Changes) -> 
                         spec.events.join(", ")
                     ),
                 );
-                Step::Retry(format!("hook on `{path}` created; verifying"))
+                Step::RetryAfter(VERIFY_AFTER, format!("hook on `{path}` created; verifying"))
             }
             Err(e) => refused(client, spec, &e, &path, changes).await,
         };
@@ -245,7 +253,10 @@ pub async fn webhook(client: &Client, spec: &WebhookSpec, changes: &Changes) -> 
                     spec.shown_target()
                 ),
             );
-            Step::Retry(format!("hook #{hook_id} on `{path}` updated; verifying"))
+            Step::RetryAfter(
+                VERIFY_AFTER,
+                format!("hook #{hook_id} on `{path}` updated; verifying"),
+            )
         }
         Err(e) => refused(client, spec, &e, &path, changes).await,
     }
@@ -337,7 +348,10 @@ async fn refused(
                     "gitlab: allowed webhooks to reach the local network (`{ALLOW_LOCAL}`), since the hook URL's host `{host}` is {kind}"
                 ),
             );
-            Step::Retry("local requests allowed; saving the hook again".to_owned())
+            Step::RetryAfter(
+                VERIFY_AFTER,
+                "local requests allowed; saving the hook again".to_owned(),
+            )
         }
         Err(e) if e.status() == Some(403) => Step::Fail(
             Error::failed(format!(
