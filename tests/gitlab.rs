@@ -192,21 +192,10 @@ fn rc_job<'a>(job: &'a str, rc: &'a str) -> Vec<&'a str> {
 fn every_gitlab_event_reaches_the_room_through_the_real_script() {
     let started = Instant::now();
     let (_rc_sim, rc) = rocketchat();
-    let (_gl_sim, gl) = gitlab(&["--booting-for", "2s"]);
     let dir = tempfile::tempdir().unwrap();
     let hook_file = dir.path().join("gitlab-hook");
     let hook_path = hook_file.to_str().unwrap();
     let script = script_path();
-
-    // GitLab boots: unhealthy until `/-/readiness` says ready.
-    let out = run(&["check", "gitlab", "--url", &gl]);
-    out.code(1);
-    assert!(
-        out.one_line().contains(
-            "unhealthy: not ready yet: `/-/readiness` answers 503: `master_check` failed"
-        ),
-        "{out:#?}"
-    );
 
     let mut user = rc_job("rocketchat-user", &rc);
     user.extend([
@@ -251,6 +240,17 @@ fn every_gitlab_event_reaches_the_room_through_the_real_script() {
         .trim()
         .to_owned();
     let hook_token = hook_url.rsplit('/').next().unwrap().to_owned();
+
+    // GitLab boots: unhealthy until `/-/readiness` says ready.
+    let (_gl_sim, gl) = gitlab(&["--booting-for", "3s"]);
+    let out = run(&["check", "gitlab", "--url", &gl]);
+    out.code(1);
+    assert!(
+        out.one_line().contains(
+            "unhealthy: not ready yet: `/-/readiness` answers 503: `master_check` failed"
+        ),
+        "{out:#?}"
+    );
 
     // Runs while GitLab still boots: retried through the 502s, then the loopback target is
     // refused until local requests are allowed.
