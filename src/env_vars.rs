@@ -26,6 +26,8 @@ pub const STACKCTL_BACKOFF_MAX: &str = "STACKCTL_BACKOFF_MAX";
 pub const STACKCTL_MONGO_URI: &str = "STACKCTL_MONGO_URI";
 /// The Rocket.Chat base URL of the `rocketchat` checks and jobs.
 pub const STACKCTL_ROCKETCHAT_URL: &str = "STACKCTL_ROCKETCHAT_URL";
+/// The GitLab base URL of `check gitlab` and `init gitlab-webhook`.
+pub const STACKCTL_GITLAB_URL: &str = "STACKCTL_GITLAB_URL";
 /// The stack file, like `-f`.
 pub const STACKCTL_FILE: &str = "STACKCTL_FILE";
 /// The project name, like `-p`.

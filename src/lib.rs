@@ -5,7 +5,7 @@
 //! Layers, top to bottom (a module uses only those below it):
 //! - [`run`] → [`cli`] → [`commands`]: the command line, one file per subcommand;
 //! - [`engine`] (up/down/status on Docker), [`probe`] (repeated checks), [`job`] (retried jobs);
-//! - the domains, one folder each: [`mongo`], [`rocketchat`]; the generic [`check`]s;
+//! - the domains, one folder each: [`mongo`], [`rocketchat`], [`gitlab`]; the generic [`check`]s;
 //! - shared leaves: [`stack`], [`output`], [`settings`], [`target`], [`retry`], [`secret`],
 //!   [`redact`], [`reason`], [`tls`], [`limits`], [`error`], [`exit`], [`env_vars`].
 
@@ -16,6 +16,7 @@ pub mod engine;
 pub mod env_vars;
 pub mod error;
 pub mod exit;
+pub mod gitlab;
 pub mod job;
 pub mod limits;
 mod logging;

@@ -152,6 +152,33 @@ fn is_secret_name(name: &str) -> bool {
         .any(|suffix| name.ends_with(suffix))
 }
 
+/// A URL whose path is itself a secret (a webhook's `/hooks/<id>/<token>`): scheme, host, port
+/// and the first path segment are kept, the rest is `***`; credentials are masked too.
+#[must_use]
+pub fn url_path(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let first = url
+        .path_segments()
+        .and_then(|mut s| s.find(|p| !p.is_empty()))
+        .unwrap_or_default()
+        .to_owned();
+    let rest = if url.path().trim_matches('/') == first {
+        ""
+    } else {
+        "/***"
+    };
+    shown.set_path(&format!("/{first}{rest}"));
+    let text = self::url(&shown);
+    if url.password().is_some() {
+        text.replacen('@', ":***@", 1)
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -171,6 +198,14 @@ mod tests {
         );
         let keep = url::Url::parse("https://h/x?page=2&keyboard=1").unwrap();
         assert_eq!(super::url(&keep), "https://h/x?page=2&keyboard=1");
+    }
+
+    #[test]
+    fn hides_secret_paths() {
+        let u = url::Url::parse("http://rocketchat:3000/hooks/abc/def?x=1").unwrap();
+        assert_eq!(super::url_path(&u), "http://rocketchat:3000/hooks/***");
+        let u = url::Url::parse("https://u:p@chat.example/hooks").unwrap();
+        assert_eq!(super::url_path(&u), "https://u:***@chat.example/hooks");
     }
 
     #[test]

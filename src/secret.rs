@@ -54,10 +54,25 @@ pub fn read(
     var: Option<&str>,
     variables: &BTreeMap<String, String>,
 ) -> Result<String, Error> {
+    read_named("password", "--password-file", file, var, variables)
+}
+
+/// Like [`read`] for any secret: `what` names it in errors (`password file`, `token file`),
+/// `file_flag` is the flag the hint suggests instead of the variable.
+///
+/// # Errors
+/// A usage error when the file cannot be read or the variable is unset or empty.
+pub fn read_named(
+    what: &str,
+    file_flag: &str,
+    file: Option<&Path>,
+    var: Option<&str>,
+    variables: &BTreeMap<String, String>,
+) -> Result<String, Error> {
     if let Some(path) = file {
         let text = crate::limits::read_text(path, PASSWORD_FILE_LIMIT).map_err(|e| {
             Error::usage(format!(
-                "cannot read password file `{}`: {}",
+                "cannot read {what} file `{}`: {}",
                 path.display(),
                 crate::reason::io_reason(&e)
             ))
@@ -69,7 +84,7 @@ pub fn read(
         Some(value) if !value.is_empty() => Ok(value.clone()),
         _ => Err(
             Error::usage(format!("environment variable `{var}` is not set"))
-                .with_hint("set it, or use `--password-file`"),
+                .with_hint(format!("set it, or use `{file_flag}`")),
         ),
     }
 }

@@ -13,6 +13,7 @@ mod docker_healthcheck;
 mod engine;
 mod extremes;
 mod fuzz;
+mod gitlab;
 mod gitlab_script;
 mod mongo;
 mod operator;

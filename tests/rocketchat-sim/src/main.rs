@@ -4,7 +4,7 @@
 mod api;
 mod boot;
 mod ddp;
-mod gitlab;
+mod script;
 mod state;
 
 use std::collections::HashMap;
@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
 
-use crate::api::{Body, RawReq, Reply, Sim};
+use crate::api::{Body, HookStep, RawReq, Reply, Sim};
 use crate::state::{Db, SettingValue};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -101,6 +101,9 @@ struct Cli {
     /// Delay every reply by this long
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
     delay: Duration,
+    /// The node binary that runs incoming-webhook scripts
+    #[arg(long, default_value = "node")]
+    node: String,
 }
 
 struct App {
@@ -116,6 +119,7 @@ fn log(msg: &str) {
 
 fn main() {
     let cli = Cli::parse();
+    script::set_node(cli.node.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -337,15 +341,40 @@ async fn handle(
         method,
         path,
         query,
+        raw_query: uri.query().unwrap_or_default().to_owned(),
         headers: headers.clone(),
         body,
         body_error,
+        raw: String::from_utf8_lossy(&bytes).into_owned(),
         // client address of the TCP peer (Meteor trusts X-Forwarded-For only with HTTP_FORWARDED_COUNT)
         ip: peer.ip().to_string(),
     };
+    // A hook whose integration has a script: the script runs (in node) without the lock held.
+    let mut script_run = None;
+    if raw.path.starts_with("/hooks/") {
+        let step = app.sim.lock().expect("lock").hook_begin(&raw);
+        match step {
+            HookStep::Done(reply) => script_run = Some(Err(reply)),
+            HookStep::Script {
+                integration,
+                request,
+                headers,
+            } => {
+                let code = integration.script.clone().unwrap_or_default();
+                let outcome = script::call(&code, &request).await;
+                script_run = Some(Ok((integration, outcome, headers)));
+            }
+        }
+    }
     let (reply, snapshot) = {
         let mut sim = app.sim.lock().expect("lock");
-        let reply = sim.dispatch(&raw);
+        let reply = match script_run {
+            None => sim.dispatch(&raw),
+            Some(Err(reply)) => reply,
+            Some(Ok((integration, outcome, headers))) => {
+                sim.hook_finish(&integration, &raw, outcome, headers)
+            }
+        };
         let snapshot = if sim.dirty && app.data_file.is_some() {
             sim.dirty = false;
             Some(sim.db.clone())

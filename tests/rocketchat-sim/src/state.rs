@@ -434,8 +434,20 @@ pub struct Integration {
     pub emoji: Option<String>,
     #[serde(default)]
     pub override_destination_channel_enabled: bool,
+    /// `scriptCompiled` is set when the script passed compileIntegrationScript at save; only
+    /// then does a hook run it (ScriptEngine.integrationHasValidScript).
+    #[serde(default)]
+    pub script_compiled: bool,
+    /// `scriptError` ({name, message, stack}) when it did not.
+    #[serde(default)]
+    pub script_error: Option<Value>,
     pub created_at: i64,
     pub created_by: Value,
+    /// `_updatedAt`/`_updatedBy` of integrations.update (0/None until then).
+    #[serde(default)]
+    pub updated_at: i64,
+    #[serde(default)]
+    pub updated_by: Option<Value>,
 }
 
 impl Integration {
@@ -454,8 +466,14 @@ impl Integration {
             "overrideDestinationChannelEnabled": self.override_destination_channel_enabled,
             "_createdAt": iso(self.created_at),
             "_createdBy": self.created_by,
-            "_updatedAt": iso(self.created_at),
+            "_updatedAt": iso(if self.updated_at > 0 { self.updated_at } else { self.created_at }),
         });
+        if let Some(by) = &self.updated_by {
+            v["_updatedBy"] = by.clone();
+        }
+        if let Some(e) = &self.script_error {
+            v["scriptError"] = e.clone();
+        }
         if let Some(s) = &self.script {
             v["script"] = json!(s);
         }

@@ -766,7 +766,7 @@ async fn integration_and_hooks_deliver_into_history() {
         Some(&admin),
     )
     .await;
-    let mk = |name: &str, script: bool| json!({"type": "webhook-incoming", "name": name, "enabled": true, "username": "gitlab-bot", "channel": "#ci", "scriptEnabled": script, "script": if script { "class Script { process_incoming_request({ request }) { return { content: { text: 'x' } }; } }" } else { "" }});
+    let mk = |name: &str, script: bool| json!({"type": "webhook-incoming", "name": name, "enabled": true, "username": "gitlab-bot", "channel": "#ci", "scriptEnabled": script, "script": if script { GITLAB_JS } else { "" }});
     let (s, b) = post(
         &sim.base,
         "/api/v1/integrations.create",
@@ -854,14 +854,11 @@ async fn integration_and_hooks_deliver_into_history() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    // a recorded-looking GitLab pipeline event through the script stand-in
-    let pipeline = json!({
-        "object_kind": "pipeline",
-        "object_attributes": {"id": 31, "iid": 3, "ref": "main", "tag": false, "sha": "bcbb5ec396a2c0f828686f14fac9b80b780504f2", "status": "success", "detailed_status": "passed", "duration": 63, "created_at": "2026-01-10 15:23:28 UTC", "finished_at": "2026-01-10 15:24:31 UTC"},
-        "user": {"id": 1, "name": "Administrator", "username": "root"},
-        "project": {"id": 1, "name": "stack", "path_with_namespace": "ops/stack", "web_url": "http://gitlab.example/ops/stack"},
-        "builds": [{"id": 380, "stage": "test", "name": "test", "status": "success"}]
-    });
+    // a recorded GitLab pipeline event through the integration's real script (gitlab.js in node)
+    let pipeline: Value = serde_json::from_str(include_str!(
+        "../../gitlab-script/payloads/pipeline-success.json"
+    ))
+    .unwrap();
     let r = client()
         .post(hook(&gl))
         .header("X-Gitlab-Event", "Pipeline Hook")
@@ -878,10 +875,12 @@ async fn integration_and_hooks_deliver_into_history() {
     .await;
     assert_eq!(s, 200, "{h}");
     let msgs = h["messages"].as_array().unwrap();
-    assert_eq!(
-        msgs[0]["msg"],
-        "Pipeline #31 success for ops/stack@main in 63s (triggered by Administrator)"
-    );
+    let snapshot: Value = serde_json::from_str(include_str!(
+        "../../gitlab-script/snapshots/pipeline-success.json"
+    ))
+    .unwrap();
+    assert_eq!(msgs[0]["msg"], snapshot["text"]);
+    assert_eq!(msgs[0]["attachments"], snapshot["attachments"]);
     assert_eq!(msgs[0]["u"]["username"], "gitlab-bot");
     assert_eq!(msgs[0]["bot"]["i"], gl["_id"]);
     assert_eq!(msgs[1]["msg"], "from a form");
@@ -906,6 +905,210 @@ async fn integration_and_hooks_deliver_into_history() {
     assert_eq!(
         r.json::<Value>().await.unwrap(),
         json!({"success": false, "error": "Invalid integration id or token provided."})
+    );
+}
+
+const GITLAB_JS: &str = include_str!("../../../compose/chat/integrations/gitlab.js");
+
+async fn put(base: &str, path: &str, body: Value, auth: &Session) -> (u16, Value) {
+    let r = client()
+        .put(format!("{base}{path}"))
+        .header("X-User-Id", &auth.uid)
+        .header("X-Auth-Token", &auth.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn returning(text: &str) -> String {
+    format!("class Script {{ process_incoming_request({{ request }}) {{ return {text}; }} }}")
+}
+
+#[tokio::test]
+async fn integrations_update_and_get_and_what_scripts_return() {
+    let sim = spawn(&["--no-rate-limit"], &admin_env());
+    wait_ready(&sim.base).await;
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    create_user(&admin, "hookbot", false).await;
+    let base = json!({"type": "webhook-incoming", "name": "h", "enabled": true, "username": "hookbot", "channel": "#general", "scriptEnabled": true});
+    let mut create = base.clone();
+    create["script"] = json!(returning("{ content: { text: 'a ' + request.content.n } }"));
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/integrations.create",
+        create,
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let id = b["integration"]["_id"].as_str().unwrap().to_owned();
+    let hook = format!(
+        "{}/hooks/{id}/{}",
+        sim.base,
+        b["integration"]["token"].as_str().unwrap()
+    );
+    let send = |body: Value| {
+        let hook = hook.clone();
+        async move {
+            let r = client().post(&hook).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let last = || async {
+        let (_, h) = get(
+            &sim.base,
+            "/api/v1/channels.history?roomName=general&count=1",
+            Some(&admin),
+        )
+        .await;
+        h["messages"][0]["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(send(json!({"n": 1})).await, (200, json!({"success": true})));
+    assert_eq!(last().await, "a 1");
+
+    // integrations.get
+    let (s, b) = get(
+        &sim.base,
+        &format!("/api/v1/integrations.get?integrationId={id}"),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        b["integration"]["script"]
+            .as_str()
+            .unwrap()
+            .contains("'a '")
+    );
+    let created_at = b["integration"]["_updatedAt"].clone();
+    let (s, b) = get(
+        &sim.base,
+        "/api/v1/integrations.get?integrationId=nope",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(
+        (s, b),
+        (
+            400,
+            json!({"success": false, "error": "The integration does not exists."})
+        )
+    );
+    let (s, b) = get(&sim.base, "/api/v1/integrations.get", Some(&admin)).await;
+    assert_eq!(s, 400);
+    assert_eq!(b["errorType"], "invalid-params");
+
+    // integrations.update replaces the script in place: still one integration
+    let mut update = base.clone();
+    update["integrationId"] = json!(id);
+    update["script"] = json!(returning("{ content: { text: 'b ' + request.content.n } }"));
+    let (s, b) = put(
+        &sim.base,
+        "/api/v1/integrations.update",
+        update.clone(),
+        &admin,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_ne!(b["integration"]["_updatedAt"], created_at);
+    assert_eq!(b["integration"]["_updatedBy"]["username"], "boss");
+    let (_, list) = get(&sim.base, "/api/v1/integrations.list", Some(&admin)).await;
+    assert_eq!(list["total"], 1);
+    send(json!({"n": 2})).await;
+    assert_eq!(last().await, "b 2");
+    let mut missing = update.clone();
+    missing.as_object_mut().unwrap().remove("enabled");
+    let (s, b) = put(&sim.base, "/api/v1/integrations.update", missing, &admin).await;
+    assert_eq!((s, b["errorType"].as_str()), (400, Some("invalid-params")));
+    let mut unknown = update.clone();
+    unknown["integrationId"] = json!("nope");
+    let (s, b) = put(&sim.base, "/api/v1/integrations.update", unknown, &admin).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("No integration found."))
+    );
+
+    // what api.ts does with each kind of result
+    let cases = [
+        (returning("null"), 200, json!({"success": true})),
+        (
+            returning("{ error: { message: 'nope' } }"),
+            400,
+            json!({"success": false, "message": "nope"}),
+        ),
+        (
+            returning("{ error: 'nope' }"),
+            400,
+            json!({"success": false, "error": "nope"}),
+        ),
+        (
+            returning("{ content: { text: 'x', channel: '#elsewhere' } }"),
+            400,
+            json!({"success": false, "error": "overriding destination channel is disabled for this integration"}),
+        ),
+        (
+            returning("{ content: 'text' }"),
+            400,
+            json!({"success": false, "error": "error-running-script"}),
+        ),
+        (
+            "class Script { process_incoming_request() { throw new Error('boom'); } }".to_owned(),
+            400,
+            json!({"success": false, "error": "error-running-script"}),
+        ),
+        (
+            "class Script { process_incoming_request() { return { content: { text: 'x', f() {} } }; } }".to_owned(),
+            400,
+            json!({"success": false, "error": "error-running-script"}),
+        ),
+        (
+            "class Script {}".to_owned(),
+            200,
+            json!({"success": true}),
+        ),
+        (
+            "const x = 1;".to_owned(),
+            400,
+            json!({"success": false, "error": "Script is not defined"}),
+        ),
+    ];
+    for (script, status, answer) in cases {
+        let mut update = update.clone();
+        update["script"] = json!(script);
+        let (s, b) = put(&sim.base, "/api/v1/integrations.update", update, &admin).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(send(json!({"n": 3})).await, (status, answer), "{script}");
+    }
+
+    // a script that does not compile is kept with its error and not run: the body is posted
+    let mut broken = update.clone();
+    broken["script"] = json!("return 1;");
+    let (s, b) = put(&sim.base, "/api/v1/integrations.update", broken, &admin).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["integration"]["scriptError"]["name"], "SyntaxError");
+    assert_eq!(
+        b["integration"]["scriptError"]["message"],
+        "Illegal return statement"
+    );
+    assert_eq!(send(json!({"text": "unscripted"})).await.0, 200);
+    assert_eq!(last().await, "unscripted");
+
+    // disabled: 503 before any script runs
+    let mut disabled = update.clone();
+    disabled["enabled"] = json!(false);
+    put(&sim.base, "/api/v1/integrations.update", disabled, &admin).await;
+    assert_eq!(
+        send(json!({"n": 4})).await,
+        (
+            503,
+            json!({"success": false, "error": "Service Unavailable"})
+        )
     );
 }
 
