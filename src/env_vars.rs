@@ -34,3 +34,8 @@ pub const STACKCTL_PROJECT: &str = "STACKCTL_PROJECT";
 pub const STACKCTL_UP_TIMEOUT: &str = "STACKCTL_UP_TIMEOUT";
 /// Active compose profiles (compose's own variable).
 pub const COMPOSE_PROFILES: &str = "COMPOSE_PROFILES";
+/// The stack files when `-f` is not given, separated by `COMPOSE_PATH_SEPARATOR` (compose's
+/// own variables; read from the environment or the working directory's `.env`).
+pub const COMPOSE_FILE: &str = "COMPOSE_FILE";
+/// What separates the files of `COMPOSE_FILE` (default `:`).
+pub const COMPOSE_PATH_SEPARATOR: &str = "COMPOSE_PATH_SEPARATOR";

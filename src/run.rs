@@ -447,10 +447,10 @@ async fn replica_set(args: ReplicaSetArgs, settings: &Settings) -> Result<ExitSt
     Ok(ExitStatus::Success)
 }
 
-/// Loads and validates the stack file before anything touches Docker.
+/// Loads and validates the stack files before anything touches Docker.
 fn open_stack(args: &StackArgs, settings: &Settings) -> Result<Stack> {
     let options = LoadOptions {
-        file: args.file.clone(),
+        files: args.file.clone(),
         project: args.project.clone(),
         env_file: args.env_file.clone(),
         environment: settings.variables.clone(),
