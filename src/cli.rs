@@ -418,7 +418,7 @@ pub struct StackArgs {
     /// Stack file (a compose file); repeat to merge several in order, as compose does [default: `COMPOSE_FILE`, else `compose.yaml`, `compose.yml`, `docker-compose.yml` or `docker-compose.yaml` here or in a parent directory, with `compose.override.yml` beside it]
     #[arg(long, short = 'f', value_name = "FILE", env = env_vars::STACKCTL_FILE)]
     pub file: Vec<std::path::PathBuf>,
-    /// Project name [default: `name:` in the file, `COMPOSE_PROJECT_NAME`, or the directory's name]
+    /// Project name [default: `COMPOSE_PROJECT_NAME`, `name:` in the files, or the first file's directory name]
     #[arg(long = "project-name", short = 'p', value_name = "NAME", env = env_vars::STACKCTL_PROJECT)]
     pub project: Option<String>,
     /// Read variables from this file instead of `.env`

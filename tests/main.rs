@@ -11,4 +11,5 @@ mod docker_healthcheck;
 mod engine;
 mod mongo;
 mod rocketchat;
+mod stack_files;
 mod wait;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use yaml_serde::{Mapping, Value};
 
+use super::files::clean;
 use super::interpolate::{Variables, describe};
 use super::locate::item;
 use super::model::{
@@ -437,7 +438,7 @@ impl Converter<'_> {
             }
         }
         for (index, (file, required)) in env_files.into_iter().enumerate() {
-            let path = self.dir.join(&file);
+            let path = clean(&self.dir.join(&file));
             match std::fs::read_to_string(&path) {
                 Ok(text) => match super::dotenv::parse(&text) {
                     Ok(vars) => service.environment.extend(vars),
@@ -497,7 +498,7 @@ impl Converter<'_> {
             }
             _ => build.context = PathBuf::from(self.name(path, value)?),
         }
-        build.context = self.dir.join(&build.context);
+        build.context = clean(&self.dir.join(&build.context));
         Some(build)
     }
 
@@ -607,7 +608,9 @@ impl Converter<'_> {
                 Err(e) => self.problem(
                     &at,
                     e,
-                    Some("write ports as `CONTAINER`, `HOST:CONTAINER` or `IP:HOST:CONTAINER[/udp]`"),
+                    Some(
+                        "write ports as `CONTAINER`, `HOST:CONTAINER` or `IP:HOST:CONTAINER[/udp]`",
+                    ),
                 ),
             }
         }
@@ -634,10 +637,7 @@ impl Converter<'_> {
                     let Some(text) = number_or_string(v) else {
                         self.problem(
                             &at,
-                            format!(
-                                "`{key}` must be a port number, not {}",
-                                describe(v)
-                            ),
+                            format!("`{key}` must be a port number, not {}", describe(v)),
                             None,
                         );
                         ok = false;
@@ -697,8 +697,19 @@ impl Converter<'_> {
             None => target,
         };
         if let Some(ip) = host_ip {
-            let ip = if ip.contains(':') { format!("[{ip}]") } else { ip };
-            spec = format!("{ip}:{}", if spec.contains(':') { spec } else { format!(":{spec}") });
+            let ip = if ip.contains(':') {
+                format!("[{ip}]")
+            } else {
+                ip
+            };
+            spec = format!(
+                "{ip}:{}",
+                if spec.contains(':') {
+                    spec
+                } else {
+                    format!(":{spec}")
+                }
+            );
         }
         if let Some(protocol) = protocol {
             spec = format!("{spec}/{protocol}");
@@ -739,10 +750,7 @@ impl Converter<'_> {
             if !mount.target.starts_with('/') {
                 self.problem(
                     &at,
-                    format!(
-                        "volume target `{}` is not an absolute path",
-                        mount.target
-                    ),
+                    format!("volume target `{}` is not an absolute path", mount.target),
                     Some("mount at an absolute path inside the container, e.g. `/data`"),
                 );
                 continue;
@@ -771,7 +779,7 @@ impl Converter<'_> {
         } else {
             self.dir.join(source)
         };
-        path.to_string_lossy().into_owned()
+        clean(&path).to_string_lossy().into_owned()
     }
 
     fn long_mount(&mut self, path: &Path_, map: &Mapping) -> Option<Mount> {
@@ -1197,11 +1205,9 @@ impl Converter<'_> {
                                 }
                             }
                         }
-                        _ => self.problem(
-                            &at,
-                            "`x-stackctl.job` must be `true` or a mapping",
-                            None,
-                        ),
+                        _ => {
+                            self.problem(&at, "`x-stackctl.job` must be `true` or a mapping", None);
+                        }
                     }
                     service.job = Some(job);
                 }
@@ -1251,7 +1257,9 @@ impl Converter<'_> {
                         let key = ok.as_str().unwrap_or_default();
                         let at = sub(&at, key);
                         match key {
-                            "external" => network.external = self.external(&at, ov, &mut network.name),
+                            "external" => {
+                                network.external = self.external(&at, ov, &mut network.name);
+                            }
                             "name" => network.name = self.name(&at, ov),
                             "driver" => network.driver = self.name(&at, ov),
                             x if x.starts_with("x-") => {}
@@ -1333,7 +1341,9 @@ impl Converter<'_> {
                         let key = ok.as_str().unwrap_or_default();
                         let at = sub(&at, key);
                         match key {
-                            "external" => volume.external = self.external(&at, ov, &mut volume.name),
+                            "external" => {
+                                volume.external = self.external(&at, ov, &mut volume.name);
+                            }
                             "name" => volume.name = self.name(&at, ov),
                             x if x.starts_with("x-") => {}
                             other => self.problem(

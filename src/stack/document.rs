@@ -8,7 +8,7 @@
 //! compose supports), keeps tags (`!reset`, `!override`) for the merge step, and rejects
 //! duplicate keys as compose does.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::Read as _;
 use std::path::Path;
@@ -70,6 +70,16 @@ pub fn parse(text: &str) -> Result<Value, FileError> {
     let result = Node { budget: &budget }.deserialize(deserializer);
     result.map_err(|e| {
         let line = e.location().map(|l| l.line());
+        if let Some(message) = budget.failure.take() {
+            let hint = message
+                .starts_with("duplicate key")
+                .then(|| "a key may appear once in a mapping; keep one of them".to_owned());
+            return FileError {
+                line,
+                message,
+                hint,
+            };
+        }
         // The parser's own alias limit (relative to the file's size) may trip first.
         if budget.exceeded.get() || e.to_string().starts_with("repetition limit exceeded") {
             FileError {
@@ -99,6 +109,16 @@ struct Budget {
     nodes: Cell<usize>,
     bytes: Cell<usize>,
     exceeded: Cell<bool>,
+    /// Our own complaint about the document (the parser's error then carries only the line).
+    failure: RefCell<Option<String>>,
+}
+
+impl Budget {
+    fn fail<E: de::Error>(&self, message: String) -> E {
+        let error = E::custom(&message);
+        self.failure.replace(Some(message));
+        error
+    }
 }
 
 impl Budget {
@@ -195,7 +215,7 @@ impl<'de> Visitor<'de> for Node<'_> {
             if key.as_str() == Some("<<") {
                 merges.push(value);
             } else if mapping.contains_key(&key) {
-                return Err(de::Error::custom(format!(
+                return Err(self.budget.fail(format!(
                     "duplicate key `{}`",
                     key.as_str().unwrap_or("(not a string)")
                 )));
@@ -204,6 +224,12 @@ impl<'de> Visitor<'de> for Node<'_> {
             }
         }
         // YAML merge keys: keys written in the mapping win, then earlier merged mappings.
+        let bad_merge = || {
+            self.budget.fail(
+                "`<<` takes a mapping or a list of mappings (aliases of anchored mappings)"
+                    .to_owned(),
+            )
+        };
         for merge in merges {
             let sources = match merge {
                 Value::Mapping(m) => vec![m],
@@ -211,16 +237,10 @@ impl<'de> Visitor<'de> for Node<'_> {
                     .into_iter()
                     .map(|item| match item {
                         Value::Mapping(m) => Ok(m),
-                        _ => Err(de::Error::custom(
-                            "`<<` takes a mapping or a list of mappings (aliases of anchored mappings)",
-                        )),
+                        _ => Err(bad_merge()),
                     })
                     .collect::<Result<_, _>>()?,
-                _ => {
-                    return Err(de::Error::custom(
-                        "`<<` takes a mapping or a list of mappings (aliases of anchored mappings)",
-                    ));
-                }
+                _ => return Err(bad_merge()),
             };
             for source in sources {
                 for (k, v) in source {
@@ -247,6 +267,8 @@ impl<'de> Visitor<'de> for Node<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
 
     #[test]
@@ -272,9 +294,8 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for level in 1..10 {
             let prev = level - 1;
-            text.push_str(&format!(
-                "a{level}: &a{level} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
-            ));
+            let aliases = vec![format!("*a{prev}"); 10].join(", ");
+            let _ = writeln!(text, "a{level}: &a{level} [{aliases}]");
         }
         let started = std::time::Instant::now();
         let error = parse(&text).unwrap_err();

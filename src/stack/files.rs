@@ -36,7 +36,6 @@ pub const OVERRIDE_FILES: [&str; 4] = [
     "docker-compose.override.yaml",
 ];
 
-
 /// The files of a project, its directory and its variables.
 #[derive(Debug)]
 pub struct Project {
@@ -91,7 +90,7 @@ pub fn resolve(options: &LoadOptions) -> Result<Project, Error> {
         (options.files.clone(), true)
     };
 
-    let files: Vec<PathBuf> = given.iter().map(|f| options.cwd.join(f)).collect();
+    let files: Vec<PathBuf> = given.iter().map(|f| clean(&options.cwd.join(f))).collect();
     let missing: Vec<String> = given
         .iter()
         .zip(&files)
@@ -161,10 +160,37 @@ fn default_files(cwd: &Path, warnings: &mut Vec<String>) -> Result<Vec<PathBuf>,
         return Ok(files);
     }
     Err(
-        Error::usage(format!("no stack file in `{}`", cwd.display())).with_hint(
-            "name one with `-f FILE` (or `COMPOSE_FILE`), or create `compose.yml`",
-        ),
+        Error::usage(format!("no stack file in `{}`", cwd.display()))
+            .with_hint("name one with `-f FILE` (or `COMPOSE_FILE`), or create `compose.yml`"),
     )
+}
+
+/// A path without `.` components and with `..` applied where it can be, without touching the
+/// file system (Go's `filepath.Clean`, which compose applies to every path it resolves).
+#[must_use]
+pub fn clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                let last = out.components().next_back();
+                match last {
+                    Some(Component::Normal(_)) => {
+                        out.pop();
+                    }
+                    Some(Component::RootDir | Component::Prefix(_)) => {}
+                    _ => out.push(".."),
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 fn file_name(path: &Path) -> String {

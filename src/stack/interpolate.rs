@@ -15,6 +15,9 @@ use super::locate::item;
 /// Variables visible to interpolation (process environment over `.env`).
 pub type Variables = BTreeMap<String, String>;
 
+/// Reports a problem at a path of the file: the message and a hint.
+pub type Report<'a> = dyn FnMut(&[String], String, Option<String>) + 'a;
+
 /// How deeply `${VAR:-...}` defaults may nest. Real files use two or three levels.
 pub const MAX_DEPTH: usize = 64;
 
@@ -29,7 +32,34 @@ pub fn interpolate(
     vars: &Variables,
     unset: &mut BTreeSet<String>,
 ) -> Result<String, String> {
+    // One pass refuses deep nesting before each level would scan the rest of the text.
+    if nesting(text) > MAX_DEPTH + 1 {
+        return Err(format!(
+            "variable defaults are nested more than {MAX_DEPTH} levels deep"
+        ));
+    }
     interpolate_at(text, vars, unset, 0)
+}
+
+/// How deeply `${` ... `}` nest in a text (`$$` escapes a `$`).
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut bytes = text.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'$' if bytes.peek() == Some(&b'$') => {
+                bytes.next();
+            }
+            b'$' if bytes.peek() == Some(&b'{') => {
+                bytes.next();
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn interpolate_at(
@@ -167,16 +197,21 @@ pub fn interpolate_document(
     path: &mut Vec<String>,
     vars: &Variables,
     unset: &mut BTreeSet<String>,
-    report: &mut dyn FnMut(&[String], String, Option<String>),
+    report: &mut Report<'_>,
 ) {
     match value {
         Value::String(text) if text.contains('$') => match interpolate(text, vars, unset) {
             Ok(done) => *text = done,
-            Err(e) => report(
-                path,
-                e,
-                Some("set the variable in the environment or in `.env`".to_owned()),
-            ),
+            Err(e) => {
+                let hint = if e.starts_with("required variable") {
+                    "set the variable in the environment or in `.env`"
+                } else if e.contains("nested more than") {
+                    "nest fewer defaults, or set the variable instead"
+                } else {
+                    "write `$$` for a literal `$`; compose supports `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`, `${VAR?error}` and `${VAR:+alternative}`"
+                };
+                report(path, e, Some(hint.to_owned()));
+            }
         },
         Value::Sequence(items) => {
             for (index, entry) in items.iter_mut().enumerate() {
@@ -203,7 +238,13 @@ pub fn interpolate_document(
                 map.remove(&key);
                 report(
                     path,
-                    format!("a key must be a string, not {}", describe(&key)),
+                    match path.last() {
+                        Some(parent) => format!(
+                            "a key under `{parent}` must be a string, not {}",
+                            describe(&key)
+                        ),
+                        None => format!("a top-level key must be a string, not {}", describe(&key)),
+                    },
                     Some("name services, networks, volumes and variables with plain strings, e.g. `web:`".to_owned()),
                 );
             }
@@ -263,7 +304,10 @@ mod tests {
             interpolate("a${NOPE}b$NOPE", &vars(), &mut unset).unwrap(),
             "ab"
         );
-        assert_eq!(unset.into_iter().collect::<Vec<_>>(), vec!["NOPE".to_owned()]);
+        assert_eq!(
+            unset.into_iter().collect::<Vec<_>>(),
+            vec!["NOPE".to_owned()]
+        );
     }
 
     #[test]

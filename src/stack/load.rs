@@ -44,8 +44,8 @@ pub fn load_validated(options: &LoadOptions, profiles: &BTreeSet<String>) -> Res
     let mut unusable = false;
     for (index, path) in project.files.iter().enumerate() {
         let name = project.names[index].clone();
-        let text = document::read(path)
-            .map_err(|e| Error::usage(format!("cannot read `{name}`: {e}")))?;
+        let text =
+            document::read(path).map_err(|e| Error::usage(format!("cannot read `{name}`: {e}")))?;
         sources.push(File {
             name,
             source: Source::new(&text),
@@ -53,7 +53,12 @@ pub fn load_validated(options: &LoadOptions, profiles: &BTreeSet<String>) -> Res
         let mut value = match document::parse(&text) {
             Ok(value) => value,
             Err(e) => {
-                problems.in_line(index, e.line, e.message, e.hint);
+                let line = if e.message.starts_with("duplicate key") {
+                    sources[index].source.duplicate_key().or(e.line)
+                } else {
+                    e.line
+                };
+                problems.in_line(index, line, e.message, e.hint);
                 unusable = true;
                 continue;
             }

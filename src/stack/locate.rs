@@ -10,6 +10,8 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Default)]
 pub struct Source {
     lines: HashMap<String, usize>,
+    /// The line of the first key written twice in the same mapping, if any.
+    duplicate: Option<usize>,
 }
 
 /// The path segment of the `index`-th item of a sequence.
@@ -48,6 +50,7 @@ impl Source {
         let mut root_items = 0usize;
         // Lines of a block scalar (`key: |`) deeper than this column are text, not keys.
         let mut block_scalar: Option<usize> = None;
+        let mut duplicate = None;
         for (number, line) in text.lines().enumerate() {
             let trimmed = line.trim_start_matches(' ');
             if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -106,12 +109,21 @@ impl Source {
                 is_item: false,
                 items: 0,
             });
-            lines.entry(join_frames(&stack)).or_insert(number + 1);
+            let first = *lines.entry(join_frames(&stack)).or_insert(number + 1);
+            if first != number + 1 && duplicate.is_none() {
+                duplicate = Some(number + 1);
+            }
             if starts_block_scalar(value) {
                 block_scalar = Some(column);
             }
         }
-        Self { lines }
+        Self { lines, duplicate }
+    }
+
+    /// The line of the first key written twice in one mapping (YAML forbids it).
+    #[must_use]
+    pub fn duplicate_key(&self) -> Option<usize> {
+        self.duplicate
     }
 
     /// The 1-based line of the key (or item, `[N]`) at `path`, if it can be found.
@@ -143,7 +155,9 @@ fn key_of(text: &str) -> Option<(String, &str)> {
         if text.starts_with(['[', '{', '&', '*', '!', '?', '|', '>']) {
             return None;
         }
-        let end = text.find(": ").or_else(|| text.ends_with(':').then(|| text.len() - 1))?;
+        let end = text
+            .find(": ")
+            .or_else(|| text.ends_with(':').then(|| text.len() - 1))?;
         (text[..end].trim_end().to_owned(), &text[end..])
     };
     let rest = rest.trim_start_matches([' ', '\t']);
@@ -198,7 +212,10 @@ networks:
             source.line_of(&["services", "bot", "environment", "[1]"]),
             Some(12)
         );
-        assert_eq!(source.line_of(&["services", "bot", "ports", "[0]"]), Some(14));
+        assert_eq!(
+            source.line_of(&["services", "bot", "ports", "[0]"]),
+            Some(14)
+        );
         assert_eq!(
             source.line_of(&["services", "bot", "ports", "[1]", "published"]),
             Some(16)
@@ -211,7 +228,8 @@ networks:
 
     #[test]
     fn only_direct_children_match() {
-        let source = Source::new("services:\n  a:\n    environment:\n      b: x\n  b:\n    image: y\n");
+        let source =
+            Source::new("services:\n  a:\n    environment:\n      b: x\n  b:\n    image: y\n");
         assert_eq!(source.line_of(&["services", "b"]), Some(5));
     }
 }

@@ -72,11 +72,7 @@ impl Origins {
         let at = join(merged);
         let below = format!("{at}\u{1f}");
         let end = format!("{at}\u{20}");
-        let doomed: Vec<String> = self
-            .map
-            .range(below..end)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let doomed: Vec<String> = self.map.range(below..end).map(|(k, _)| k.clone()).collect();
         for key in doomed {
             self.map.remove(&key);
         }
@@ -118,7 +114,9 @@ enum Rule {
     Replace,
     /// A mapping, or a list of `KEY=VALUE`; a bare `KEY` in a list means `null`
     /// (`environment`, `build.args`: taken from the environment) or `""` (`labels`).
-    KeyValue { bare_is_null: bool },
+    KeyValue {
+        bare_is_null: bool,
+    },
     /// A list of names or a mapping of name to options (`depends_on`).
     DependsOn,
     /// A list of names or a mapping of name to options or null (service `networks`).
@@ -132,6 +130,9 @@ enum Rule {
 }
 
 fn rule(path: &[String]) -> Rule {
+    if path.len() < 3 || path[0] != "services" {
+        return Rule::Generic;
+    }
     let segments: Vec<&str> = path.iter().map(String::as_str).collect();
     match segments.as_slice() {
         ["services", _, "command" | "entrypoint"] | ["services", _, "healthcheck", "test"] => {
@@ -154,10 +155,11 @@ fn rule(path: &[String]) -> Rule {
     }
 }
 
-/// A value in its expanded form, each child with its path relative to the value in the file.
+/// A value in its expanded form, each child with its path relative to the value in the file
+/// when that is not simply its key or its index (`None`).
 enum Canon {
-    Map(Vec<(Value, Vec<String>, Value)>),
-    Seq(Vec<(Vec<String>, Value)>),
+    Map(Vec<(Value, Option<Vec<String>>, Value)>),
+    Seq(Vec<(Option<Vec<String>>, Value)>),
     Other(Value),
 }
 
@@ -209,7 +211,7 @@ impl Merger {
                 format!("unknown tag `{}`", tagged.tag),
                 Some("compose files know only `!reset` and `!override`"),
             );
-            Tagged::Reset
+            Tagged::Plain(tagged.value)
         }
     }
 
@@ -249,15 +251,18 @@ impl Merger {
         let over_kind = describe(&over);
         match (base, self.canonical(rule, over, file, path)) {
             (Value::Mapping(mut map), Canon::Map(children)) => {
-                self.origins
-                    .pin_children(merged, map.keys().map(segment).collect::<Vec<_>>().into_iter());
+                self.origins.pin_children(
+                    merged,
+                    map.keys().map(segment).collect::<Vec<_>>().into_iter(),
+                );
                 if !merged.is_empty() {
                     self.origins.set(merged, file, path);
                 }
                 for (key, relative, value) in children {
-                    merged.push(segment(&key));
+                    let name = segment(&key);
                     let depth = path.len();
-                    path.extend(relative);
+                    path.extend(relative.unwrap_or_else(|| vec![name.clone()]));
+                    merged.push(name);
                     let existing = map.get_mut(&key).map(std::mem::take);
                     let had = existing.is_some();
                     match self.merge(existing, value, merged, path, file) {
@@ -275,13 +280,15 @@ impl Merger {
                 Some(Value::Mapping(map))
             }
             (Value::Sequence(mut items), Canon::Seq(more)) => {
-                self.origins
-                    .pin_children(merged, (0..items.len()).map(item).collect::<Vec<_>>().into_iter());
+                self.origins.pin_children(
+                    merged,
+                    (0..items.len()).map(item).collect::<Vec<_>>().into_iter(),
+                );
                 self.origins.set(merged, file, path);
-                for (relative, value) in more {
+                for (index, (relative, value)) in more.into_iter().enumerate() {
                     merged.push(item(items.len()));
                     let depth = path.len();
-                    path.extend(relative);
+                    path.extend(relative.unwrap_or_else(|| vec![item(index)]));
                     if let Some(value) = self.graft_item(value, merged, path, file) {
                         items.push(value);
                     }
@@ -326,6 +333,22 @@ impl Merger {
         }
     }
 
+    /// A value below a grafted one: tags applied, expanded (its origin follows its parent's).
+    fn expand_item(
+        &mut self,
+        value: Value,
+        merged: &mut Vec<String>,
+        path: &mut Vec<String>,
+        file: usize,
+    ) -> Option<Value> {
+        match self.untag(value, file, path) {
+            Tagged::Reset => None,
+            Tagged::Override(value) | Tagged::Plain(value) => {
+                Some(self.expand(value, merged, path, file))
+            }
+        }
+    }
+
     /// Takes a value from `file` where nothing was before, in its expanded form.
     fn graft(
         &mut self,
@@ -362,14 +385,14 @@ impl Merger {
                 let mut map = Mapping::new();
                 for (key, relative, value) in children {
                     let name = segment(&key);
-                    let diverges = relative.len() != 1 || relative[0] != name;
-                    merged.push(name);
                     let depth = path.len();
-                    path.extend(relative);
+                    let diverges = relative.is_some();
+                    path.extend(relative.unwrap_or_else(|| vec![name.clone()]));
+                    merged.push(name);
                     if diverges {
                         self.origins.set(merged, file, path);
                     }
-                    if let Some(value) = self.graft_item(value, merged, path, file) {
+                    if let Some(value) = self.expand_item(value, merged, path, file) {
                         map.insert(key, value);
                     }
                     path.truncate(depth);
@@ -379,16 +402,17 @@ impl Merger {
             }
             Canon::Seq(items) => {
                 let mut out = Vec::new();
-                for (relative, value) in items {
+                for (index, (relative, value)) in items.into_iter().enumerate() {
                     let name = item(out.len());
-                    let diverges = relative.len() != 1 || relative[0] != name;
-                    merged.push(name);
                     let depth = path.len();
-                    path.extend(relative);
+                    // A `!reset` item shifts the ones after it.
+                    let diverges = relative.is_some() || out.len() != index;
+                    path.extend(relative.unwrap_or_else(|| vec![item(index)]));
+                    merged.push(name);
                     if diverges {
                         self.origins.set(merged, file, path);
                     }
-                    if let Some(value) = self.graft_item(value, merged, path, file) {
+                    if let Some(value) = self.expand_item(value, merged, path, file) {
                         out.push(value);
                     }
                     path.truncate(depth);
@@ -427,7 +451,7 @@ impl Merger {
                         None if bare_is_null => (text, Value::Null),
                         None => (text, Value::String(String::new())),
                     };
-                    children.push((Value::String(key), vec![item(index)], value));
+                    children.push((Value::String(key), Some(vec![item(index)]), value));
                 }
                 Canon::Map(children)
             }
@@ -459,7 +483,7 @@ impl Merger {
                     } else {
                         Value::Null
                     };
-                    children.push((Value::String(name), vec![item(index)], value));
+                    children.push((Value::String(name), Some(vec![item(index)]), value));
                 }
                 Canon::Map(children)
             }
@@ -476,32 +500,28 @@ impl Merger {
                             Value::String(s) => s,
                             other => segment(&other),
                         };
-                        items.push((vec![name.clone()], Value::String(format!("{name}:{ip}"))));
+                        items.push((
+                            Some(vec![name.clone()]),
+                            Value::String(format!("{name}:{ip}")),
+                        ));
                     }
                 }
                 Canon::Seq(items)
             }
             (Rule::Build, Value::String(context)) => Canon::Map(vec![(
                 Value::String("context".to_owned()),
-                Vec::new(),
+                Some(Vec::new()),
                 Value::String(context),
             )]),
-            (Rule::StringOrList, value @ Value::String(_)) => Canon::Seq(vec![(Vec::new(), value)]),
-            (_, Value::Mapping(map)) => Canon::Map(
-                map.into_iter()
-                    .map(|(k, v)| {
-                        let name = segment(&k);
-                        (k, vec![name], v)
-                    })
-                    .collect(),
-            ),
-            (_, Value::Sequence(items)) => Canon::Seq(
-                items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| (vec![item(i)], v))
-                    .collect(),
-            ),
+            (Rule::StringOrList, value @ Value::String(_)) => {
+                Canon::Seq(vec![(Some(Vec::new()), value)])
+            }
+            (_, Value::Mapping(map)) => {
+                Canon::Map(map.into_iter().map(|(k, v)| (k, None, v)).collect())
+            }
+            (_, Value::Sequence(items)) => {
+                Canon::Seq(items.into_iter().map(|v| (None, v)).collect())
+            }
             (_, other) => Canon::Other(other),
         }
     }
@@ -578,7 +598,10 @@ services:
         ]);
         assert_eq!(get(&m, "services.web.image").as_str(), Some("web:2"));
         assert_eq!(strings(get(&m, "services.web.command")), ["serve"]);
-        assert_eq!(strings(get(&m, "services.web.ports")), ["8080:80", "9090:90"]);
+        assert_eq!(
+            strings(get(&m, "services.web.ports")),
+            ["8080:80", "9090:90"]
+        );
         assert_eq!(
             strings(get(&m, "services.web.healthcheck.test")),
             ["CMD", "/check", "b"]
@@ -602,7 +625,10 @@ services:
         let labels = get(&m, "services.web.labels");
         assert_eq!(labels["team"].as_str(), Some("ops"));
         assert_eq!(labels["tier"].as_str(), Some("front"));
-        assert_eq!(get(&m, "services.web.build.context").as_str(), Some("./web"));
+        assert_eq!(
+            get(&m, "services.web.build.context").as_str(),
+            Some("./web")
+        );
         assert_eq!(get(&m, "services.web.build.args.X").as_str(), Some("1"));
     }
 
@@ -649,12 +675,26 @@ services:
         ]);
         let at = |path: &str| {
             let path: Vec<&str> = path.split('.').collect();
-            m.origins.resolve(&path).map(|(file, p)| (file, p.join(".")))
+            m.origins
+                .resolve(&path)
+                .map(|(file, p)| (file, p.join(".")))
         };
-        assert_eq!(at("services.web.image"), Some((1, "services.web.image".into())));
-        assert_eq!(at("services.web.command"), Some((0, "services.web.command".into())));
-        assert_eq!(at("services.web.ports.[0]"), Some((0, "services.web.ports.[0]".into())));
-        assert_eq!(at("services.web.ports.[1]"), Some((1, "services.web.ports.[0]".into())));
+        assert_eq!(
+            at("services.web.image"),
+            Some((1, "services.web.image".into()))
+        );
+        assert_eq!(
+            at("services.web.command"),
+            Some((0, "services.web.command".into()))
+        );
+        assert_eq!(
+            at("services.web.ports.[0]"),
+            Some((0, "services.web.ports.[0]".into()))
+        );
+        assert_eq!(
+            at("services.web.ports.[1]"),
+            Some((1, "services.web.ports.[0]".into()))
+        );
         assert_eq!(
             at("services.web.environment.B"),
             Some((0, "services.web.environment.[1]".into()))
@@ -663,7 +703,13 @@ services:
             at("services.web.environment.C"),
             Some((1, "services.web.environment.[0]".into()))
         );
-        assert_eq!(at("services.db.image"), Some((0, "services.db.image".into())));
-        assert_eq!(at("services.web.build.context"), Some((0, "services.web.build".into())));
+        assert_eq!(
+            at("services.db.image"),
+            Some((0, "services.db.image".into()))
+        );
+        assert_eq!(
+            at("services.web.build.context"),
+            Some((0, "services.web.build".into()))
+        );
     }
 }

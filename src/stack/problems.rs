@@ -138,11 +138,7 @@ impl Problems {
             }
         }
         if self.list.len() > MAX_LISTED {
-            let _ = write!(
-                message,
-                "\n  ... and {} more",
-                self.list.len() - MAX_LISTED
-            );
+            let _ = write!(message, "\n  ... and {} more", self.list.len() - MAX_LISTED);
         }
         Some(Error::usage(message))
     }

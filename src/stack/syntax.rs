@@ -32,7 +32,10 @@ pub fn is_container_name(name: &str) -> bool {
 /// A variable name in `environment`: not empty, no `=`, no spaces or control characters.
 #[must_use]
 pub fn is_variable_name(name: &str) -> bool {
-    !name.is_empty() && !name.chars().any(|c| c == '=' || c.is_whitespace() || c.is_control())
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c == '=' || c.is_whitespace() || c.is_control())
 }
 
 /// A duration as compose reads it (Go's `time.ParseDuration` plus compose-go's `d` and `w`):
@@ -150,9 +153,10 @@ pub fn ports(spec: &str) -> Result<Vec<Port>, String> {
     let published = published.map(|p| range(spec, p, 0)).transpose()?;
     let hosts: Vec<Option<u16>> = match published {
         None => vec![None; targets.len()],
-        Some(hosts) if hosts.len() == targets.len() => {
-            hosts.into_iter().map(|h| Some(h).filter(|h| *h != 0)).collect()
-        }
+        Some(hosts) if hosts.len() == targets.len() => hosts
+            .into_iter()
+            .map(|h| Some(h).filter(|h| *h != 0))
+            .collect(),
         Some(hosts) if targets.len() == 1 => {
             return Err(format!(
                 "port `{spec}`: a range of {} host ports for one container port is not supported by stackctl; publish one port",
@@ -285,16 +289,30 @@ mod tests {
         );
         assert_eq!(ports("3000").unwrap()[0].host_port, None);
         assert_eq!(ports("8080:80").unwrap()[0].host_port, Some(8080));
-        assert_eq!(ports("[::1]:8080:80").unwrap()[0].host_ip.as_deref(), Some("::1"));
+        assert_eq!(
+            ports("[::1]:8080:80").unwrap()[0].host_ip.as_deref(),
+            Some("::1")
+        );
         assert_eq!(ports("8000-8002:9000-9002").unwrap().len(), 3);
-        assert_eq!(ports("8000-8002:9000-9002").unwrap()[2].host_port, Some(8002));
+        assert_eq!(
+            ports("8000-8002:9000-9002").unwrap()[2].host_port,
+            Some(8002)
+        );
         assert_eq!(ports("3000-3001").unwrap().len(), 2);
         assert!(ports("99999:80").unwrap_err().contains("not a port number"));
-        assert!(ports("not-an-ip:8080:80").unwrap_err().contains("not an IP address"));
+        assert!(
+            ports("not-an-ip:8080:80")
+                .unwrap_err()
+                .contains("not an IP address")
+        );
         assert!(ports("8080:0").is_err());
         assert!(ports("80/icmp").is_err());
         assert!(ports("8000-8001:80").unwrap_err().contains("not supported"));
-        assert!(ports("8000-8001:80-82").unwrap_err().contains("has 2 ports"));
+        assert!(
+            ports("8000-8001:80-82")
+                .unwrap_err()
+                .contains("has 2 ports")
+        );
         assert!(ports("1-65535").unwrap_err().contains("more than"));
     }
 

@@ -11,9 +11,14 @@ pub type Report<'a> = dyn FnMut(&[&str], String, Option<String>) + 'a;
 /// Unknown names that get a "did you mean": only the first problems are listed anyway.
 const MAX_SUGGESTIONS: usize = super::problems::MAX_LISTED;
 
+/// Name comparisons "did you mean" may make in one validation, so a stack with thousands of
+/// services and thousands of unknown names stays fast; past it, no more suggestions.
+const MAX_COMPARISONS: usize = 250_000;
+
 /// Applies profiles, marks jobs, and checks references. Problems go to `report`.
 pub fn validate(stack: &mut Stack, profiles: &BTreeSet<String>, report: &mut Report<'_>) {
     let mut suggestions: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut suggester: Option<Suggester> = None;
     let disabled: BTreeSet<String> = stack
         .services
         .iter()
@@ -58,11 +63,15 @@ pub fn validate(stack: &mut Stack, profiles: &BTreeSet<String>, report: &mut Rep
                     );
                 }
             } else {
-                let hint = if suggestions.len() < MAX_SUGGESTIONS || suggestions.contains_key(dep)
-                {
+                let hint = if suggestions.len() < MAX_SUGGESTIONS || suggestions.contains_key(dep) {
                     suggestions
                         .entry(dep.clone())
-                        .or_insert_with(|| closest(dep, stack.services.keys()).cloned())
+                        .or_insert_with(|| {
+                            suggester
+                                .get_or_insert_with(|| Suggester::new(stack.services.keys()))
+                                .closest(dep)
+                                .cloned()
+                        })
                         .clone()
                 } else {
                     None
@@ -139,7 +148,7 @@ pub fn validate(stack: &mut Stack, profiles: &BTreeSet<String>, report: &mut Rep
         let first = cycle[0].clone();
         report(
             &["services", first.as_str(), "depends_on"],
-            format!("dependency cycle: {}", cycle.join(" → ")),
+            format!("dependency cycle: {}", show_cycle(&cycle)),
             Some("a service cannot wait, even indirectly, for itself; remove one of these dependencies".to_owned()),
         );
     }
@@ -174,8 +183,10 @@ fn find_cycle(stack: &Stack) -> Option<Vec<String>> {
                 Some(Mark::Done) => {}
                 Some(Mark::Visiting) => {
                     let from = frames.iter().position(|(n, _)| *n == dep).unwrap_or(0);
-                    let mut cycle: Vec<String> =
-                        frames[from..].iter().map(|(n, _)| (*n).to_owned()).collect();
+                    let mut cycle: Vec<String> = frames[from..]
+                        .iter()
+                        .map(|(n, _)| (*n).to_owned())
+                        .collect();
                     cycle.push(dep.clone());
                     return Some(cycle);
                 }
@@ -189,43 +200,90 @@ fn find_cycle(stack: &Stack) -> Option<Vec<String>> {
     None
 }
 
+/// A cycle as `a → b → a`; a long one with its middle elided, so the message stays a line.
+fn show_cycle(cycle: &[String]) -> String {
+    const HEAD: usize = 6;
+    const TAIL: usize = 3;
+    if cycle.len() <= HEAD + TAIL + 1 {
+        return cycle.join(" → ");
+    }
+    format!(
+        "{} → ... ({} more) → {}",
+        cycle[..HEAD].join(" → "),
+        cycle.len() - HEAD - TAIL,
+        cycle[cycle.len() - TAIL..].join(" → ")
+    )
+}
+
 /// Names longer than this get no "did you mean": nobody misspells a 100-character name by
 /// two letters, and comparing long names is what made huge files slow.
 const MAX_SUGGESTED_LEN: usize = 64;
 
-/// The defined name closest to a misspelt one (edit distance ≤ 2).
-fn closest<'a>(wanted: &str, names: impl Iterator<Item = &'a String>) -> Option<&'a String> {
-    const MAX: usize = 2;
-    let wanted: Vec<char> = wanted.chars().collect();
-    if wanted.len() > MAX_SUGGESTED_LEN {
-        return None;
-    }
-    let mut best: Option<(usize, &String)> = None;
-    for name in names {
-        if name.len().abs_diff(wanted.len()) > MAX * 4 || name.chars().count() > MAX_SUGGESTED_LEN {
-            continue;
+/// Finds "did you mean" candidates among the defined names, each prepared once.
+struct Suggester<'a> {
+    names: Vec<(Vec<char>, &'a String)>,
+    rows: (Vec<usize>, Vec<usize>),
+    comparisons: usize,
+}
+
+impl<'a> Suggester<'a> {
+    fn new(names: impl Iterator<Item = &'a String>) -> Self {
+        Self {
+            names: names
+                .filter(|n| n.len() <= MAX_SUGGESTED_LEN * 4)
+                .map(|n| (n.chars().collect::<Vec<char>>(), n))
+                .filter(|(chars, _)| chars.len() <= MAX_SUGGESTED_LEN)
+                .collect(),
+            rows: (Vec::new(), Vec::new()),
+            comparisons: 0,
         }
-        let limit = best.map_or(MAX, |(d, _)| d.saturating_sub(1));
-        let candidate: Vec<char> = name.chars().collect();
-        if let Some(d) = bounded_distance(&wanted, &candidate, limit) {
-            best = Some((d, name));
-            if d == 0 {
-                break;
+    }
+
+    /// The defined name closest to a misspelt one (edit distance ≤ 2; the first of equals).
+    fn closest(&mut self, wanted: &str) -> Option<&'a String> {
+        const MAX: usize = 2;
+        if wanted.len() > MAX_SUGGESTED_LEN * 4 || self.comparisons >= MAX_COMPARISONS {
+            return None;
+        }
+        self.comparisons += self.names.len();
+        let wanted: Vec<char> = wanted.chars().collect();
+        if wanted.len() > MAX_SUGGESTED_LEN {
+            return None;
+        }
+        let mut best: Option<(usize, &'a String)> = None;
+        for (chars, name) in &self.names {
+            let limit = best.map_or(MAX, |(d, _)| d.saturating_sub(1));
+            if chars.len().abs_diff(wanted.len()) > limit {
+                continue;
+            }
+            if let Some(d) = bounded_distance(&wanted, chars, limit, &mut self.rows) {
+                best = Some((d, name));
+                if d == 0 {
+                    break;
+                }
             }
         }
+        best.map(|(_, name)| name)
     }
-    best.map(|(_, name)| name)
 }
 
 /// The edit distance between `a` and `b` if it is at most `max`: only the diagonal band of
 /// width `2 × max + 1` is computed, so the cost is `O(max × len)`, not `O(len²)`.
-fn bounded_distance(a: &[char], b: &[char], max: usize) -> Option<usize> {
+fn bounded_distance(
+    a: &[char],
+    b: &[char],
+    max: usize,
+    rows: &mut (Vec<usize>, Vec<usize>),
+) -> Option<usize> {
     if a.len().abs_diff(b.len()) > max {
         return None;
     }
     let far = max + 1;
-    let mut prev: Vec<usize> = (0..=b.len()).map(|j| j.min(far)).collect();
-    let mut cur = vec![far; b.len() + 1];
+    let (prev, cur) = rows;
+    prev.clear();
+    prev.extend((0..=b.len()).map(|j| j.min(far)));
+    cur.clear();
+    cur.resize(b.len() + 1, far);
     for i in 1..=a.len() {
         let lo = i.saturating_sub(max).max(1);
         let hi = (i + max).min(b.len());
@@ -244,7 +302,7 @@ fn bounded_distance(a: &[char], b: &[char], max: usize) -> Option<usize> {
         if row_min > max {
             return None;
         }
-        std::mem::swap(&mut prev, &mut cur);
+        std::mem::swap(prev, cur);
     }
     Some(prev[b.len()]).filter(|d| *d <= max)
 }
@@ -257,15 +315,41 @@ mod tests {
         s.chars().collect()
     }
 
+    fn bounded_distance(a: &[char], b: &[char], max: usize) -> Option<usize> {
+        super::bounded_distance(a, b, max, &mut (Vec::new(), Vec::new()))
+    }
+
+    fn closest<'a>(wanted: &str, names: impl Iterator<Item = &'a String>) -> Option<&'a String> {
+        Suggester::new(names).closest(wanted)
+    }
+
     #[test]
     fn edit_distance() {
-        assert_eq!(bounded_distance(&chars("mongoo"), &chars("mongo"), 2), Some(1));
-        assert_eq!(bounded_distance(&chars("mnogo"), &chars("mongo"), 2), Some(2));
-        assert_eq!(bounded_distance(&chars("kitten"), &chars("sitting"), 2), None);
-        assert_eq!(bounded_distance(&chars("kitten"), &chars("sitting"), 3), Some(3));
+        assert_eq!(
+            bounded_distance(&chars("mongoo"), &chars("mongo"), 2),
+            Some(1)
+        );
+        assert_eq!(
+            bounded_distance(&chars("mnogo"), &chars("mongo"), 2),
+            Some(2)
+        );
+        assert_eq!(
+            bounded_distance(&chars("kitten"), &chars("sitting"), 2),
+            None
+        );
+        assert_eq!(
+            bounded_distance(&chars("kitten"), &chars("sitting"), 3),
+            Some(3)
+        );
         assert_eq!(bounded_distance(&chars(""), &chars("ab"), 2), Some(2));
-        assert_eq!(bounded_distance(&chars("bot"), &chars("rocketchat"), 2), None);
-        assert_eq!(bounded_distance(&chars("abcdef"), &chars("abcdef"), 0), Some(0));
+        assert_eq!(
+            bounded_distance(&chars("bot"), &chars("rocketchat"), 2),
+            None
+        );
+        assert_eq!(
+            bounded_distance(&chars("abcdef"), &chars("abcdef"), 0),
+            Some(0)
+        );
     }
 
     #[test]
@@ -274,7 +358,10 @@ mod tests {
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
-        assert_eq!(closest("mongoo", names.iter()).map(String::as_str), Some("mongo"));
+        assert_eq!(
+            closest("mongoo", names.iter()).map(String::as_str),
+            Some("mongo")
+        );
         assert_eq!(closest("bot", names.iter()), None);
         let long = "x".repeat(100_000);
         let started = std::time::Instant::now();

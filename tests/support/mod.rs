@@ -43,6 +43,12 @@ impl Run {
         self
     }
 
+    /// Runs in this directory instead of the test's.
+    pub fn current_dir(mut self, dir: &std::path::Path) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
     /// Runs to completion.
     pub fn output(mut self) -> Output {
         let started = Instant::now();
