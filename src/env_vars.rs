@@ -53,3 +53,8 @@ pub const SHOWN_IN_HELP: &[&str] = &[
     STACKCTL_FILE,
     STACKCTL_PROJECT,
 ];
+/// The stack files when `-f` is not given, separated by `COMPOSE_PATH_SEPARATOR` (compose's
+/// own variables; read from the environment or the working directory's `.env`).
+pub const COMPOSE_FILE: &str = "COMPOSE_FILE";
+/// What separates the files of `COMPOSE_FILE` (default `:`).
+pub const COMPOSE_PATH_SEPARATOR: &str = "COMPOSE_PATH_SEPARATOR";

@@ -19,5 +19,6 @@ mod mongo;
 mod operator;
 mod rocketchat;
 mod secrets;
+mod stack_files;
 mod tls;
 mod wait;

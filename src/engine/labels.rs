@@ -97,7 +97,7 @@ pub fn container_labels(stack: &Stack, service: &Service, hash: &str) -> HashMap
         (CONFIG_HASH, hash.to_owned()),
         (VERSION, COMPOSE_VERSION.to_owned()),
         (WORKING_DIR, stack.dir.to_string_lossy().into_owned()),
-        (CONFIG_FILES, stack.file.to_string_lossy().into_owned()),
+        (CONFIG_FILES, config_files(stack)),
         (DEPENDS_ON, depends),
         (
             CREATED_BY,
@@ -110,6 +110,12 @@ pub fn container_labels(stack: &Stack, service: &Service, hash: &str) -> HashMap
         labels.insert(JOB.to_owned(), "true".to_owned());
     }
     labels
+}
+
+/// Every stack file, comma-separated, as compose writes `project.config_files`.
+fn config_files(stack: &Stack) -> String {
+    let files: Vec<_> = stack.files.iter().map(|f| f.to_string_lossy()).collect();
+    files.join(",")
 }
 
 /// Labels of a network or volume (no config-hash: compose recreates on a mismatching one).

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// A loaded stack file.
+/// A loaded stack: its files merged, interpolated and validated.
 #[derive(Debug, Clone)]
 pub struct Stack {
     /// The compose project name (labels, container and network names).
     pub project: String,
-    /// The stack file, absolute.
-    pub file: PathBuf,
+    /// The stack files, absolute, in merge order (the first one's directory is `dir`).
+    pub files: Vec<PathBuf>,
     /// The project directory (relative paths are resolved against it).
     pub dir: PathBuf,
     /// Enabled services (profiles applied), by name.
@@ -54,7 +54,7 @@ pub struct Service {
     pub ready: Vec<String>,
     /// `x-stackctl.job`, or implied by a `service_completed_successfully` dependant.
     pub job: Option<JobOptions>,
-    /// The line of the service's key in the stack file.
+    /// The line of the service's key in the file that last set it.
     #[serde(skip)]
     pub line: Option<usize>,
 }

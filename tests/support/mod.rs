@@ -47,6 +47,7 @@ impl Run {
         self
     }
 
+    /// Runs in this directory instead of the test's.
     pub fn current_dir(mut self, dir: &std::path::Path) -> Self {
         self.command.current_dir(dir);
         self
