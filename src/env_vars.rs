@@ -34,3 +34,8 @@ pub const STACKCTL_PROJECT: &str = "STACKCTL_PROJECT";
 pub const STACKCTL_UP_TIMEOUT: &str = "STACKCTL_UP_TIMEOUT";
 /// Active compose profiles (compose's own variable).
 pub const COMPOSE_PROFILES: &str = "COMPOSE_PROFILES";
+/// The static stackctl binary `probe` and `smoke` put in their throw-away image, like
+/// `--binary` (default: the running binary, which must then be static).
+pub const STACKCTL_PROBE_BINARY: &str = "STACKCTL_PROBE_BINARY";
+/// Default global timeout of `smoke`.
+pub const STACKCTL_SMOKE_TIMEOUT: &str = "STACKCTL_SMOKE_TIMEOUT";

@@ -7,6 +7,8 @@ pub mod common;
 pub mod down;
 pub mod graph;
 pub mod init;
+pub mod probe;
+pub mod smoke;
 pub mod status;
 pub mod up;
 pub mod wait;
@@ -37,6 +39,10 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Draw the dependency graph of the stack file
     Graph(graph::GraphArgs),
+    /// Run checks from inside a service's network namespace (nothing installed in its image)
+    Probe(probe::ProbeArgs),
+    /// End-to-end chat test for CI: services healthy, the bot posts, the admin reads it back, the hook delivers
+    Smoke(smoke::SmokeArgs),
 }
 
 /// Runs the command.
@@ -49,5 +55,7 @@ pub async fn execute(command: Command, settings: &Settings) -> Result<Completion
         Command::Down(args) => down::run(args, settings).await.map(Completion::Exit),
         Command::Status(args) => status::run(args, settings).await.map(Completion::Exit),
         Command::Graph(args) => graph::run(&args, settings).map(Completion::Exit),
+        Command::Probe(args) => probe::run(args, settings).await.map(Completion::Exit),
+        Command::Smoke(args) => smoke::run(args, settings).await.map(Completion::Exit),
     }
 }

@@ -20,6 +20,9 @@ pub const NETWORK: &str = "com.docker.compose.network";
 pub const VOLUME: &str = "com.docker.compose.volume";
 /// Ours: marks a one-shot service, so `status` can report its result.
 pub const JOB: &str = "io.stackctl.job";
+/// Ours: marks a throw-away `probe`/`smoke` container (value: the service whose network
+/// namespace it joined), so `down` removes any left behind.
+pub const PROBE: &str = "io.stackctl.probe";
 
 /// The compose version we claim. A numeric string is what compose expects; 1.29.2 is the
 /// Compose on our machines, and claiming it keeps it from complaining about our containers.
