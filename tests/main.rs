@@ -10,5 +10,7 @@ mod cli;
 mod docker_healthcheck;
 mod engine;
 mod mongo;
+mod probe;
 mod rocketchat;
+mod smoke;
 mod wait;

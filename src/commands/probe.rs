@@ -193,23 +193,8 @@ async fn run_matrix(
     containers: &BTreeMap<String, ServiceContainer>,
 ) -> Result<ExitStatus> {
     use futures_util::StreamExt;
-    let ready: BTreeMap<String, Vec<String>> = stack
-        .map(|s| {
-            s.services
-                .iter()
-                .map(|(name, svc)| (name.clone(), svc.ready.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let depends: BTreeMap<String, Vec<String>> = stack
-        .map(|s| {
-            s.services
-                .iter()
-                .map(|(name, svc)| (name.clone(), svc.depends_on.keys().cloned().collect()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let plan = matrix::plan(containers, &ready, &depends);
+    let declared = stack.map(declared_by).unwrap_or_default();
+    let plan = matrix::plan(containers, &declared);
     if plan.pairs.is_empty() {
         return Err(Error::failed(format!(
             "project `{project}` has fewer than two running services: nothing to check"
@@ -290,4 +275,29 @@ async fn run_matrix(
     } else {
         ExitStatus::Failure
     })
+}
+
+/// What the stack file says about each service: its ready checks, dependencies and networks.
+fn declared_by(stack: &Stack) -> matrix::Declared {
+    let mut declared = matrix::Declared::default();
+    let mut networks = BTreeMap::new();
+    for (name, service) in &stack.services {
+        declared.ready.insert(name.clone(), service.ready.clone());
+        declared
+            .depends
+            .insert(name.clone(), service.depends_on.keys().cloned().collect());
+        let keys: Vec<String> = if service.networks.is_empty() {
+            vec!["default".to_owned()]
+        } else {
+            service.networks.keys().cloned().collect()
+        };
+        networks.insert(
+            name.clone(),
+            keys.iter()
+                .map(|key| crate::engine::labels::network_name(stack, key))
+                .collect(),
+        );
+    }
+    declared.networks = Some(networks);
+    declared
 }

@@ -1,7 +1,7 @@
 //! `stackctl smoke`: the end-to-end chat test for CI, against a stack that is up. Docker's own
-//! steps run here; the chat steps run inside the bot's network namespace by default (a
-//! throw-away probe container: no published port needed, names resolve as the bot's do), or
-//! from this machine with `--here`.
+//! steps run here; the chat steps run inside a service's network namespace (a throw-away probe
+//! container; Rocket.Chat's service by default, `--from` another): no published port needed,
+//! the stack's names resolve as they do for its services. `--here` runs them from this machine.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -62,7 +62,7 @@ pub struct SmokeArgs {
     /// Send this variable's value as `X-Gitlab-Token` with the GitLab event
     #[arg(long, value_name = "VAR")]
     pub gitlab_token_env: Option<String>,
-    /// Run the chat steps from this service's network namespace [default: the bot's service, else Rocket.Chat's]
+    /// Run the chat steps from this service's network namespace [default: Rocket.Chat's service]
     #[arg(long, value_name = "SERVICE", conflicts_with = "here")]
     pub from: Option<String>,
     /// Run the chat steps from this machine (the URL must then be reachable from here)
@@ -352,16 +352,14 @@ async fn run_chat(
         chat::run(&chat_plan, &mut |r| printer.emit(r)).await;
         return;
     }
+    // Rocket.Chat's own namespace by default: its name resolves there as for every client,
+    // and its address is nobody's client address — the login rate limiter counts per address,
+    // and a bot whose healthcheck logs in shares its address with whatever runs in its namespace.
     let from = args
         .from
         .clone()
-        .or_else(|| {
-            found
-                .bot_service
-                .clone()
-                .filter(|b| containers.get(b).is_some_and(ServiceContainer::running))
-        })
         .or_else(|| found.rocketchat.clone())
+        .or_else(|| found.bot_service.clone())
         .unwrap_or_default();
     let container = match locate::running(containers, &stack.project, &from) {
         Ok(c) => c,

@@ -51,16 +51,6 @@ impl ServiceContainer {
         self.state == "running"
     }
 
-    /// The networks it shares with `other`.
-    #[must_use]
-    pub fn shared_networks(&self, other: &Self) -> Vec<String> {
-        self.networks
-            .keys()
-            .filter(|n| other.networks.contains_key(*n))
-            .cloned()
-            .collect()
-    }
-
     fn from_inspect(service: &str, inspect: ContainerInspectResponse) -> Self {
         let config = inspect.config.unwrap_or_default();
         let state = inspect.state.unwrap_or_default();

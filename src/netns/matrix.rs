@@ -47,12 +47,14 @@ pub struct Pair {
     /// `dns://to` or `tcp://to:port`.
     pub target: String,
     pub port: Option<u16>,
-    /// Networks both are on.
+    /// Networks both are declared on (the stack file; Docker's view without one).
     pub shared: Vec<String>,
+    /// Networks Docker has both on.
+    pub actual_shared: Vec<String>,
     /// `from` declares a dependency on `to`.
     pub depends_on: bool,
     pub expect: Expect,
-    /// `to`'s own addresses (on the shared networks, else on all of its networks).
+    /// `to`'s own addresses, as Docker has them.
     pub docker_addresses: Vec<String>,
 }
 
@@ -84,14 +86,30 @@ impl MatrixPlan {
     }
 }
 
-/// Plans the matrix. `ready` holds each service's `x-stackctl.ready` targets (from the stack
-/// file, when there is one); `depends` each service's declared dependencies.
+/// What the stack file says, when there is one: it decides what *should* happen.
+#[derive(Debug, Default)]
+pub struct Declared {
+    /// Each service's `x-stackctl.ready` targets.
+    pub ready: BTreeMap<String, Vec<String>>,
+    /// Each service's dependencies.
+    pub depends: BTreeMap<String, Vec<String>>,
+    /// The networks each service is declared on (Docker's names). Without a stack file the
+    /// containers' actual networks stand in, and isolation can only be judged against them.
+    pub networks: Option<BTreeMap<String, BTreeSet<String>>>,
+}
+
+/// Plans the matrix from the containers Docker has and what the stack file declares.
 #[must_use]
-pub fn plan(
-    containers: &BTreeMap<String, ServiceContainer>,
-    ready: &BTreeMap<String, Vec<String>>,
-    depends: &BTreeMap<String, Vec<String>>,
-) -> MatrixPlan {
+pub fn plan(containers: &BTreeMap<String, ServiceContainer>, declared: &Declared) -> MatrixPlan {
+    let ready = &declared.ready;
+    let depends = &declared.depends;
+    let networks_of = |c: &ServiceContainer| -> BTreeSet<String> {
+        declared
+            .networks
+            .as_ref()
+            .and_then(|n| n.get(&c.service).cloned())
+            .unwrap_or_else(|| c.networks.keys().cloned().collect())
+    };
     let mut out = MatrixPlan::default();
     for (name, container) in containers {
         if !container.running() {
@@ -115,7 +133,10 @@ pub fn plan(
             if from.service == to.service {
                 continue;
             }
-            let shared = from.shared_networks(to);
+            let shared: Vec<String> = networks_of(from)
+                .intersection(&networks_of(to))
+                .cloned()
+                .collect();
             let expect = if shared.is_empty() {
                 Expect::Unresolvable
             } else {
@@ -125,11 +146,16 @@ pub fn plan(
                 .get(&from.service)
                 .unwrap_or(&from.depends_on)
                 .contains(&to.service);
+            let actual_shared: Vec<String> = from
+                .networks
+                .keys()
+                .filter(|n| to.networks.contains_key(*n))
+                .cloned()
+                .collect();
             let docker_addresses: Vec<String> = to
                 .networks
-                .iter()
-                .filter(|(net, _)| shared.is_empty() || shared.contains(net))
-                .filter_map(|(_, endpoint)| endpoint.ip.clone())
+                .values()
+                .filter_map(|endpoint| endpoint.ip.clone())
                 .collect();
             let pair = |target: String, port: Option<u16>| Pair {
                 from: from.service.clone(),
@@ -137,6 +163,7 @@ pub fn plan(
                 target,
                 port,
                 shared: shared.clone(),
+                actual_shared: actual_shared.clone(),
                 depends_on,
                 expect,
                 docker_addresses: docker_addresses.clone(),
@@ -260,6 +287,19 @@ impl Row {
             Expect::Unresolvable => result.result == Verdict::Unresolvable,
         };
         let mut detail = result.detail.clone();
+        if !as_expected && pair.expect == Expect::Unresolvable {
+            let docker = if pair.actual_shared.is_empty() {
+                String::new()
+            } else {
+                format!(" (Docker has both on {})", pair.actual_shared.join(", "))
+            };
+            detail = format!(
+                "isolation broken: `{}` is {} from `{}`, which shares no network with it in the stack file{docker}",
+                pair.to,
+                result.result.as_str(),
+                pair.from
+            );
+        }
         // A name that resolves to none of the service's addresses is stale or hijacked.
         if as_expected
             && dns
@@ -468,8 +508,11 @@ mod tests {
             ("web".to_owned(), web),
             ("init".to_owned(), job),
         ]);
-        let depends = BTreeMap::from([("app".to_owned(), vec!["db".to_owned()])]);
-        let plan = plan(&all, &BTreeMap::new(), &depends);
+        let declared = Declared {
+            depends: BTreeMap::from([("app".to_owned(), vec!["db".to_owned()])]),
+            ..Declared::default()
+        };
+        let plan = plan(&all, &declared);
         let find = |from: &str, target: &str| {
             plan.pairs
                 .iter()
@@ -497,6 +540,7 @@ mod tests {
             target: "dns://db".into(),
             port: None,
             shared: vec![],
+            actual_shared: vec!["back".into()],
             depends_on: false,
             expect: Expect::Unresolvable,
             docker_addresses: vec!["10.0.1.2".into()],
@@ -509,7 +553,12 @@ mod tests {
             addresses: vec!["10.0.1.2".into()],
             latency_ms: 1.0,
         };
-        assert!(!Row::judge(&pair, &resolved).as_expected);
+        let leak = Row::judge(&pair, &resolved);
+        assert!(!leak.as_expected);
+        assert_eq!(
+            leak.detail,
+            "isolation broken: `db` is resolved from `web`, which shares no network with it in the stack file (Docker has both on back)"
+        );
         let shared = Pair {
             shared: vec!["back".into()],
             expect: Expect::Reachable,
@@ -530,5 +579,50 @@ mod tests {
         let text = render(&[row], &[]);
         assert!(text.lines().nth(1).unwrap().starts_with('!'), "{text}");
         assert!(text.ends_with("1 check from 1 service: 0 as expected, 1 unexpected\n"));
+    }
+}
+
+#[cfg(test)]
+mod declared_tests {
+    use super::super::locate::Endpoint;
+    use super::*;
+
+    #[test]
+    fn the_stack_file_decides_what_should_be_isolated() {
+        let on = |service: &str, nets: &[&str]| ServiceContainer {
+            service: service.into(),
+            state: "running".into(),
+            networks: nets
+                .iter()
+                .map(|n| ((*n).to_owned(), Endpoint::default()))
+                .collect(),
+            ..ServiceContainer::default()
+        };
+        // Docker has web on `back` too (someone connected it by hand); the file says `front`.
+        let all = BTreeMap::from([
+            ("db".to_owned(), on("db", &["p_back"])),
+            ("web".to_owned(), on("web", &["p_front", "p_back"])),
+        ]);
+        let declared = Declared {
+            networks: Some(BTreeMap::from([
+                ("db".to_owned(), BTreeSet::from(["p_back".to_owned()])),
+                ("web".to_owned(), BTreeSet::from(["p_front".to_owned()])),
+            ])),
+            ..Declared::default()
+        };
+        let planned = plan(&all, &declared);
+        let pair = planned
+            .pairs
+            .iter()
+            .find(|p| p.from == "web" && p.to == "db")
+            .unwrap();
+        assert_eq!(pair.expect, Expect::Unresolvable);
+        let live = plan(&all, &Declared::default());
+        let pair = live
+            .pairs
+            .iter()
+            .find(|p| p.from == "web" && p.to == "db")
+            .unwrap();
+        assert_eq!(pair.expect, Expect::Reachable);
     }
 }

@@ -1,7 +1,7 @@
 //! The smoke test's network steps: Rocket.Chat's API, the bot's login, room, post and the
 //! admin's read-back, the GitLab hook, the front door, and the cleanup. They run wherever the
-//! plan is executed — usually inside the bot's network namespace (the probe container), so
-//! the stack needs no published port and names resolve as the bot resolves them.
+//! plan is executed — usually inside a service's network namespace (the probe container), so
+//! the stack needs no published port and its names resolve as they do for its services.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

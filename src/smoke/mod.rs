@@ -5,7 +5,7 @@
 //!
 //! The steps are data ([`step`]), planned from the stack file ([`discover`], [`plan`]); Docker
 //! answers its own ([`docker`]) and the rest run over the network ([`chat`]), usually from
-//! inside the bot's network namespace; [`report`] renders the results.
+//! inside Rocket.Chat's network namespace; [`report`] renders the results.
 
 pub mod chat;
 pub mod discover;

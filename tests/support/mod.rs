@@ -43,6 +43,11 @@ impl Run {
         self
     }
 
+    pub fn current_dir(mut self, dir: &std::path::Path) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
     /// Runs to completion.
     pub fn output(mut self) -> Output {
         let started = Instant::now();
