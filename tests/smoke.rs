@@ -259,8 +259,8 @@ fn smoke_is_green_on_the_demo_stack_and_names_the_step_that_breaks() {
     );
 
     // The hook is gone (the integration was deleted): the hook step fails, the rest passes.
-    let list = demo.admin(&[(Method::GET, "/api/v1/integrations.list", None)]);
-    let id = list[0]["integrations"]
+    let integrations = demo.admin(&[(Method::GET, "/api/v1/integrations.list", None)]);
+    let id = integrations[0]["integrations"]
         .as_array()
         .unwrap()
         .iter()

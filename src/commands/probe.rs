@@ -175,13 +175,11 @@ fn project_and_stack(args: &StackArgs, settings: &Settings) -> Result<(String, O
         && crate::stack::DEFAULT_FILES
             .iter()
             .all(|f| !settings.cwd.join(f).exists());
-    match (&args.project, no_file_here) {
-        (Some(project), true) => Ok((crate::stack::normalize_project(project), None)),
-        _ => {
-            let stack = open_stack(args, settings)?;
-            Ok((stack.project.clone(), Some(stack)))
-        }
+    if let (Some(project), true) = (&args.project, no_file_here) {
+        return Ok((crate::stack::normalize_project(project), None));
     }
+    let stack = open_stack(args, settings)?;
+    Ok((stack.project.clone(), Some(stack)))
 }
 
 async fn run_matrix(

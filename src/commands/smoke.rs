@@ -215,7 +215,7 @@ fn apply_overrides(args: &SmokeArgs, settings: &Settings, found: &mut Discovered
         if let Some(hook) = &mut found.hook
             && hook.room.is_none()
         {
-            hook.room = found.room.clone();
+            hook.room.clone_from(&found.room);
         }
     }
     Ok(())
@@ -388,7 +388,7 @@ async fn run_chat(
         container_id: &container.id,
     };
     let stdin = serde_json::to_vec(&chat_plan).unwrap_or_default();
-    let argv = [
+    let command = [
         "--json",
         "--log-level",
         &settings.log_filter,
@@ -406,7 +406,7 @@ async fn run_chat(
     };
     let finished = run_inside(
         inside,
-        argv,
+        command,
         &stdin,
         remaining + CONTAINER_SLACK,
         &mut on_line,

@@ -2,6 +2,7 @@
 //! stack `docker compose` brought up is found as well as one stackctl brought up.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 use bollard::models::ContainerInspectResponse;
 
@@ -194,7 +195,7 @@ pub fn running<'a>(
     }
     let mut state = format!("`{}`", container.state);
     if let Some(code) = container.exit_code {
-        state.push_str(&format!(", exit code {code}"));
+        let _ = write!(state, ", exit code {code}");
     }
     let hint = if container.job {
         format!(

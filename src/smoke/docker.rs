@@ -3,6 +3,7 @@
 //! read out of the webhook job's container.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Read as _;
 use std::time::Instant;
 
@@ -44,7 +45,7 @@ async fn judge_job(docker: &DockerApi, step: &Step, c: &ServiceContainer) -> Ste
             let tail = docker.log_tail(&c.id, 5, 0).await;
             let mut detail = format!("failed (exit code {code})");
             if let Some(last) = tail.iter().rev().find(|l| !l.trim().is_empty()) {
-                detail.push_str(&format!("; last log line: {}", last.trim()));
+                let _ = write!(detail, "; last log line: {}", last.trim());
             }
             StepResult::new(step, Status::Failed, detail).with_hint(Some(format!(
                 "`docker logs {}` shows the whole run; `stackctl up` runs it again once fixed",
@@ -64,7 +65,7 @@ async fn judge_service(docker: &DockerApi, step: &Step, c: &ServiceContainer) ->
     if !c.running() {
         let mut detail = format!("not running (`{}`", c.state);
         if let Some(code) = c.exit_code {
-            detail.push_str(&format!(", exit code {code}"));
+            let _ = write!(detail, ", exit code {code}");
         }
         detail.push(')');
         return StepResult::new(step, Status::Failed, detail).with_hint(Some(format!(

@@ -55,34 +55,31 @@ pub fn steps(stack: &Stack, found: &Discovered, room: &str, hook: &HookSource) -
         HookSource::Found => Planned::run(hook_step),
         HookSource::Missing(why) => Planned::skip(hook_step, why.clone()),
     });
-    match &found.front_door {
-        Some(door) => {
-            plan.push(Planned::run(Step::FrontDoor {
-                url: door.url.clone(),
-                vhost: door.vhost.clone(),
-            }));
-            plan.push(Planned::run(Step::Websocket {
-                url: door.url.clone(),
-                vhost: door.vhost.clone(),
-            }));
-        }
-        None => {
-            let none = "no nginx service";
-            plan.push(Planned::skip(
-                Step::FrontDoor {
-                    url: String::new(),
-                    vhost: None,
-                },
-                none,
-            ));
-            plan.push(Planned::skip(
-                Step::Websocket {
-                    url: String::new(),
-                    vhost: None,
-                },
-                none,
-            ));
-        }
+    if let Some(door) = &found.front_door {
+        plan.push(Planned::run(Step::FrontDoor {
+            url: door.url.clone(),
+            vhost: door.vhost.clone(),
+        }));
+        plan.push(Planned::run(Step::Websocket {
+            url: door.url.clone(),
+            vhost: door.vhost.clone(),
+        }));
+    } else {
+        let none = "no nginx service";
+        plan.push(Planned::skip(
+            Step::FrontDoor {
+                url: String::new(),
+                vhost: None,
+            },
+            none,
+        ));
+        plan.push(Planned::skip(
+            Step::Websocket {
+                url: String::new(),
+                vhost: None,
+            },
+            none,
+        ));
     }
     plan.push(Planned::run(Step::Cleanup));
     plan

@@ -35,8 +35,8 @@ pub async fn upgrade(
     if let Some(vhost) = vhost {
         let host = base.host_str().unwrap_or_default();
         let port = base.port_or_known_default().unwrap_or(80);
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+        let unbracketed = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((unbracketed, port))
             .await
             .map_err(|e| Failure::new(format!("cannot resolve `{host}`: {e}")))?
             .collect();
