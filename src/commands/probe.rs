@@ -68,14 +68,23 @@ pub async fn run(args: ProbeArgs, settings: &Settings) -> Result<ExitStatus> {
         let results = probe_all(&targets, args.timeout).await;
         return Ok(print_results(&results, None, settings));
     }
+    if args.matrix && (!args.targets.is_empty() || args.service.is_some()) {
+        return Err(Error::usage("`--matrix` takes no service or targets")
+            .with_hint("it checks every service against every other; drop the arguments"));
+    }
+    let service = args.service.clone().unwrap_or_default();
+    let targets = parse_targets(args.targets.iter())?;
+    if targets.is_empty() && !args.matrix {
+        return Err(Error::usage(format!("no targets to check from `{service}`")).with_hint(
+            format!(
+                "e.g. `stackctl probe {service} tcp://mongo:27017 dns://rocketchat`, or `stackctl probe --matrix`"
+            ),
+        ));
+    }
     let (project, stack) = project_and_stack(&args.stack, settings)?;
     let docker = DockerApi::connect().await?;
-    let containers = locate::project(&docker, &project).await?;
     if args.matrix {
-        if !args.targets.is_empty() || args.service.is_some() {
-            return Err(Error::usage("`--matrix` takes no service or targets")
-                .with_hint("it checks every service against every other; drop the arguments"));
-        }
+        let containers = locate::project(&docker, &project).await?;
         return run_matrix(
             &args,
             settings,
@@ -86,15 +95,11 @@ pub async fn run(args: ProbeArgs, settings: &Settings) -> Result<ExitStatus> {
         )
         .await;
     }
-    let service = args.service.clone().unwrap_or_default();
-    let targets = parse_targets(args.targets.iter())?;
-    if targets.is_empty() {
-        return Err(Error::usage(format!("no targets to check from `{service}`")).with_hint(
-            format!(
-                "e.g. `stackctl probe {service} tcp://mongo:27017 dns://rocketchat`, or `stackctl probe --matrix`"
-            ),
-        ));
-    }
+    // One service: one listing and one inspect (the whole project only to explain its absence).
+    let containers = match locate::service(&docker, &project, &service).await? {
+        Some(found) => BTreeMap::from([(service.clone(), found)]),
+        None => locate::project(&docker, &project).await?,
+    };
     let container = locate::running(&containers, &project, &service)?;
     let binary = ProbeBinary::load(args.binary.as_deref())?;
     let image = image::ensure(&docker, &binary).await?;

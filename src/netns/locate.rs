@@ -164,6 +164,50 @@ pub async fn project(
     Ok(found)
 }
 
+/// The container of one service (a running one when it has several), or `None`: one listing
+/// and one inspect, where [`project`] inspects every container.
+///
+/// # Errors
+/// When the daemon cannot be asked.
+pub async fn service(
+    docker: &DockerApi,
+    project: &str,
+    service: &str,
+) -> Result<Option<ServiceContainer>, Error> {
+    use bollard::query_parameters::ListContainersOptionsBuilder;
+    let project_label = format!("{}={project}", labels::PROJECT);
+    let service_label = format!("{}={service}", labels::SERVICE);
+    let filters = std::collections::HashMap::from([(
+        "label",
+        vec![project_label.as_str(), service_label.as_str()],
+    )]);
+    let found = docker
+        .client()
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(|e| crate::engine::docker::daemon_error("cannot list containers", &e))?;
+    let mut candidates: Vec<_> = found
+        .into_iter()
+        .filter(|c| {
+            let l = c.labels.clone().unwrap_or_default();
+            l.get(labels::ONEOFF).map(String::as_str) != Some("True")
+                && !l.contains_key(labels::PROBE)
+        })
+        .collect();
+    candidates
+        .sort_by_key(|c| c.state.as_ref().map(ToString::to_string) != Some("running".to_owned()));
+    let Some(chosen) = candidates.into_iter().next() else {
+        return Ok(None);
+    };
+    let inspect = docker.inspect(&chosen.id.unwrap_or_default()).await?;
+    Ok(Some(ServiceContainer::from_inspect(service, inspect)))
+}
+
 /// The running container of `service`, or an error that says why there is none to join.
 ///
 /// # Errors

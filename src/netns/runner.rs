@@ -5,21 +5,22 @@
 //! What to do is written to the container's stdin (never its arguments or environment, which
 //! `docker inspect` would show: a plan may carry passwords); what it found comes back on its
 //! stdout, one JSON object per line. The container is labelled with the project (and
-//! `io.stackctl.probe`) so `down` removes any left behind, and removed as soon as it exits.
+//! `io.stackctl.probe`) so `down` removes any left behind; the daemon removes it as soon as it
+//! exits (`AutoRemove`), and we do when it could not run to its end.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::container::LogOutput;
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, ContainerWaitResponse, HostConfig};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
-    WaitContainerOptions,
+    WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::engine::docker::{DockerApi, daemon_error};
+use crate::engine::docker::{DockerApi, daemon_error, is_not_found};
 use crate::engine::labels;
 use crate::error::Error;
 
@@ -75,6 +76,8 @@ pub async fn run(
         tty: Some(false),
         host_config: Some(HostConfig {
             network_mode: Some(format!("container:{}", inside.container_id)),
+            // The daemon removes it once it exited; we remove it ourselves only on failure.
+            auto_remove: Some(true),
             ..Default::default()
         }),
         ..Default::default()
@@ -89,20 +92,40 @@ pub async fn run(
         .map_err(|e| daemon_error("cannot create the probe container", &e))?
         .id;
     tracing::debug!(container = %name, service = inside.service, "probe container created");
-    let outcome = tokio::time::timeout(limit, attach_and_wait(inside, &id, &name, stdin, on_line))
-        .await
-        .unwrap_or_else(|_| {
-            Err(Error::timeout(format!(
-                "the probe container in `{}` did not finish within {}",
-                inside.service,
-                crate::output::human_duration(limit)
-            )))
-        });
-    let options = RemoveContainerOptionsBuilder::new().force(true).build();
-    if let Err(e) = client.remove_container(&id, Some(options)).await {
-        tracing::warn!(container = %name, "cannot remove the probe container: {e}");
+    // Waiting for the *next* exit, asked before the start (as `docker run` does): the exit code
+    // arrives without waiting for the daemon's removal, and is not lost to it.
+    let mut waiter = tokio::spawn({
+        let client = client.clone();
+        let id = id.clone();
+        async move {
+            let options = WaitContainerOptionsBuilder::new()
+                .condition("next-exit")
+                .build();
+            client.wait_container(&id, Some(options)).next().await
+        }
+    });
+    let outcome = tokio::time::timeout(
+        limit,
+        attach_and_wait(inside, &id, &name, stdin, on_line, &mut waiter),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(Error::timeout(format!(
+            "the probe container in `{}` did not finish within {}",
+            inside.service,
+            crate::output::human_duration(limit)
+        )))
+    });
+    if outcome.is_err() {
+        waiter.abort();
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        match client.remove_container(&id, Some(options)).await {
+            Ok(()) => tracing::debug!(container = %name, "probe container removed"),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => tracing::warn!(container = %name, "cannot remove the probe container: {e}"),
+        }
     }
-    tracing::debug!(container = %name, elapsed = ?started.elapsed(), "probe container removed");
+    tracing::debug!(container = %name, elapsed = ?started.elapsed(), "probe container done");
     outcome
 }
 
@@ -112,6 +135,9 @@ async fn attach_and_wait(
     name: &str,
     stdin: &[u8],
     on_line: &mut (dyn FnMut(&str) + Send),
+    waiter: &mut tokio::task::JoinHandle<
+        Option<Result<ContainerWaitResponse, bollard::errors::Error>>,
+    >,
 ) -> Result<Finished, Error> {
     let client = inside.docker.client();
     let options = AttachContainerOptionsBuilder::new()
@@ -164,15 +190,14 @@ async fn attach_and_wait(
     if !pending.is_empty() {
         on_line(String::from_utf8_lossy(&pending).trim_end());
     }
-    let exit_code = match client
-        .wait_container(id, None::<WaitContainerOptions>)
-        .next()
-        .await
-    {
-        Some(Ok(done)) => done.status_code,
-        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
-        Some(Err(e)) => return Err(daemon_error("waiting for the probe container", &e)),
-        None => -1,
+    let exit_code = match waiter.await {
+        Ok(Some(Ok(done))) => done.status_code,
+        Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => code,
+        Ok(Some(Err(e))) if !is_not_found(&e) => {
+            return Err(daemon_error("waiting for the probe container", &e));
+        }
+        // Gone before the wait was registered: the results are what counts.
+        _ => -1,
     };
     tracing::debug!(container = %name, exit_code, "probe container exited");
     Ok(Finished {
