@@ -17,7 +17,7 @@ export BENCH_IMAGE="stackctl-bench:$$"
 project="stbench$$"
 file=compose/demo/compose.yml
 cleanup() {
-  "$dir/stackctl" --quiet down -f "$file" -p "$project" >/dev/null 2>&1 || true
+  "$dir/stackctl" --quiet down -v -f "$file" -p "$project" >/dev/null 2>&1 || true
   docker rmi -f "$BENCH_IMAGE" >/dev/null 2>&1 || true
   rm -rf "$ctx"
 }

@@ -58,3 +58,8 @@ pub const SHOWN_IN_HELP: &[&str] = &[
 pub const COMPOSE_FILE: &str = "COMPOSE_FILE";
 /// What separates the files of `COMPOSE_FILE` (default `:`).
 pub const COMPOSE_PATH_SEPARATOR: &str = "COMPOSE_PATH_SEPARATOR";
+/// The static stackctl binary `probe` and `smoke` put in their throw-away image, like
+/// `--binary` (default: the running binary, which must then be static).
+pub const STACKCTL_PROBE_BINARY: &str = "STACKCTL_PROBE_BINARY";
+/// Default global timeout of `smoke`.
+pub const STACKCTL_SMOKE_TIMEOUT: &str = "STACKCTL_SMOKE_TIMEOUT";

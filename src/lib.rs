@@ -4,7 +4,8 @@
 //!
 //! Layers, top to bottom (a module uses only those below it):
 //! - [`run`] → [`cli`] → [`commands`]: the command line, one file per subcommand;
-//! - [`engine`] (up/down/status on Docker), [`probe`] (repeated checks), [`job`] (retried jobs);
+//! - [`engine`] (up/down/status on Docker), [`probe`] (repeated checks), [`job`] (retried jobs),
+//!   [`netns`] (checks from inside a service's network namespace), [`smoke`] (the CI chat test);
 //! - the domains, one folder each: [`mongo`], [`rocketchat`], [`gitlab`]; the generic [`check`]s;
 //! - shared leaves: [`stack`], [`output`], [`settings`], [`target`], [`retry`], [`secret`],
 //!   [`redact`], [`reason`], [`tls`], [`limits`], [`error`], [`exit`], [`env_vars`].
@@ -21,6 +22,7 @@ pub mod job;
 pub mod limits;
 mod logging;
 pub mod mongo;
+pub mod netns;
 pub mod output;
 pub mod probe;
 pub mod reason;
@@ -30,6 +32,7 @@ pub mod rocketchat;
 pub(crate) mod run;
 pub mod secret;
 pub mod settings;
+pub mod smoke;
 pub mod stack;
 pub mod target;
 pub mod tls;

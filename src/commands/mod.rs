@@ -9,6 +9,8 @@ pub mod down;
 pub mod graph;
 pub mod init;
 pub mod man;
+pub mod probe;
+pub mod smoke;
 pub mod status;
 pub mod up;
 pub mod wait;
@@ -43,6 +45,10 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the manual page (or write every page with `--dir`)
     Man(man::ManArgs),
+    /// Run checks from inside a service's network namespace (nothing installed in its image)
+    Probe(probe::ProbeArgs),
+    /// End-to-end chat test for CI: services healthy, the bot posts, the admin reads it back, the hook delivers
+    Smoke(smoke::SmokeArgs),
 }
 
 /// Runs the command. `tree` builds the command-line definitions for the commands that document
@@ -63,5 +69,7 @@ pub async fn execute(
         Command::Graph(args) => graph::run(&args, settings).map(Completion::Exit),
         Command::Completions(args) => completions::run(&args, tree()).map(Completion::Exit),
         Command::Man(args) => man::run(&args, tree(), settings).map(Completion::Exit),
+        Command::Probe(args) => probe::run(args, settings).await.map(Completion::Exit),
+        Command::Smoke(args) => smoke::run(args, settings).await.map(Completion::Exit),
     }
 }

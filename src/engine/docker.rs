@@ -27,7 +27,8 @@ pub struct DockerApi {
     version: (u32, u32),
 }
 
-fn daemon_error(what: &str, err: &bollard::errors::Error) -> Error {
+/// A daemon error in our words: `what: reason`.
+pub(crate) fn daemon_error(what: &str, err: &bollard::errors::Error) -> Error {
     let text = match err {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
         other => other.to_string(),
@@ -46,7 +47,8 @@ fn is_not_modified(err: &bollard::errors::Error) -> bool {
     )
 }
 
-fn is_not_found(err: &bollard::errors::Error) -> bool {
+/// True for the daemon's 404.
+pub(crate) fn is_not_found(err: &bollard::errors::Error) -> bool {
     matches!(
         err,
         bollard::errors::Error::DockerResponseServerError {
@@ -73,6 +75,13 @@ impl DockerApi {
             version: (part(version.major_version), part(version.minor_version)),
             docker,
         })
+    }
+
+    /// The bollard client, for the engine's neighbours that need more of the API than the
+    /// engine does (the throw-away probe containers of `netns`).
+    #[must_use]
+    pub(crate) fn client(&self) -> &Docker {
+        &self.docker
     }
 
     /// True when the negotiated API is at least `major.minor`.

@@ -42,7 +42,8 @@ pub async fn down(
         let service = labels.get(labels::SERVICE).cloned().unwrap_or_default();
         let oneoff = labels.get(labels::ONEOFF).map(String::as_str) == Some("True");
         let known = stack.services.contains_key(&service);
-        if (!known || oneoff) && !remove_orphans {
+        let probe = labels.contains_key(labels::PROBE);
+        if (!known || oneoff) && !remove_orphans && !probe {
             continue;
         }
         let id = container.id.clone().unwrap_or_default();

@@ -23,6 +23,9 @@ pub const JOB: &str = "io.stackctl.job";
 /// Ours: on every container stackctl creates. Its absence means another tool (docker compose)
 /// made the container, and that tool's config hash follows another scheme than ours.
 pub const CREATED_BY: &str = "io.stackctl.created-by";
+/// Ours: marks a throw-away `probe`/`smoke` container (value: the service whose network
+/// namespace it joined), so `down` removes any left behind.
+pub const PROBE: &str = "io.stackctl.probe";
 
 /// The compose version we claim. A numeric string is what compose expects; 1.29.2 is the
 /// Compose on our machines, and claiming it keeps it from complaining about our containers.

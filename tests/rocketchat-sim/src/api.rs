@@ -132,6 +132,8 @@ pub enum ApiErr {
     Forbidden(Option<String>),
     /// typed-route validation (packages/http-router): 400 {success:false, errorType:'error-invalid-params', error}
     InvalidParams(String),
+    /// API.v1.failure() without arguments -> 400 {success:false}
+    Failure,
 }
 
 fn meteor(code: &str, reason: &str) -> ApiErr {
@@ -247,6 +249,7 @@ impl Sim {
                 400,
                 json!({"success": false, "errorType": "error-invalid-params", "error": m}),
             ),
+            ApiErr::Failure => Reply::json(400, json!({"success": false})),
         }
     }
 
@@ -443,6 +446,11 @@ impl Sim {
             ("POST", "channels.addOwner", true, channels_add_owner),
             ("POST", "groups.addOwner", true, groups_add_owner),
             ("POST", "chat.postMessage", true, chat_post_message),
+            ("POST", "chat.sendMessage", true, chat_send_message),
+            ("GET", "chat.getMessage", true, chat_get_message),
+            ("POST", "chat.delete", true, chat_delete),
+            ("POST", "channels.delete", true, channels_delete),
+            ("POST", "groups.delete", true, groups_delete),
             ("GET", "channels.history", true, channels_history),
             ("GET", "groups.history", true, groups_history),
             ("GET", "permissions.listAll", true, permissions_list_all),
@@ -451,6 +459,7 @@ impl Sim {
             ("GET", "integrations.list", true, integrations_list),
             ("GET", "integrations.get", true, integrations_get),
             ("PUT", "integrations.update", true, integrations_update),
+            ("POST", "integrations.remove", true, integrations_remove),
         ];
         if name == "login" && method == "POST" {
             // login is registered with addRoute and the default rate limiter, no auth
@@ -3035,5 +3044,277 @@ fn js_type(v: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Array(_) => "object",
         Value::Object(_) => "object",
+    }
+}
+
+// ---------------------------------------------------------------- messages by id, deletions
+
+/// chat.ts 'chat.sendMessage' (validateParams isChatSendMessageProps: `message` with `rid`,
+/// optional `_id`) -> lib/server/methods/sendMessage.ts executeSendMessage ->
+/// authorization/server/functions/canSendMessage.ts -> lib/server/functions/sendMessage.ts.
+/// Unlike chat.postMessage the caller chooses the message's `_id`.
+fn chat_send_message(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    let Some(message) = ctx.req.body.get("message").filter(|m| m.is_object()) else {
+        return Err(ApiErr::InvalidParams(
+            "must have required property 'message'".into(),
+        ));
+    };
+    let Some(rid) = message.get("rid").and_then(Value::as_str) else {
+        return Err(ApiErr::InvalidParams(
+            "must have required property 'rid'".into(),
+        ));
+    };
+    // MessageTypes.isSystemMessage -> plain Error
+    if message.get("t").and_then(Value::as_str).is_some() {
+        return Err(ApiErr::Plain(
+            "Cannot send system messages using 'chat.sendMessage'".into(),
+        ));
+    }
+    let user = sim
+        .db
+        .user(&ctx.uid)
+        .cloned()
+        .ok_or_else(|| meteor("error-invalid-user", "Invalid user"))?;
+    // canSendMessageAsync: throw new Error('error-invalid-room' | 'error-not-allowed' | readonly)
+    let room = sim
+        .db
+        .room(rid)
+        .cloned()
+        .ok_or_else(|| ApiErr::Plain("error-invalid-room".into()))?;
+    if !sim.can_access_room(&room, &ctx.uid) {
+        return Err(ApiErr::Plain("error-not-allowed".into()));
+    }
+    if room.ro
+        && !sim
+            .db
+            .has_permission(&ctx.uid, "post-readonly", Some(&room.id))
+    {
+        return Err(ApiErr::Plain(
+            "You can't send messages because the room is readonly.".into(),
+        ));
+    }
+    let id = message
+        .get("_id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map_or_else(|| random_id(17), str::to_string);
+    // sendMessage: `messageAlreadyExists` -> returns undefined, nothing is inserted. What the
+    // REST route then answers (normalizeMessagesForUser([undefined])) was not confirmed; we
+    // answer success without a message.
+    if sim.db.messages.iter().any(|m| m.id == id) {
+        return Ok(json!({}));
+    }
+    let m = Message {
+        id,
+        rid: room.id.clone(),
+        msg: message
+            .get("msg")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        ts: now_ms(),
+        uid: user.id.clone(),
+        username: user.username.clone(),
+        name: user.name.clone(),
+        t: None,
+        alias: None,
+        avatar: None,
+        emoji: None,
+        attachments: None,
+        bot: None,
+    };
+    let out = m.json();
+    sim.insert_message(m);
+    Ok(json!({"message": out}))
+}
+
+/// chat.ts 'chat.getMessage' -> lib/server/methods/getSingleMessage.ts: unknown id ->
+/// `API.v1.failure()` (no error text); a room the caller may not access -> Meteor.Error
+/// 'error-not-allowed' 'Not allowed'.
+fn chat_get_message(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    let Some(id) = ctx.q("msgId").filter(|s| !s.is_empty()) else {
+        return Err(ApiErr::Plain(
+            "The \"msgId\" query parameter must be provided.".into(),
+        ));
+    };
+    let Some(message) = sim.db.messages.iter().find(|m| m.id == id).cloned() else {
+        return Err(ApiErr::Failure);
+    };
+    let accessible = sim
+        .db
+        .room(&message.rid)
+        .cloned()
+        .is_some_and(|room| sim.can_access_room(&room, &ctx.uid));
+    if !accessible {
+        return Err(meteor_d(
+            "error-not-allowed",
+            "Not allowed",
+            json!({"method": "getSingleMessage"}),
+        ));
+    }
+    Ok(json!({"message": message.json()}))
+}
+
+/// chat.ts 'chat.delete' (isChatDeleteProps: msgId, roomId, asUser?) ->
+/// lib/server/functions/deleteMessage.ts deleteMessageValidatingPermission ->
+/// authorization/server/functions/canDeleteMessage.ts. With the default settings
+/// (Message_KeepHistory and Message_ShowDeletedStatus off) the message is removed.
+fn chat_delete(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    let b = &ctx.req.body;
+    let (Some(msg_id), Some(room_id)) = (
+        b.get("msgId").and_then(Value::as_str),
+        b.get("roomId").and_then(Value::as_str),
+    ) else {
+        let missing = if b.get("msgId").is_none() {
+            "msgId"
+        } else {
+            "roomId"
+        };
+        return Err(ApiErr::InvalidParams(format!(
+            "must have required property '{missing}'"
+        )));
+    };
+    let Some(message) = sim.db.messages.iter().find(|m| m.id == msg_id).cloned() else {
+        return Err(ApiErr::Plain(format!(
+            "No message found with the id of \"{msg_id}\"."
+        )));
+    };
+    if message.rid != room_id {
+        return Err(ApiErr::Plain(
+            "The room id provided does not match where the message is from.".into(),
+        ));
+    }
+    let as_user = as_bool(b.get("asUser")).unwrap_or(false);
+    if as_user
+        && message.uid != ctx.uid
+        && !sim
+            .db
+            .has_permission(&ctx.uid, "force-delete-message", Some(&message.rid))
+    {
+        return Err(ApiErr::Plain(
+            "Unauthorized. You must have the permission \"force-delete-message\" to delete other's message as them.".into(),
+        ));
+    }
+    let actor = if as_user {
+        message.uid.clone()
+    } else {
+        ctx.uid.clone()
+    };
+    if !sim.can_delete_message(&actor, &message) {
+        return Err(meteor("error-action-not-allowed", "Not allowed"));
+    }
+    sim.db.messages.retain(|m| m.id != message.id);
+    if message.t.is_none()
+        && let Some(room) = sim.db.room_mut(&message.rid)
+    {
+        room.msgs = room.msgs.saturating_sub(1);
+    }
+    sim.dirty = true;
+    Ok(json!({"_id": message.id, "ts": now_ms().to_string(), "message": message.json()}))
+}
+
+/// channels.ts 'channels.delete' -> server/lib/eraseRoom.ts: the room directive's
+/// canBeDeleted needs `delete-c` (`delete-p` for groups), else Meteor.Error 'error-not-allowed';
+/// app/lib/server/functions/deleteRoom.ts removes the room, its messages and subscriptions.
+fn channels_delete(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    let b = &ctx.req.body;
+    if b.get("roomId").is_none() && b.get("roomName").is_none() {
+        return Err(ApiErr::InvalidParams(
+            "must have required property 'roomId'\n must have required property 'roomName'\n must match a schema in anyOf".into(),
+        ));
+    }
+    let room = sim.find_channel(ctx.bs("roomId"), ctx.bs("roomName"), false)?;
+    sim.erase_room(&ctx.uid, &room, "delete-c")?;
+    Ok(json!({}))
+}
+
+/// groups.ts 'groups.delete' -> eraseRoom with `delete-p`.
+fn groups_delete(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    let room = sim.find_group(ctx, ctx.bs("roomId"), ctx.bs("roomName"), false)?;
+    sim.erase_room(&ctx.uid, &room, "delete-p")?;
+    Ok(json!({}))
+}
+
+/// integrations.ts 'integrations.remove' (`type` + `integrationId` for incoming webhooks):
+/// needs one of the manage-*-integrations permissions (else API.v1.unauthorized()),
+/// unknown id -> 'No integration found.'; answers the removed integration.
+fn integrations_remove(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    let perms = [
+        "manage-outgoing-integrations",
+        "manage-own-outgoing-integrations",
+        "manage-incoming-integrations",
+        "manage-own-incoming-integrations",
+    ];
+    if !perms
+        .iter()
+        .any(|p| sim.db.has_permission(&ctx.uid, p, None))
+    {
+        return Err(ApiErr::Forbidden(None));
+    }
+    match ctx.bs("type") {
+        Some("webhook-incoming") => {}
+        Some("webhook-outgoing") => {
+            return Err(ApiErr::Plain(
+                "rocketchat-sim: outgoing webhooks are not simulated".into(),
+            ));
+        }
+        _ => return Err(ApiErr::Plain("Invalid integration type.".into())),
+    }
+    let Some(id) = ctx.bs("integrationId") else {
+        return Err(ApiErr::Plain(
+            "Match error: Missing key 'integrationId'".into(),
+        ));
+    };
+    let Some(integration) = sim.db.integrations.iter().find(|i| i.id == id).cloned() else {
+        return Err(ApiErr::Plain("No integration found.".into()));
+    };
+    sim.db.integrations.retain(|i| i.id != id);
+    sim.dirty = true;
+    Ok(json!({"integration": integration.json()}))
+}
+
+impl Sim {
+    /// authorization/server/functions/canDeleteMessage.ts
+    fn can_delete_message(&self, uid: &str, message: &Message) -> bool {
+        let rid = Some(message.rid.as_str());
+        if self.db.has_permission(uid, "force-delete-message", rid) {
+            return true;
+        }
+        if !self.db.setting_bool("Message_AllowDeleting") {
+            return false;
+        }
+        let any = self.db.has_permission(uid, "delete-message", rid);
+        let own = uid == message.uid && self.db.has_permission(uid, "delete-own-message", rid);
+        if !(any || own) {
+            return false;
+        }
+        if !self
+            .db
+            .has_permission(uid, "bypass-time-limit-edit-and-delete", None)
+        {
+            let block = self
+                .db
+                .setting_int("Message_AllowDeleting_BlockDeleteInMinutes");
+            if block > 0 && (now_ms() - message.ts) / 60_000 > block {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// server/lib/eraseRoom.ts + app/lib/server/functions/deleteRoom.ts
+    fn erase_room(&mut self, uid: &str, room: &Room, permission: &str) -> Result<(), ApiErr> {
+        if !self.db.has_permission(uid, permission, Some(&room.id)) {
+            return Err(meteor_d(
+                "error-not-allowed",
+                "Not allowed",
+                json!({"method": "eraseRoom"}),
+            ));
+        }
+        self.db.messages.retain(|m| m.rid != room.id);
+        self.db.subscriptions.retain(|s| s.rid != room.id);
+        self.db.rooms.retain(|r| r.id != room.id);
+        self.dirty = true;
+        Ok(())
     }
 }

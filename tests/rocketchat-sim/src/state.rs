@@ -518,7 +518,10 @@ pub const DEFAULT_PERMISSIONS: &[(&str, &[&str])] = &[
     ("create-personal-access-tokens", &["admin", "user"]),
     ("create-user", &["admin"]),
     ("delete-c", &["admin", "owner"]),
+    ("delete-message", &["admin", "owner", "moderator"]),
+    ("delete-own-message", &["admin", "user"]),
     ("delete-p", &["admin", "owner"]),
+    ("force-delete-message", &["admin", "owner"]),
     ("delete-user", &["admin"]),
     ("edit-other-user-active-status", &["admin"]),
     ("edit-other-user-info", &["admin"]),
@@ -702,6 +705,9 @@ pub fn default_settings() -> Vec<(&'static str, SettingValue)> {
             Str("[0-9a-zA-Z-_.]+".into()),
         ),
         ("Initial_Channel_Created", Bool(false)),
+        // apps/meteor/server/settings/message.ts
+        ("Message_AllowDeleting", Bool(true)),
+        ("Message_AllowDeleting_BlockDeleteInMinutes", Int(0)),
         ("Site_Url", Str("http://localhost:3000".into())),
         ("Site_Name", Str("Rocket.Chat".into())),
     ]

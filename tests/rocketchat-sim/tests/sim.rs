@@ -1476,3 +1476,186 @@ async fn login_failures_say_nothing_once_breaking_changes_apply() {
     .await;
     assert_eq!(b["error"], "Unauthorized");
 }
+
+#[tokio::test]
+async fn send_message_with_own_id_read_back_delete_and_erase() {
+    let sim = spawn(&["--no-rate-limit"], &admin_env());
+    wait_ready(&sim.base).await;
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    create_user(&admin, "alice", false).await;
+    create_user(&admin, "mallory", false).await;
+    let (_, created) = post(
+        &sim.base,
+        "/api/v1/groups.create",
+        json!({"name": "ops", "members": ["alice"]}),
+        Some(&admin),
+    )
+    .await;
+    let rid = created["group"]["_id"].as_str().unwrap().to_string();
+    let alice = login(&sim.base, "alice", "pw-12345").await;
+    let mallory = login(&sim.base, "mallory", "pw-12345").await;
+
+    // chat.sendMessage keeps the caller's _id.
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/chat.sendMessage",
+        json!({"message": {"_id": "smokeMessageId001", "rid": rid, "msg": "hello"}}),
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["message"]["_id"], "smokeMessageId001");
+    assert_eq!(b["message"]["u"]["username"], "alice");
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/chat.sendMessage",
+        json!({"message": {"rid": "nope", "msg": "x"}}),
+        Some(&alice),
+    )
+    .await;
+    assert_eq!((s, b["error"].clone()), (400, json!("error-invalid-room")));
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/chat.sendMessage",
+        json!({"message": {"rid": rid, "msg": "x"}}),
+        Some(&mallory),
+    )
+    .await;
+    assert_eq!((s, b["error"].clone()), (400, json!("error-not-allowed")));
+
+    // chat.getMessage: members read it; others are not allowed; unknown ids fail bare.
+    let (s, b) = get(
+        &sim.base,
+        "/api/v1/chat.getMessage?msgId=smokeMessageId001",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["message"]["msg"], "hello");
+    let (s, b) = get(
+        &sim.base,
+        "/api/v1/chat.getMessage?msgId=smokeMessageId001",
+        Some(&mallory),
+    )
+    .await;
+    assert_eq!(
+        (s, b["errorType"].clone()),
+        (400, json!("error-not-allowed"))
+    );
+    let (s, b) = get(
+        &sim.base,
+        "/api/v1/chat.getMessage?msgId=none",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!((s, b), (400, json!({"success": false})));
+
+    // chat.delete: the room id must match; others' messages need delete-message.
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/chat.delete",
+        json!({"roomId": "other", "msgId": "smokeMessageId001"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"].clone()),
+        (
+            400,
+            json!("The room id provided does not match where the message is from.")
+        )
+    );
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/chat.delete",
+        json!({"roomId": rid, "msgId": "smokeMessageId001"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["_id"], "smokeMessageId001");
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/chat.delete",
+        json!({"roomId": rid, "msgId": "smokeMessageId001"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"].clone()),
+        (
+            400,
+            json!("No message found with the id of \"smokeMessageId001\".")
+        )
+    );
+
+    // groups.delete needs delete-p (admin, owner); the room is gone afterwards.
+    let (s, _) = post(
+        &sim.base,
+        "/api/v1/groups.delete",
+        json!({"roomId": rid}),
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/groups.delete",
+        json!({"roomName": "ops"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (_, b) = get(&sim.base, "/api/v1/groups.info?roomName=ops", Some(&admin)).await;
+    assert_eq!(b["errorType"], "error-room-not-found");
+}
+
+#[tokio::test]
+async fn integrations_remove_makes_the_hook_unknown() {
+    let sim = spawn(&["--no-rate-limit"], &admin_env());
+    wait_ready(&sim.base).await;
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    post(
+        &sim.base,
+        "/api/v1/channels.create",
+        json!({"name": "dev"}),
+        Some(&admin),
+    )
+    .await;
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/integrations.create",
+        json!({"type": "webhook-incoming", "name": "ci", "enabled": true, "username": "boss", "channel": "#dev", "scriptEnabled": false}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let id = b["integration"]["_id"].as_str().unwrap().to_string();
+    let token = b["integration"]["token"].as_str().unwrap().to_string();
+    let hook = format!("/hooks/{id}/{token}");
+    let (s, _) = post(&sim.base, &hook, json!({"text": "before"}), None).await;
+    assert_eq!(s, 200);
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/integrations.remove",
+        json!({"type": "webhook-incoming", "integrationId": id}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["integration"]["_id"], id.as_str());
+    let (s, b) = post(&sim.base, &hook, json!({"text": "after"}), None).await;
+    assert_eq!(s, 404);
+    assert_eq!(b["error"], "Invalid integration id or token provided.");
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/integrations.remove",
+        json!({"type": "webhook-incoming", "integrationId": id}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"].clone()),
+        (400, json!("No integration found."))
+    );
+}

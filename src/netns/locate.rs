@@ -1,0 +1,288 @@
+//! A project's service containers as Docker reports them — found by compose's labels, so a
+//! stack `docker compose` brought up is found as well as one stackctl brought up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use bollard::models::ContainerInspectResponse;
+
+use crate::engine::docker::DockerApi;
+use crate::engine::labels;
+use crate::error::Error;
+
+/// One service's container, with what `probe` and `smoke` need to know about it.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceContainer {
+    pub service: String,
+    pub id: String,
+    /// The container's name, without the leading `/`.
+    pub name: String,
+    pub image: String,
+    /// `running`, `exited`, `created`, `restarting`, ...
+    pub state: String,
+    /// Docker's health status (`starting`, `healthy`, `unhealthy`), when it has a healthcheck.
+    pub health: Option<String>,
+    /// The health log's last output, when unhealthy.
+    pub health_output: Option<String>,
+    pub exit_code: Option<i64>,
+    /// Marked as a one-shot job (stackctl's label).
+    pub job: bool,
+    /// Network name → its address and aliases there.
+    pub networks: BTreeMap<String, Endpoint>,
+    /// TCP ports the container declares (`EXPOSE`, compose `expose:`/`ports:`).
+    pub exposed: BTreeSet<u16>,
+    /// The healthcheck's test, as Docker has it (`["CMD", ...]`).
+    pub healthcheck: Vec<String>,
+    /// Entrypoint, command, environment values: where clients write the addresses they use.
+    pub words: Vec<String>,
+    /// The services it depends on (compose's `depends_on` label).
+    pub depends_on: Vec<String>,
+}
+
+/// A container's presence on one network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoint {
+    pub ip: Option<String>,
+    pub aliases: Vec<String>,
+}
+
+impl ServiceContainer {
+    #[must_use]
+    pub fn running(&self) -> bool {
+        self.state == "running"
+    }
+
+    fn from_inspect(service: &str, inspect: ContainerInspectResponse) -> Self {
+        let config = inspect.config.unwrap_or_default();
+        let state = inspect.state.unwrap_or_default();
+        let container_labels = config.labels.clone().unwrap_or_default();
+        let networks = inspect
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, endpoint)| {
+                let ip = endpoint.ip_address.filter(|ip| !ip.is_empty());
+                let aliases = endpoint.aliases.unwrap_or_default();
+                (name, Endpoint { ip, aliases })
+            })
+            .collect();
+        let exposed = config
+            .exposed_ports
+            .iter()
+            .flatten()
+            .filter_map(|key| {
+                let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+                (proto == "tcp").then(|| port.parse().ok()).flatten()
+            })
+            .collect();
+        let mut words = Vec::new();
+        words.extend(config.entrypoint.clone().unwrap_or_default());
+        words.extend(config.cmd.clone().unwrap_or_default());
+        words.extend(
+            config
+                .env
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|kv| kv.split_once('=').map(|(_, v)| v.to_owned())),
+        );
+        let health = state.health.clone();
+        let health_status = health
+            .as_ref()
+            .and_then(|h| h.status)
+            .map(|s| s.to_string())
+            .filter(|s| !s.is_empty() && s != "none");
+        let health_output = health
+            .and_then(|h| h.log)
+            .and_then(|log| log.last().and_then(|entry| entry.output.clone()))
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty());
+        let depends_on = container_labels
+            .get(labels::DEPENDS_ON)
+            .map(|text| {
+                text.split(',')
+                    .filter_map(|entry| entry.split(':').next())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let status = state.status.map(|s| s.to_string()).unwrap_or_default();
+        Self {
+            service: service.to_owned(),
+            id: inspect.id.unwrap_or_default(),
+            name: inspect
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned(),
+            image: config.image.clone().unwrap_or_default(),
+            exit_code: (status == "exited").then_some(state.exit_code).flatten(),
+            state: status,
+            health: health_status,
+            health_output,
+            job: container_labels.get(labels::JOB).map(String::as_str) == Some("true"),
+            networks,
+            exposed,
+            healthcheck: config.healthcheck.and_then(|h| h.test).unwrap_or_default(),
+            words,
+            depends_on,
+        }
+    }
+}
+
+/// Every service container of the project (one-off and probe containers left out), inspected,
+/// by service name. A service with several containers is represented by a running one.
+///
+/// # Errors
+/// When the daemon cannot be asked.
+pub async fn project(
+    docker: &DockerApi,
+    project: &str,
+) -> Result<BTreeMap<String, ServiceContainer>, Error> {
+    let mut found: BTreeMap<String, ServiceContainer> = BTreeMap::new();
+    for summary in docker.project_containers(project).await? {
+        let summary_labels = summary.labels.unwrap_or_default();
+        let oneoff = summary_labels.get(labels::ONEOFF).map(String::as_str) == Some("True");
+        if oneoff || summary_labels.contains_key(labels::PROBE) {
+            continue;
+        }
+        let Some(service) = summary_labels.get(labels::SERVICE) else {
+            continue;
+        };
+        if found.get(service).is_some_and(ServiceContainer::running) {
+            continue;
+        }
+        let id = summary.id.unwrap_or_default();
+        let inspect = docker.inspect(&id).await?;
+        found.insert(
+            service.clone(),
+            ServiceContainer::from_inspect(service, inspect),
+        );
+    }
+    Ok(found)
+}
+
+/// The container of one service (a running one when it has several), or `None`: one listing
+/// and one inspect, where [`project`] inspects every container.
+///
+/// # Errors
+/// When the daemon cannot be asked.
+pub async fn service(
+    docker: &DockerApi,
+    project: &str,
+    service: &str,
+) -> Result<Option<ServiceContainer>, Error> {
+    use bollard::query_parameters::ListContainersOptionsBuilder;
+    let project_label = format!("{}={project}", labels::PROJECT);
+    let service_label = format!("{}={service}", labels::SERVICE);
+    let filters = std::collections::HashMap::from([(
+        "label",
+        vec![project_label.as_str(), service_label.as_str()],
+    )]);
+    let found = docker
+        .client()
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(|e| crate::engine::docker::daemon_error("cannot list containers", &e))?;
+    let mut candidates: Vec<_> = found
+        .into_iter()
+        .filter(|c| {
+            let l = c.labels.clone().unwrap_or_default();
+            l.get(labels::ONEOFF).map(String::as_str) != Some("True")
+                && !l.contains_key(labels::PROBE)
+        })
+        .collect();
+    candidates
+        .sort_by_key(|c| c.state.as_ref().map(ToString::to_string) != Some("running".to_owned()));
+    let Some(chosen) = candidates.into_iter().next() else {
+        return Ok(None);
+    };
+    let inspect = docker.inspect(&chosen.id.unwrap_or_default()).await?;
+    Ok(Some(ServiceContainer::from_inspect(service, inspect)))
+}
+
+/// The running container of `service`, or an error that says why there is none to join.
+///
+/// # Errors
+/// A failure naming the service, with a hint to start it.
+pub fn running<'a>(
+    containers: &'a BTreeMap<String, ServiceContainer>,
+    project: &str,
+    service: &str,
+) -> Result<&'a ServiceContainer, Error> {
+    let Some(container) = containers.get(service) else {
+        let known: Vec<String> = containers.keys().map(|s| format!("`{s}`")).collect();
+        let hint = if known.is_empty() {
+            format!(
+                "project `{project}` has no containers; bring it up with `stackctl up`, or name the project with `-p`"
+            )
+        } else {
+            format!(
+                "bring it up with `stackctl up {service}`; the project's services are {}",
+                known.join(", ")
+            )
+        };
+        return Err(Error::failed(format!(
+            "service `{service}` has no container in project `{project}`"
+        ))
+        .with_hint(hint));
+    };
+    if container.running() {
+        return Ok(container);
+    }
+    let mut state = format!("`{}`", container.state);
+    if let Some(code) = container.exit_code {
+        let _ = write!(state, ", exit code {code}");
+    }
+    let hint = if container.job {
+        format!(
+            "`{service}` is a one-shot job; probe from a long-running service instead (`stackctl status` lists them)"
+        )
+    } else {
+        format!("start it with `stackctl up {service}`")
+    };
+    Err(Error::failed(format!(
+        "service `{service}` is not running ({state}): a container that is not running has no network namespace to join"
+    ))
+    .with_hint(hint))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(service: &str, state: &str, job: bool) -> ServiceContainer {
+        ServiceContainer {
+            service: service.into(),
+            state: state.into(),
+            exit_code: (state == "exited").then_some(0),
+            job,
+            ..ServiceContainer::default()
+        }
+    }
+
+    #[test]
+    fn a_stopped_service_says_why_and_how() {
+        let containers = BTreeMap::from([
+            ("web".to_owned(), container("web", "exited", false)),
+            ("init".to_owned(), container("init", "exited", true)),
+        ]);
+        let err = running(&containers, "p", "web").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "error: service `web` is not running (`exited`, exit code 0): a container that is not running has no network namespace to join\nhint: start it with `stackctl up web`"
+        );
+        let job = running(&containers, "p", "init").unwrap_err();
+        assert!(job.hint().unwrap().contains("one-shot job"));
+        let missing = running(&containers, "p", "db").unwrap_err();
+        assert!(missing.message().contains("has no container"));
+        assert!(missing.hint().unwrap().contains("`init`, `web`"));
+    }
+}

@@ -1,0 +1,361 @@
+//! Where the smoke test finds the chat: read from the stack file, the way its own services
+//! are wired, so `stackctl smoke -f chat.yml` needs no flags on a conventional stack.
+//!
+//! - Rocket.Chat: the service whose image is Rocket.Chat's (or named `rocketchat`, or run by
+//!   `rocketchat*`, or carrying `ADMIN_PASS`); its URL inside the stack is
+//!   `http://<service>:<PORT or 3000>`, unless the bot names another.
+//! - The admin: `ADMIN_USERNAME` (default `admin`) / `ADMIN_PASS` of that service, else the
+//!   `--admin-user` / `--admin-password-env` of an `init rocketchat-*` job.
+//! - The bot: Hubot's `ROCKETCHAT_USER` / `ROCKETCHAT_PASSWORD` / `ROCKETCHAT_ROOM` /
+//!   `ROCKETCHAT_URL`, else the `--user`, `--password-env`, `--room`, `--url` of a service's
+//!   `check rocketchat-room` healthcheck, else an `init rocketchat-user` job's `--name`.
+//! - The room: the bot's, else an `init rocketchat-room` job's `--name`.
+//! - The hook: an `init rocketchat-webhook` job's `--output FILE` (read from its container)
+//!   and `--room`.
+//! - The front door: a service whose image (or name) is nginx; its virtual host is the host of
+//!   Rocket.Chat's `ROOT_URL`.
+//!
+//! Flags override each of these (`--url`, `--bot-user`, `--bot-password-env`, `--admin-user`,
+//! `--admin-password-env`, `--room`, `--hook-file`).
+
+use crate::stack::{Service, Stack};
+
+/// What was found. Passwords are values, never printed.
+#[derive(Clone, Default)]
+pub struct Discovered {
+    /// The Rocket.Chat service.
+    pub rocketchat: Option<String>,
+    /// Rocket.Chat's base URL as seen from inside the stack.
+    pub url: Option<String>,
+    /// The service that runs the bot.
+    pub bot_service: Option<String>,
+    pub bot_user: Option<String>,
+    pub bot_password: Option<String>,
+    pub admin_user: Option<String>,
+    pub admin_password: Option<String>,
+    pub room: Option<String>,
+    pub hook: Option<HookJob>,
+    pub front_door: Option<FrontDoor>,
+}
+
+impl std::fmt::Debug for Discovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovered")
+            .field("rocketchat", &self.rocketchat)
+            .field("url", &self.url)
+            .field("bot_service", &self.bot_service)
+            .field("bot_user", &self.bot_user)
+            .field("bot_password", &self.bot_password.as_ref().map(|_| "***"))
+            .field("admin_user", &self.admin_user)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "***"),
+            )
+            .field("room", &self.room)
+            .field("hook", &self.hook)
+            .field("front_door", &self.front_door)
+            .finish()
+    }
+}
+
+/// The job that writes the incoming webhook's URL to a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookJob {
+    pub service: String,
+    /// The file inside its container.
+    pub path: String,
+    /// The room the hook posts to.
+    pub room: Option<String>,
+}
+
+/// The reverse proxy in front of Rocket.Chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontDoor {
+    pub service: String,
+    /// `http://nginx:80` or `https://nginx:443`, as seen from inside the stack.
+    pub url: String,
+    /// The virtual host to ask for.
+    pub vhost: Option<String>,
+}
+
+/// Reads the stack.
+#[must_use]
+pub fn discover(stack: &Stack) -> Discovered {
+    let mut found = Discovered::default();
+    let services: Vec<&Service> = stack.services.values().collect();
+    let rocketchat = services
+        .iter()
+        .find(|s| image_of(s).contains("rocket.chat") || image_of(s).contains("rocketchat"))
+        .or_else(|| services.iter().find(|s| s.name == "rocketchat"))
+        .or_else(|| {
+            services.iter().find(|s| {
+                s.entrypoint
+                    .iter()
+                    .chain(&s.command)
+                    .flatten()
+                    .next()
+                    .is_some_and(|w| w.contains("rocketchat"))
+            })
+        })
+        .or_else(|| {
+            services
+                .iter()
+                .find(|s| s.environment.contains_key("ADMIN_PASS"))
+        })
+        .copied();
+    if let Some(rc) = rocketchat {
+        found.rocketchat = Some(rc.name.clone());
+        let port = rc
+            .environment
+            .get("PORT")
+            .cloned()
+            .unwrap_or_else(|| "3000".to_owned());
+        found.url = Some(format!("http://{}:{port}", rc.name));
+        if let Some(pass) = rc.environment.get("ADMIN_PASS").filter(|p| !p.is_empty()) {
+            found.admin_password = Some(pass.clone());
+            found.admin_user = Some(
+                rc.environment
+                    .get("ADMIN_USERNAME")
+                    .cloned()
+                    .unwrap_or_else(|| "admin".to_owned()),
+            );
+        }
+    }
+    find_bot(&services, &mut found);
+    find_jobs(&services, &mut found);
+    found.front_door = services
+        .iter()
+        .find(|s| image_of(s).contains("nginx") || s.name == "nginx")
+        .map(|nginx| {
+            let tls = nginx.ports.iter().any(|p| p.container_port == 443);
+            let url = if tls {
+                format!("https://{}:443", nginx.name)
+            } else {
+                format!("http://{}:80", nginx.name)
+            };
+            let vhost = rocketchat
+                .and_then(|rc| rc.environment.get("ROOT_URL"))
+                .and_then(|root| url::Url::parse(root).ok())
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .filter(|h| Some(h.as_str()) != found.rocketchat.as_deref());
+            FrontDoor {
+                service: nginx.name.clone(),
+                url,
+                vhost,
+            }
+        });
+    found
+}
+
+fn image_of(service: &Service) -> String {
+    service
+        .image
+        .clone()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// The value after `--flag` (or in `--flag=value`) in a command line.
+fn flag(words: &[String], name: &str) -> Option<String> {
+    let mut iter = words.iter();
+    while let Some(word) = iter.next() {
+        if word == name {
+            return iter.next().cloned();
+        }
+        if let Some(value) = word.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+            return Some(value.to_owned());
+        }
+    }
+    None
+}
+
+/// A service's command line: entrypoint then command.
+fn words(service: &Service) -> Vec<String> {
+    service
+        .entrypoint
+        .iter()
+        .chain(&service.command)
+        .flatten()
+        .cloned()
+        .collect()
+}
+
+/// The value of `$VAR` as the service sees it (its environment).
+fn env_value(service: &Service, var: Option<String>) -> Option<String> {
+    var.and_then(|v| service.environment.get(&v).cloned())
+        .filter(|v| !v.is_empty())
+}
+
+fn find_bot(services: &[&Service], found: &mut Discovered) {
+    // Hubot's rocketchat adapter.
+    if let Some(hubot) = services
+        .iter()
+        .find(|s| s.environment.contains_key("ROCKETCHAT_USER"))
+    {
+        let env = &hubot.environment;
+        found.bot_service = Some(hubot.name.clone());
+        found.bot_user = env.get("ROCKETCHAT_USER").cloned();
+        found.bot_password = env
+            .get("ROCKETCHAT_PASSWORD")
+            .cloned()
+            .filter(|p| !p.is_empty());
+        found.room = env
+            .get("ROCKETCHAT_ROOM")
+            .and_then(|rooms| rooms.split(',').next().map(|r| r.trim().to_owned()))
+            .filter(|r| !r.is_empty());
+        if let Some(url) = env.get("ROCKETCHAT_URL").filter(|u| !u.is_empty()) {
+            found.url = Some(if url.contains("://") {
+                url.clone()
+            } else {
+                format!("http://{url}")
+            });
+        }
+        return;
+    }
+    // The bot's "diver" healthcheck.
+    for service in services {
+        let Some(test) = service.healthcheck.as_ref().map(|h| h.test.clone()) else {
+            continue;
+        };
+        if !test
+            .iter()
+            .any(|w| w == "rocketchat-room" || w == "rocketchat-login")
+        {
+            continue;
+        }
+        found.bot_service = Some(service.name.clone());
+        found.bot_user = flag(&test, "--user");
+        found.bot_password = env_value(service, flag(&test, "--password-env"));
+        found.room = flag(&test, "--room").map(|r| r.trim_start_matches('#').to_owned());
+        if let Some(url) = flag(&test, "--url") {
+            found.url = Some(url);
+        }
+        return;
+    }
+}
+
+fn find_jobs(services: &[&Service], found: &mut Discovered) {
+    for service in services {
+        let words = words(service);
+        let has = |w: &str| words.iter().any(|x| x == w);
+        if found.admin_password.is_none()
+            && let Some(password) = env_value(service, flag(&words, "--admin-password-env"))
+        {
+            found.admin_password = Some(password);
+            found.admin_user = flag(&words, "--admin-user").or_else(|| Some("admin".to_owned()));
+        }
+        if has("rocketchat-user") && found.bot_user.is_none() {
+            found.bot_user = flag(&words, "--name");
+            found.bot_password = env_value(service, flag(&words, "--password-env"));
+        }
+        if has("rocketchat-room") && found.room.is_none() {
+            found.room = flag(&words, "--name");
+        }
+        if has("rocketchat-webhook")
+            && let Some(path) = flag(&words, "--output")
+        {
+            found.hook = Some(HookJob {
+                service: service.name.clone(),
+                path,
+                room: flag(&words, "--room").map(|r| r.trim_start_matches('#').to_owned()),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::{LoadOptions, open};
+
+    fn load(yaml: &str) -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yml"), yaml).unwrap();
+        let options = LoadOptions {
+            files: vec![dir.path().join("compose.yml")],
+            project: Some("t".into()),
+            env_file: None,
+            environment: std::collections::BTreeMap::new(),
+            cwd: dir.path().to_path_buf(),
+        };
+        open(&options, &std::collections::BTreeSet::new()).unwrap()
+    }
+
+    #[test]
+    fn the_demo_shape_is_read_from_jobs_and_the_bots_healthcheck() {
+        let stack = load(
+            r#"
+services:
+  rocketchat:
+    image: demo
+    entrypoint: ["/rocketchat-sim", "--port", "3000"]
+    environment: {ADMIN_USERNAME: root, ADMIN_PASS: a-pass, ROOT_URL: "https://chat.example.org"}
+  rc-hook:
+    image: demo
+    entrypoint: ["/stackctl", "init", "rocketchat-webhook", "--url", "http://rocketchat:3000", "--admin-password-env", "ADMIN_PASS", "--name", "gitlab", "--room", "devops", "--as", "bot", "--output", "/hooks/gitlab"]
+    environment: {ADMIN_PASS: a-pass}
+  bot:
+    image: demo
+    environment: {BOT_PASS: b-pass}
+    healthcheck:
+      test: ["CMD", "/stackctl", "check", "rocketchat-room", "--url", "http://rocketchat:3000", "--user", "bot", "--password-env", "BOT_PASS", "--room", "devops"]
+  nginx:
+    image: nginx:1.27
+    ports: ["443:443"]
+"#,
+        );
+        let found = discover(&stack);
+        assert_eq!(found.rocketchat.as_deref(), Some("rocketchat"));
+        assert_eq!(found.url.as_deref(), Some("http://rocketchat:3000"));
+        assert_eq!(
+            (found.admin_user.as_deref(), found.admin_password.as_deref()),
+            (Some("root"), Some("a-pass"))
+        );
+        assert_eq!(
+            (
+                found.bot_service.as_deref(),
+                found.bot_user.as_deref(),
+                found.bot_password.as_deref()
+            ),
+            (Some("bot"), Some("bot"), Some("b-pass"))
+        );
+        assert_eq!(found.room.as_deref(), Some("devops"));
+        assert_eq!(
+            found.hook,
+            Some(HookJob {
+                service: "rc-hook".into(),
+                path: "/hooks/gitlab".into(),
+                room: Some("devops".into())
+            })
+        );
+        let door = found.front_door.clone().unwrap();
+        assert_eq!(door.url, "https://nginx:443");
+        assert_eq!(door.vhost.as_deref(), Some("chat.example.org"));
+        let shown = format!("{found:?}");
+        assert!(
+            !shown.contains("a-pass") && !shown.contains("b-pass"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn hubot_settings_win() {
+        let stack = load(
+            r#"
+services:
+  chat:
+    image: registry.rocket.chat/rocketchat/rocket.chat:8.0.1
+  hubot:
+    image: rocketchat/hubot-rocketchat
+    environment: {ROCKETCHAT_URL: "chat:3000", ROCKETCHAT_USER: hubot, ROCKETCHAT_PASSWORD: h, ROCKETCHAT_ROOM: "ops,general"}
+"#,
+        );
+        let found = discover(&stack);
+        assert_eq!(found.rocketchat.as_deref(), Some("chat"));
+        assert_eq!(found.url.as_deref(), Some("http://chat:3000"));
+        assert_eq!(found.bot_user.as_deref(), Some("hubot"));
+        assert_eq!(found.room.as_deref(), Some("ops"));
+        assert!(found.admin_password.is_none());
+        assert!(found.front_door.is_none());
+    }
+}
