@@ -9,6 +9,7 @@ mod check_dns;
 mod check_http;
 mod check_tcp;
 mod cli;
+mod config;
 mod docker_healthcheck;
 mod engine;
 mod extremes;

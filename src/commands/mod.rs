@@ -5,6 +5,7 @@
 pub mod check;
 pub mod common;
 pub mod completions;
+pub mod config;
 pub mod down;
 pub mod graph;
 pub mod init;
@@ -41,6 +42,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Draw the dependency graph of the stack file
     Graph(graph::GraphArgs),
+    /// Print the resolved stack (files merged, variables interpolated, profiles applied), as `docker compose config` does
+    Config(config::ConfigArgs),
     /// Print the shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(completions::CompletionsArgs),
     /// Print the manual page (or write every page with `--dir`)
@@ -67,6 +70,7 @@ pub async fn execute(
         Command::Down(args) => down::run(args, settings).await.map(Completion::Exit),
         Command::Status(args) => status::run(args, settings).await.map(Completion::Exit),
         Command::Graph(args) => graph::run(&args, settings).map(Completion::Exit),
+        Command::Config(args) => config::run(&args, settings).map(Completion::Exit),
         Command::Completions(args) => completions::run(&args, tree()).map(Completion::Exit),
         Command::Man(args) => man::run(&args, tree(), settings).map(Completion::Exit),
         Command::Probe(args) => probe::run(args, settings).await.map(Completion::Exit),
