@@ -108,7 +108,12 @@ fn header(input: &[u8]) -> Signature {
     let result = Header::from_str(&text);
     if let (Err(message), Some((name, value))) = (&result, text.split_once(':')) {
         let value = value.trim();
-        let rest = message.replace(name.trim(), "");
+        // The name may be quoted, and the message's own words are not the value's (libFuzzer
+        // once matched a value "t a header na" in "is not a header name").
+        let rest = message
+            .replace(name.trim(), "")
+            .replace("is not a header name", "")
+            .replace("is not a valid header value", "");
         if value.len() >= 4 {
             assert!(!rest.contains(value), "the value was echoed: {message}");
         }
@@ -169,7 +174,10 @@ fn redact(input: &[u8]) -> Signature {
         .collect();
     let line = format!("{before} http://bot:{PASSWORD}@{host} {after}");
     let masked = stackctl::redact::text(&line);
-    let outside = before.matches(PASSWORD).count() + after.matches(PASSWORD).count();
+    let outside = [before, host.as_str(), after]
+        .iter()
+        .map(|part| part.matches(PASSWORD).count())
+        .sum::<usize>();
     assert!(
         masked.matches(PASSWORD).count() <= outside,
         "the password survived: {masked}"
