@@ -103,19 +103,15 @@ fn http_url(input: &[u8]) -> Signature {
     shape(&text, result.map(drop))
 }
 
+/// A header's value is never echoed: whatever the value, a refusal reads the same as it does
+/// for a harmless value of the same length.
 fn header(input: &[u8]) -> Signature {
     let text = text(input);
     let result = Header::from_str(&text);
     if let (Err(message), Some((name, value))) = (&result, text.split_once(':')) {
-        let value = value.trim();
-        // The name may be quoted, and the message's own words are not the value's (libFuzzer
-        // once matched a value "t a header na" in "is not a header name").
-        let rest = message
-            .replace(name.trim(), "")
-            .replace("is not a header name", "")
-            .replace("is not a valid header value", "");
-        if value.len() >= 4 {
-            assert!(!rest.contains(value), "the value was echoed: {message}");
+        let harmless = format!("{name}:{}", "x".repeat(value.len()));
+        if let Err(other) = Header::from_str(&harmless) {
+            assert_eq!(message, &other, "the message depends on the value");
         }
     }
     shape(&text, result.map(drop))
