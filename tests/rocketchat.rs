@@ -134,16 +134,7 @@ fn admin_job_waits_through_boot_and_explains_a_wrong_password() {
         out.stdout.contains("connection refused") && out.stdout.contains("HTTP 503"),
         "retried through both phases: {out:#?}"
     );
-    let out = run(&[
-        "init",
-        "rocketchat-admin",
-        "--url",
-        &url,
-        "--password-env",
-        "WRONG",
-        "--timeout",
-        "30s",
-    ]);
+    let out = admin_job_with_a_wrong_password(&url);
     out.code(1);
     assert!(
         out.elapsed < Duration::from_secs(3),
@@ -226,24 +217,12 @@ fn user_job_creates_then_verifies_and_resets_only_when_asked() {
 fn login_check_names_email_two_factor_with_its_fix() {
     let (_sim, url) = start(&["--no-rate-limit"]);
     // A user created the way Rocket.Chat's defaults catch it: a verified email, auto opt-in on.
-    let login = std::process::Command::new("curl")
-        .args(["-fsS", "-H", "content-type: application/json", "-d"])
-        .arg(format!(r#"{{"user":"admin","password":"{ADMIN_PASS}"}}"#))
-        .arg(format!("{url}/api/v1/login"))
-        .output()
-        .unwrap();
-    let login: serde_json::Value = serde_json::from_slice(&login.stdout).unwrap();
-    let (uid, token) = (
-        login["data"]["userId"].as_str().unwrap(),
-        login["data"]["authToken"].as_str().unwrap(),
+    let created = as_admin(
+        &url,
+        "/api/v1/users.create",
+        &serde_json::json!({"username": "human", "name": "Human", "email": "human@chat.example", "password": "Hum4n-pw", "verified": true}),
     );
-    let created = std::process::Command::new("curl")
-        .args(["-fsS", "-H", "content-type: application/json", "-H", &format!("x-user-id: {uid}"), "-H", &format!("x-auth-token: {token}"), "-d"])
-        .arg(r#"{"username":"human","name":"Human","email":"human@chat.example","password":"Hum4n-pw","verified":true}"#)
-        .arg(format!("{url}/api/v1/users.create"))
-        .status()
-        .unwrap();
-    assert!(created.success());
+    assert_eq!(created["success"], true, "{created}");
     let out = stackctl([
         "check",
         "rocketchat-login",
@@ -609,6 +588,20 @@ fn a_session_file_keeps_frequent_probes_under_the_login_rate_limit() {
     }
 }
 
+/// `init rocketchat-admin` with a password that is not the admin's; 30 s to spare.
+fn admin_job_with_a_wrong_password(url: &str) -> Output {
+    run(&[
+        "init",
+        "rocketchat-admin",
+        "--url",
+        url,
+        "--password-env",
+        "WRONG",
+        "--timeout",
+        "30s",
+    ])
+}
+
 /// `POST` as the admin, through curl (the way an operator would fix a room by hand).
 fn as_admin(url: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
     let login = std::process::Command::new("curl")
@@ -688,14 +681,14 @@ fn the_diver_knows_room_roles_unmuted_and_muted_users() {
             "{out:#?}"
         );
     }
+    // What an operator does by hand, to the bot in a room.
+    let to_bot = |path: &str, room: &str| {
+        let body = serde_json::json!({"roomId": room_id(&url, room), "username": "bot"});
+        let reply = as_admin(&url, path, &body);
+        assert_eq!(reply["success"], true, "{path}: {reply}");
+    };
     // A room role that holds `post-readonly`.
-    let news = room_id(&url, "news");
-    let reply = as_admin(
-        &url,
-        "/api/v1/channels.addModerator",
-        &serde_json::json!({"roomId": news, "username": "bot"}),
-    );
-    assert_eq!(reply["success"], true, "{reply}");
+    to_bot("/api/v1/channels.addModerator", "news");
     let out = write_check("news");
     out.code(0);
     assert!(
@@ -704,13 +697,7 @@ fn the_diver_knows_room_roles_unmuted_and_muted_users() {
         "{out:#?}"
     );
     // Unmuted in the read-only room.
-    let alerts = room_id(&url, "alerts");
-    let reply = as_admin(
-        &url,
-        "/api/v1/rooms.unmuteUser",
-        &serde_json::json!({"roomId": alerts, "username": "bot"}),
-    );
-    assert_eq!(reply["success"], true, "{reply}");
+    to_bot("/api/v1/rooms.unmuteUser", "alerts");
     let out = write_check("alerts");
     out.code(0);
     assert!(
@@ -720,13 +707,7 @@ fn the_diver_knows_room_roles_unmuted_and_muted_users() {
     // Muted in an ordinary channel: no posting there, though a member.
     make_room(&url, &[]).code(0);
     write_check("devops").code(0);
-    let devops = room_id(&url, "devops");
-    let reply = as_admin(
-        &url,
-        "/api/v1/rooms.muteUser",
-        &serde_json::json!({"roomId": devops, "username": "bot"}),
-    );
-    assert_eq!(reply["success"], true, "{reply}");
+    to_bot("/api/v1/rooms.muteUser", "devops");
     let out = write_check("devops");
     out.code(1);
     assert!(
@@ -781,16 +762,7 @@ fn a_server_that_no_longer_says_why_a_login_failed() {
         "{out:#?}"
     );
     // A job fails at once (exit 1), not after its timeout.
-    let out = run(&[
-        "init",
-        "rocketchat-admin",
-        "--url",
-        &url,
-        "--password-env",
-        "WRONG",
-        "--timeout",
-        "30s",
-    ]);
+    let out = admin_job_with_a_wrong_password(&url);
     out.code(1);
     assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
     assert!(out.stderr.contains("does not say why"), "{out:#?}");

@@ -103,14 +103,15 @@ fn http_url(input: &[u8]) -> Signature {
     shape(&text, result.map(drop))
 }
 
+/// A header's value is never echoed: whatever the value, a refusal reads the same as it does
+/// for a harmless value of the same length.
 fn header(input: &[u8]) -> Signature {
     let text = text(input);
     let result = Header::from_str(&text);
     if let (Err(message), Some((name, value))) = (&result, text.split_once(':')) {
-        let value = value.trim();
-        let rest = message.replace(name.trim(), "");
-        if value.len() >= 4 {
-            assert!(!rest.contains(value), "the value was echoed: {message}");
+        let harmless = format!("{name}:{}", "x".repeat(value.len()));
+        if let Err(other) = Header::from_str(&harmless) {
+            assert_eq!(message, &other, "the message depends on the value");
         }
     }
     shape(&text, result.map(drop))
@@ -169,7 +170,10 @@ fn redact(input: &[u8]) -> Signature {
         .collect();
     let line = format!("{before} http://bot:{PASSWORD}@{host} {after}");
     let masked = stackctl::redact::text(&line);
-    let outside = before.matches(PASSWORD).count() + after.matches(PASSWORD).count();
+    let outside = [before, host.as_str(), after]
+        .iter()
+        .map(|part| part.matches(PASSWORD).count())
+        .sum::<usize>();
     assert!(
         masked.matches(PASSWORD).count() <= outside,
         "the password survived: {masked}"
