@@ -26,6 +26,8 @@ pub const STACKCTL_BACKOFF_MAX: &str = "STACKCTL_BACKOFF_MAX";
 pub const STACKCTL_MONGO_URI: &str = "STACKCTL_MONGO_URI";
 /// The Rocket.Chat base URL of the `rocketchat` checks and jobs.
 pub const STACKCTL_ROCKETCHAT_URL: &str = "STACKCTL_ROCKETCHAT_URL";
+/// The GitLab base URL of `check gitlab` and `init gitlab-webhook`.
+pub const STACKCTL_GITLAB_URL: &str = "STACKCTL_GITLAB_URL";
 /// The stack file, like `-f`.
 pub const STACKCTL_FILE: &str = "STACKCTL_FILE";
 /// The project name, like `-p`.
@@ -34,6 +36,28 @@ pub const STACKCTL_PROJECT: &str = "STACKCTL_PROJECT";
 pub const STACKCTL_UP_TIMEOUT: &str = "STACKCTL_UP_TIMEOUT";
 /// Active compose profiles (compose's own variable).
 pub const COMPOSE_PROFILES: &str = "COMPOSE_PROFILES";
+
+/// The variables whose values `--help` shows next to their flags: typed values (durations,
+/// booleans) and names that cannot hold a credential. Every other variable's value is hidden
+/// (`cli::command` applies this), so that a URL with a password in `STACKCTL_MONGO_URI` or
+/// `STACKCTL_ROCKETCHAT_URL` never appears on screen.
+pub const SHOWN_IN_HELP: &[&str] = &[
+    STACKCTL_LOG,
+    STACKCTL_JSON,
+    STACKCTL_QUIET,
+    STACKCTL_CHECK_TIMEOUT,
+    STACKCTL_WAIT_TIMEOUT,
+    STACKCTL_BACKOFF_MIN,
+    STACKCTL_BACKOFF_MAX,
+    STACKCTL_UP_TIMEOUT,
+    STACKCTL_FILE,
+    STACKCTL_PROJECT,
+];
+/// The stack files when `-f` is not given, separated by `COMPOSE_PATH_SEPARATOR` (compose's
+/// own variables; read from the environment or the working directory's `.env`).
+pub const COMPOSE_FILE: &str = "COMPOSE_FILE";
+/// What separates the files of `COMPOSE_FILE` (default `:`).
+pub const COMPOSE_PATH_SEPARATOR: &str = "COMPOSE_PATH_SEPARATOR";
 /// The static stackctl binary `probe` and `smoke` put in their throw-away image, like
 /// `--binary` (default: the running binary, which must then be static).
 pub const STACKCTL_PROBE_BINARY: &str = "STACKCTL_PROBE_BINARY";

@@ -6,9 +6,9 @@
 //! - [`run`] → [`cli`] → [`commands`]: the command line, one file per subcommand;
 //! - [`engine`] (up/down/status on Docker), [`probe`] (repeated checks), [`job`] (retried jobs),
 //!   [`netns`] (checks from inside a service's network namespace), [`smoke`] (the CI chat test);
-//! - the domains, one folder each: [`mongo`], [`rocketchat`]; the generic [`check`]s;
+//! - the domains, one folder each: [`mongo`], [`rocketchat`], [`gitlab`]; the generic [`check`]s;
 //! - shared leaves: [`stack`], [`output`], [`settings`], [`target`], [`retry`], [`secret`],
-//!   [`redact`], [`reason`], [`error`], [`exit`], [`env_vars`].
+//!   [`redact`], [`reason`], [`tls`], [`limits`], [`error`], [`exit`], [`env_vars`].
 
 pub mod check;
 pub mod cli;
@@ -17,7 +17,9 @@ pub mod engine;
 pub mod env_vars;
 pub mod error;
 pub mod exit;
+pub mod gitlab;
 pub mod job;
+pub mod limits;
 mod logging;
 pub mod mongo;
 pub mod netns;
@@ -33,5 +35,6 @@ pub mod settings;
 pub mod smoke;
 pub mod stack;
 pub mod target;
+pub mod tls;
 
 pub use run::run;

@@ -1,6 +1,7 @@
 //! Diagnostics through `tracing`, always on stderr, filtered by `--log-level`.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::error::Error;
 use crate::settings::Settings;
@@ -21,6 +22,9 @@ pub fn init(settings: &Settings) -> Result<(), Error> {
         .with_writer(std::io::stderr)
         .with_ansi(settings.color)
         .with_target(false)
+        // A span's close line carries its duration: every Docker call (and other timed work
+        // that runs in a span) says how long it took under `--log-level debug`.
+        .with_span_events(FmtSpan::CLOSE)
         .try_init();
     Ok(())
 }

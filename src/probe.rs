@@ -47,7 +47,7 @@ struct TargetState {
 /// Probes every check until it is ready (or, inverted, unreachable) or the timeout passes.
 pub async fn wait_all(plan: WaitPlan, reporter: &Reporter) -> WaitResult {
     let started = Instant::now();
-    let deadline = Deadline::now() + plan.timeout;
+    let deadline = crate::limits::deadline_in(plan.timeout);
     let targets: Vec<String> = plan.checks.iter().map(|(name, _)| name.clone()).collect();
     reporter.emit(&Event::WaitStarted {
         targets: targets.clone(),
@@ -132,6 +132,14 @@ impl Probe {
             let report = self.check.run(self.attempt_timeout.min(remaining)).await;
             let healthy = report.outcome.is_healthy();
             let ready = healthy != self.invert;
+            tracing::debug!(
+                target = %target,
+                attempt,
+                healthy,
+                elapsed = ?report.elapsed,
+                outcome = report.outcome.text(),
+                "probe attempt"
+            );
             let text = match (self.invert, healthy) {
                 (true, true) => format!("still reachable: {}", report.outcome.text()),
                 (true, false) => format!("unreachable: {}", report.outcome.text()),
@@ -155,6 +163,7 @@ impl Probe {
                 return;
             }
             let delay = delays.next().unwrap_or(Duration::from_secs(1));
+            tracing::debug!(target = %target, ?delay, "probe retry");
             self.reporter.emit(&Event::NotReady {
                 target: target.clone(),
                 attempt,
@@ -162,7 +171,7 @@ impl Probe {
                 retry_in_ms: millis(delay),
                 elapsed_ms: millis(self.started.elapsed()),
             });
-            tokio::time::sleep_until((Deadline::now() + delay).min(self.deadline)).await;
+            tokio::time::sleep_until(crate::limits::deadline_in(delay).min(self.deadline)).await;
         }
     }
 }

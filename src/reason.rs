@@ -39,20 +39,46 @@ pub fn lowercase_first(text: &str) -> String {
     }
 }
 
-/// The root cause of a reqwest error, in a few lowercase words.
+/// The root cause of a reqwest error, in a few lowercase words. reqwest's own texts quote the
+/// URL, so whatever is left of it is masked ([`crate::redact::text`]).
 #[must_use]
 pub fn request_error(err: &reqwest::Error) -> String {
+    crate::redact::text(&request_reason(err))
+}
+
+fn request_reason(err: &reqwest::Error) -> String {
     if err.is_timeout() {
         return "timed out".to_owned();
+    }
+    if let Some(tls) = crate::tls::describe(err) {
+        return tls;
     }
     let mut root: &dyn std::error::Error = err;
     while let Some(source) = root.source() {
         root = source;
     }
-    if let Some(io) = root.downcast_ref::<std::io::Error>() {
-        return io_reason(io);
+    let reason = match root.downcast_ref::<std::io::Error>() {
+        Some(io) => io_reason(io),
+        None => lowercase_first(&strip_os_error(&root.to_string())),
+    };
+    // getaddrinfo's words, e.g. "failed to lookup address information: Name or service not known".
+    if let Some(why) = reason.strip_prefix("failed to lookup address information: ") {
+        let host = err.url().and_then(url::Url::host_str).unwrap_or("the host");
+        return format!("cannot resolve `{host}`: {}", why.to_lowercase());
     }
-    let reason = lowercase_first(&strip_os_error(&root.to_string()));
+    if root.downcast_ref::<std::io::Error>().is_some() {
+        return reason;
+    }
+    // A TLS server answers a plain-text request with an alert, or hangs up.
+    let plain = err.url().is_some_and(|u| u.scheme() == "http");
+    if plain
+        && (reason.starts_with("connection closed before message completed")
+            || reason.starts_with("invalid HTTP version parsed"))
+    {
+        return format!(
+            "the server's answer is not HTTP: {reason} (hint: does it want `https://`?)"
+        );
+    }
     if err.is_connect() && !reason.contains("connect") {
         format!("cannot connect: {reason}")
     } else {

@@ -42,7 +42,11 @@ where
             );
         }
     };
-    let result = runtime.block_on(crate::commands::execute(cli.command, &settings));
+    let result = runtime.block_on(crate::commands::execute(
+        cli.command,
+        &settings,
+        cli::documented,
+    ));
     // Nothing may keep running behind an exec'd command.
     drop(runtime);
     match result {
@@ -79,7 +83,14 @@ fn exec(command: &[OsString]) -> ExitCode {
 fn report(err: &Error, healthcheck: bool) -> ExitCode {
     let mut stderr = std::io::stderr().lock();
     if healthcheck {
-        let _ = writeln!(stderr, "error: {}", err.one_line());
+        // One line that fits Docker's health log, whatever value the error quotes.
+        let line = crate::redact::text(&err.one_line());
+        let line = crate::limits::printable(&line);
+        let _ = writeln!(
+            stderr,
+            "error: {}",
+            crate::limits::fit(&line, crate::limits::LINE_LIMIT - "error: \n".len())
+        );
         err.exit_status().for_healthcheck().into()
     } else {
         let _ = writeln!(stderr, "{err}");

@@ -160,7 +160,7 @@ fn tls_verification_insecure_and_ca_file() {
     out.code(1);
     assert!(
         out.one_line()
-            .contains("unhealthy: invalid peer certificate"),
+            .contains("unhealthy: the server's certificate is self-signed and not trusted"),
         "{out:#?}"
     );
 

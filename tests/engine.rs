@@ -74,7 +74,7 @@ impl Project {
 
 impl Drop for Project {
     fn drop(&mut self) {
-        let _ = self.run(&["down", "-v", "--remove-orphans"]);
+        let _ = self.run(&["down", "-v", "--remove-orphans", "-t", "0"]);
     }
 }
 
@@ -103,7 +103,7 @@ services:
       db:
         condition: service_healthy
     x-stackctl:
-      job: {attempts: 5}
+      job: {attempts: 5, backoff: 200ms}
   app:
     image: IMAGE
     entrypoint: ["/http-fixture", "9000"]
@@ -194,6 +194,14 @@ fn up_orders_gates_retries_jobs_and_is_idempotent() {
     );
     assert_eq!(row("init")["exit_code"], 0);
     assert_eq!(row("init")["job"], true);
+    // Operators debugging see each Docker call and its duration.
+    let debug = project.run(&["status", "--log-level", "debug"]);
+    debug.code(0);
+    assert!(
+        debug.stderr.contains(r#"docker{call="project_containers""#)
+            && debug.stderr.contains("time.busy="),
+        "{debug:#?}"
+    );
     let ps = std::process::Command::new("docker-compose")
         .args([
             "-f",
@@ -297,6 +305,52 @@ services:
         out.stderr.contains("| attempt 2: failing on purpose"),
         "{out:#?}"
     );
+    // Only the failing attempt's lines: attempt 1 ran in the same container a second earlier.
+    assert!(
+        !out.stderr.contains("| attempt 1:"),
+        "earlier attempts' lines leak into the log tail: {out:#?}"
+    );
+    // Retries back off in seconds (a job usually waits for something slow), and say so.
+    let delay = regex::Regex::new(r"next in [1-9][0-9.]* s\)").unwrap();
+    assert!(
+        delay.is_match(&out.stderr),
+        "the next delay is shown and in seconds: {out:#?}"
+    );
+}
+
+#[test]
+fn a_service_that_dies_after_it_was_counted_ready_fails_the_run() {
+    // `quick` has no healthcheck, so it is ready once started; it exits 1 after a second,
+    // while `slow` still waits for a 3 s job. `up` must not say "stack ready".
+    let project = Project::new(
+        r#"
+services:
+  quick:
+    image: IMAGE
+    entrypoint: ["/job-fixture", "1", "1000"]
+    restart: "no"
+  waiter:
+    image: IMAGE
+    entrypoint: ["/job-fixture", "0", "3000"]
+    x-stackctl:
+      job: true
+  slow:
+    image: IMAGE
+    entrypoint: ["/http-fixture", "8080"]
+    depends_on:
+      waiter:
+        condition: service_completed_successfully
+"#,
+    );
+    let out = project.run(&["up", "--timeout", "60s"]);
+    out.code(1);
+    assert!(
+        out.stderr.contains(
+            "service `quick` failed: exited with code 1 while starting after it was ready"
+        ),
+        "{out:#?}"
+    );
+    assert!(!out.stderr.contains("stack ready"), "{out:#?}");
 }
 
 #[test]
@@ -323,11 +377,17 @@ services:
             .contains("error: timed out after 3.0 s; not ready:"),
         "{out:#?}"
     );
+    // Why, per service: the last probe result, or the dependency still waited for.
     assert!(
-        out.stderr.contains("never: started, not ready yet"),
+        out.stderr
+            .contains("never: started, not ready (healthcheck command exited with code 1)"),
         "{out:#?}"
     );
-    assert!(out.stderr.contains("app: not started"), "{out:#?}");
+    assert!(
+        out.stderr
+            .contains("app: not started (waits for `never` to be healthy)"),
+        "{out:#?}"
+    );
 }
 
 #[test]

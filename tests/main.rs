@@ -3,14 +3,24 @@
 
 mod support;
 
+mod bounded;
+mod chat_stack;
 mod check_dns;
 mod check_http;
 mod check_tcp;
 mod cli;
 mod docker_healthcheck;
 mod engine;
+mod extremes;
+mod fuzz;
+mod gitlab;
+mod gitlab_script;
 mod mongo;
+mod operator;
 mod probe;
 mod rocketchat;
+mod secrets;
 mod smoke;
+mod stack_files;
+mod tls;
 mod wait;

@@ -340,7 +340,7 @@ fn room_job_and_the_diver_check() {
     out.code(1);
     assert!(
         out.one_line()
-            .contains("`announcements` is read-only and `bot` lacks `post-readonly`"),
+            .contains("`announcements`: read-only, and `bot` lacks `post-readonly`"),
         "{out:#?}"
     );
 
@@ -607,4 +607,235 @@ fn a_session_file_keeps_frequent_probes_under_the_login_rate_limit() {
     for out in &outs {
         assert!(!out.stdout.contains(token) && !out.stderr.contains(token));
     }
+}
+
+/// `POST` as the admin, through curl (the way an operator would fix a room by hand).
+fn as_admin(url: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
+    let login = std::process::Command::new("curl")
+        .args(["-fsS", "-H", "content-type: application/json", "-d"])
+        .arg(format!(r#"{{"user":"admin","password":"{ADMIN_PASS}"}}"#))
+        .arg(format!("{url}/api/v1/login"))
+        .output()
+        .unwrap();
+    let login: serde_json::Value = serde_json::from_slice(&login.stdout).unwrap();
+    let (uid, token) = (
+        login["data"]["userId"].as_str().unwrap(),
+        login["data"]["authToken"].as_str().unwrap(),
+    );
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-H",
+            "content-type: application/json",
+            "-H",
+            &format!("x-user-id: {uid}"),
+            "-H",
+            &format!("x-auth-token: {token}"),
+            "-d",
+        ])
+        .arg(body.to_string())
+        .arg(format!("{url}{path}"))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn room_id(url: &str, room: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-fsS", &format!("{url}/_sim/state")])
+        .output()
+        .unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    state["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == room)
+        .and_then(|r| r["_id"].as_str().or_else(|| r["id"].as_str()))
+        .unwrap_or_else(|| panic!("no room {room} in {state}"))
+        .to_owned()
+}
+
+#[test]
+fn the_diver_knows_room_roles_unmuted_and_muted_users() {
+    let (_sim, url) = start(&["--no-rate-limit"]);
+    make_bot(&url);
+    let write_check = |room: &str| {
+        run(&[
+            "check",
+            "rocketchat-room",
+            "--url",
+            &url,
+            "--user",
+            "bot",
+            "--password-env",
+            "BOT_PASS",
+            "--room",
+            room,
+            "--write",
+        ])
+    };
+    for room in ["news", "alerts"] {
+        let mut args = admin_args("rocketchat-room", &url);
+        args.extend(["--name", room, "--read-only", "--member", "bot"]);
+        run(&args).code(0);
+        let out = write_check(room);
+        out.code(1);
+        assert!(
+            out.one_line().contains(&format!(
+                "`{room}`: read-only, and `bot` lacks `post-readonly` (roles: bot; in the room: none) and was not unmuted there"
+            )),
+            "{out:#?}"
+        );
+    }
+    // A room role that holds `post-readonly`.
+    let news = room_id(&url, "news");
+    let reply = as_admin(
+        &url,
+        "/api/v1/channels.addModerator",
+        &serde_json::json!({"roomId": news, "username": "bot"}),
+    );
+    assert_eq!(reply["success"], true, "{reply}");
+    let out = write_check("news");
+    out.code(0);
+    assert!(
+        out.one_line()
+            .contains("may post (`post-readonly` through its room role `moderator`)"),
+        "{out:#?}"
+    );
+    // Unmuted in the read-only room.
+    let alerts = room_id(&url, "alerts");
+    let reply = as_admin(
+        &url,
+        "/api/v1/rooms.unmuteUser",
+        &serde_json::json!({"roomId": alerts, "username": "bot"}),
+    );
+    assert_eq!(reply["success"], true, "{reply}");
+    let out = write_check("alerts");
+    out.code(0);
+    assert!(
+        out.one_line().contains("may post (unmuted in the room)"),
+        "{out:#?}"
+    );
+    // Muted in an ordinary channel: no posting there, though a member.
+    make_room(&url, &[]).code(0);
+    write_check("devops").code(0);
+    let devops = room_id(&url, "devops");
+    let reply = as_admin(
+        &url,
+        "/api/v1/rooms.muteUser",
+        &serde_json::json!({"roomId": devops, "username": "bot"}),
+    );
+    assert_eq!(reply["success"], true, "{reply}");
+    let out = write_check("devops");
+    out.code(1);
+    assert!(
+        out.one_line()
+            .contains("`devops`: `bot` is muted there (hint: unmute it"),
+        "{out:#?}"
+    );
+    // Membership alone is still healthy.
+    let out = run(&[
+        "check",
+        "rocketchat-room",
+        "--url",
+        &url,
+        "--user",
+        "bot",
+        "--password-env",
+        "BOT_PASS",
+        "--room",
+        "devops",
+    ]);
+    out.code(0);
+}
+
+#[test]
+fn a_server_that_no_longer_says_why_a_login_failed() {
+    // An 8.0 server built with `shouldBreakInVersion('8.0.0')`: every refusal is `unauthorized`.
+    let (_sim, url) = start(&[
+        "--no-rate-limit",
+        "--version",
+        "8.0.0",
+        "--break-in-version",
+        "8.0.0",
+    ]);
+    make_bot(&url);
+    let out = run(&[
+        "check",
+        "rocketchat-login",
+        "--url",
+        &url,
+        "--user",
+        "bot",
+        "--password-env",
+        "WRONG",
+    ]);
+    out.code(1);
+    let line = out.one_line();
+    assert!(
+        line.contains("`bot` cannot log in, and the server does not say why")
+            && line.contains(
+                "hint: the likely causes are a wrong password or an unknown user, email 2FA"
+            ),
+        "{out:#?}"
+    );
+    // A job fails at once (exit 1), not after its timeout.
+    let out = run(&[
+        "init",
+        "rocketchat-admin",
+        "--url",
+        &url,
+        "--password-env",
+        "WRONG",
+        "--timeout",
+        "30s",
+    ]);
+    out.code(1);
+    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
+    assert!(out.stderr.contains("does not say why"), "{out:#?}");
+    // The user job: a wrong password can still be reset...
+    let mut wrong = admin_args("rocketchat-user", &url);
+    wrong.extend(["--name", "bot", "--password-env", "WRONG"]);
+    let out = run(&wrong);
+    out.code(1);
+    assert!(
+        out.stderr
+            .contains("exists but cannot log in with this password")
+            && out.stderr.contains("pass `--reset-password`"),
+        "{out:#?}"
+    );
+    wrong.push("--reset-password");
+    let out = run(&wrong);
+    out.code(0);
+    assert!(
+        out.stdout.contains("user `bot`: password reset"),
+        "{out:#?}"
+    );
+    // ...but when a reset does not help (email 2FA here), it stops instead of looping.
+    let created = as_admin(
+        &url,
+        "/api/v1/users.create",
+        &serde_json::json!({"username": "human", "name": "Human", "email": "human@chat.example", "password": "Hum4n-pw", "verified": true}),
+    );
+    assert_eq!(created["success"], true, "{created}");
+    let mut human = admin_args("rocketchat-user", &url);
+    human.extend([
+        "--name",
+        "human",
+        "--password-env",
+        "BOT_PASS",
+        "--reset-password",
+        "--timeout",
+        "30s",
+    ]);
+    let out = run(&human);
+    out.code(1);
+    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
+    assert!(
+        out.stderr.contains(
+            "its password was reset, yet it still cannot log in, and the server does not say why"
+        ),
+        "{out:#?}"
+    );
 }

@@ -9,13 +9,17 @@ target=x86_64-unknown-linux-musl
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages: musl-gcc links the static binaries (ring compiles C); hyperfine and GNU time
-# are for bench/; docker-compose is the interop reference. Docker itself must already run.
+# are for bench/; docker-compose is the interop reference; node runs the GitLab webhook script's
+# tests (tests/gitlab-script, run by `cargo test`); debootstrap builds the local nginx image of
+# the chat stack's proof (tests/images/build-nginx.sh). Docker itself must already run.
 missing=()
 command -v musl-gcc >/dev/null || missing+=(musl-tools)
 command -v hyperfine >/dev/null || missing+=(hyperfine)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v curl >/dev/null || missing+=(curl)
 command -v bc >/dev/null || missing+=(bc)
+command -v node >/dev/null || missing+=(nodejs)
+command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   as_root apt-get update -qq

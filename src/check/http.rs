@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use reqwest::header::{HeaderName, HeaderValue};
-use reqwest::{Certificate, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 
 use super::outcome::Outcome;
 use crate::error::Error;
@@ -19,6 +19,9 @@ use crate::reason::{io_reason, lowercase_first, request_error};
 
 /// The most body an assertion reads.
 const BODY_LIMIT: usize = 1024 * 1024;
+
+/// The largest CA file read (a full system bundle is about 200 KiB).
+const CA_FILE_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// Accepted status codes, e.g. `200-299,304` or `2xx`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +129,10 @@ impl FromStr for JsonAssertion {
 
 impl JsonAssertion {
     /// `Ok(())` when the body holds the value; otherwise why not.
-    fn verify(&self, body: &serde_json::Value) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// Why the body does not hold it.
+    pub fn verify(&self, body: &serde_json::Value) -> Result<(), String> {
         let mut node = body;
         for key in &self.path {
             let next = match node {
@@ -167,9 +173,10 @@ impl FromStr for Header {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
+        // Never echo the text: a header's value is often a token.
         let (name, value) = text
             .split_once(':')
-            .ok_or_else(|| format!("expected `NAME:VALUE`, got `{text}`"))?;
+            .ok_or_else(|| "expected `NAME:VALUE`, e.g. `X-Token: ...`; found no `:`".to_owned())?;
         let name = HeaderName::from_bytes(name.trim().as_bytes())
             .map_err(|_| format!("`{}` is not a header name", name.trim()))?;
         let mut value = HeaderValue::from_str(value.trim())
@@ -219,7 +226,8 @@ impl HttpSpec {
 #[derive(Debug)]
 pub struct HttpCheck {
     spec: HttpSpec,
-    certificates: Vec<Certificate>,
+    /// What the server's certificate is verified against (none with `--insecure`).
+    tls: Option<rustls::ClientConfig>,
     client: reqwest::Client,
 }
 
@@ -233,14 +241,19 @@ impl HttpCheck {
             Some(path) => read_certificates(path)?,
             None => Vec::new(),
         };
-        let client = client_builder(&spec, &certificates)
+        let tls = if spec.insecure {
+            None
+        } else {
+            let shown = spec.ca_file.as_deref().unwrap_or(std::path::Path::new(""));
+            Some(crate::tls::client_config(&certificates).map_err(|e| {
+                Error::usage(format!("CA file `{}`: {e}", shown.display()))
+                    .with_hint("pass PEM certificates (`-----BEGIN CERTIFICATE-----`)")
+            })?)
+        };
+        let client = client_builder(&spec, tls.as_ref())
             .build()
             .map_err(|e| Error::usage(format!("cannot set up the HTTP client: {e}")))?;
-        Ok(Self {
-            spec,
-            certificates,
-            client,
-        })
+        Ok(Self { spec, tls, client })
     }
 
     #[must_use]
@@ -268,9 +281,20 @@ impl HttpCheck {
         }
         let response = match request.send().await {
             Ok(response) => response,
-            Err(err) => return Outcome::Unhealthy(request_error(&err)),
+            Err(err) => {
+                let reason = request_error(&err);
+                tracing::debug!(url = %crate::redact::url(&self.spec.url), %reason, elapsed = ?started.elapsed(), "http request failed");
+                return Outcome::Unhealthy(reason);
+            }
         };
         let status = response.status();
+        tracing::debug!(
+            method = %self.spec.method,
+            url = %crate::redact::url(&self.spec.url),
+            status = status.as_u16(),
+            elapsed = ?started.elapsed(),
+            "http request"
+        );
         let status_text = match status.canonical_reason() {
             Some(reason) => format!("{} {reason}", status.as_u16()),
             None => status.as_u16().to_string(),
@@ -345,7 +369,7 @@ impl HttpCheck {
         let mut url = self.spec.url.clone();
         url.set_host(Some(vhost))
             .map_err(|e| format!("`{vhost}` cannot be used as a host: {e}"))?;
-        let client = client_builder(&self.spec, &self.certificates)
+        let client = client_builder(&self.spec, self.tls.as_ref())
             .resolve_to_addrs(vhost, &addrs)
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
@@ -353,29 +377,31 @@ impl HttpCheck {
     }
 }
 
-fn client_builder(spec: &HttpSpec, certificates: &[Certificate]) -> reqwest::ClientBuilder {
+fn client_builder(spec: &HttpSpec, tls: Option<&rustls::ClientConfig>) -> reqwest::ClientBuilder {
     let redirects = if spec.follow_redirects {
         reqwest::redirect::Policy::limited(10)
     } else {
         reqwest::redirect::Policy::none()
     };
-    let mut builder = reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .redirect(redirects)
         .danger_accept_invalid_certs(spec.insecure)
         .user_agent(concat!("stackctl/", env!("CARGO_PKG_VERSION")))
         .no_proxy()
         .pool_max_idle_per_host(0);
-    for cert in certificates {
-        builder = builder.add_root_certificate(cert.clone());
+    match tls {
+        Some(config) => builder.use_preconfigured_tls(config.clone()),
+        None => builder,
     }
-    builder
 }
 
-fn read_certificates(path: &std::path::Path) -> Result<Vec<Certificate>, Error> {
+fn read_certificates(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, Error> {
     let shown = path.display();
-    let pem = std::fs::read(path)
+    let pem = crate::limits::read_file(path, CA_FILE_LIMIT)
         .map_err(|e| Error::usage(format!("cannot read CA file `{shown}`: {}", io_reason(&e))))?;
-    let certificates = Certificate::from_pem_bundle(&pem).map_err(|_| {
+    let certificates = crate::tls::pem_certificates(&pem).map_err(|_| {
         Error::usage(format!("CA file `{shown}` is not PEM"))
             .with_hint("pass PEM certificates (`-----BEGIN CERTIFICATE-----`)")
     })?;
@@ -388,16 +414,13 @@ fn read_certificates(path: &std::path::Path) -> Result<Vec<Certificate>, Error> 
     Ok(certificates)
 }
 
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| request_error(&e))? {
-        let room = BODY_LIMIT.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= BODY_LIMIT {
-            break;
-        }
-    }
-    Ok(body)
+/// The first [`BODY_LIMIT`] bytes of the body: assertions judge that much, and an endless body
+/// costs no more.
+async fn read_body(response: reqwest::Response) -> Result<Vec<u8>, String> {
+    crate::limits::read_body(response, BODY_LIMIT)
+        .await
+        .map(|body| body.bytes)
+        .map_err(|e| request_error(&e))
 }
 
 #[cfg(test)]

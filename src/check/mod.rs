@@ -2,7 +2,7 @@
 //!
 //! An unhealthy target is a *result*, not an error: errors are reserved for checks that cannot
 //! even be attempted (bad input, unusable TLS settings), which are permanent and never retried.
-//! The generic network checks live here; MongoDB's and Rocket.Chat's live in their domain
+//! The generic network checks live here; MongoDB's, Rocket.Chat's and GitLab's live in their domain
 //! folders, and [`Check`] gathers every kind so probes and the engine can run any of them.
 
 pub mod dns;
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 pub use outcome::{Outcome, Report};
 
 use crate::error::Error;
+use crate::gitlab::check::GitlabCheck;
 use crate::mongo::check::MongoCheck;
 use crate::output::human_duration;
 use crate::rocketchat::check::RocketChatCheck;
@@ -28,6 +29,7 @@ pub enum Check {
     Dns(dns::DnsCheck),
     Mongo(Box<MongoCheck>),
     RocketChat(Box<RocketChatCheck>),
+    Gitlab(Box<GitlabCheck>),
 }
 
 impl Check {
@@ -40,6 +42,7 @@ impl Check {
             Self::Dns(_) => "dns",
             Self::Mongo(_) => "mongo",
             Self::RocketChat(c) => c.kind(),
+            Self::Gitlab(_) => "gitlab",
         }
     }
 
@@ -52,6 +55,7 @@ impl Check {
             Self::Dns(c) => c.target(),
             Self::Mongo(c) => c.target(),
             Self::RocketChat(c) => c.target(),
+            Self::Gitlab(c) => c.target(),
         }
     }
 
@@ -62,6 +66,7 @@ impl Check {
             Self::Dns(c) => c.run(budget).await,
             Self::Mongo(c) => c.run().await,
             Self::RocketChat(c) => c.run().await,
+            Self::Gitlab(c) => c.run().await,
         }
     }
 

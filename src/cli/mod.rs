@@ -7,11 +7,12 @@ pub mod values;
 
 use std::ffi::OsString;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 pub use global::GlobalArgs;
 
 use crate::commands::Command;
+use crate::env_vars;
 use crate::error::Error;
 
 /// Bring up a self-hosted ChatOps stack in dependency order, and health-check it.
@@ -33,28 +34,68 @@ pub enum ParseError {
     Usage(Error),
 }
 
+/// The command tree as clap sees it, with our rules applied: a variable's value is shown in
+/// `--help` only when the variable is listed in [`env_vars::SHOWN_IN_HELP`] (a new variable is
+/// hidden until someone decides it cannot hold a credential). Parsing, completions and the man
+/// page all start here.
+#[must_use]
+pub fn command() -> clap::Command {
+    hide_env_values(Cli::command())
+}
+
+/// The command tree for documents (completion scripts, man pages): no variable's value at all,
+/// so that what is generated does not depend on the generating machine's environment.
+#[must_use]
+pub fn documented() -> clap::Command {
+    fn hide_all(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| arg.hide_env_values(true))
+            .mut_subcommands(hide_all)
+    }
+    hide_all(command())
+}
+
+fn hide_env_values(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let shown = arg
+                .get_env()
+                .and_then(|var| var.to_str())
+                .is_none_or(|var| env_vars::SHOWN_IN_HELP.contains(&var));
+            if shown {
+                arg
+            } else {
+                arg.hide_env_values(true)
+            }
+        })
+        .mut_subcommands(hide_env_values)
+}
+
 /// Parses the command line.
 ///
 /// # Errors
 /// [`ParseError::Display`] for help and version, [`ParseError::Usage`] for bad input.
 pub fn parse(args: &[OsString]) -> Result<Cli, ParseError> {
-    Cli::try_parse_from(args).map_err(|err| {
-        use clap::error::ErrorKind;
-        match err.kind() {
-            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                ParseError::Display(err.render().to_string())
+    command()
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+        .map_err(|err| {
+            use clap::error::ErrorKind;
+            match err.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    ParseError::Display(err.render().to_string())
+                }
+                // A bare `stackctl check` must not pass as a healthy HEALTHCHECK: it is a usage error.
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let path = subcommand_path(args);
+                    ParseError::Usage(
+                        Error::usage(format!("`{path}` needs a subcommand"))
+                            .with_hint(format!("see `{path} --help`")),
+                    )
+                }
+                _ => ParseError::Usage(usage_error(&err, &subcommand_path(args))),
             }
-            // A bare `stackctl check` must not pass as a healthy HEALTHCHECK: it is a usage error.
-            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-                let path = subcommand_path(args);
-                ParseError::Usage(
-                    Error::usage(format!("`{path}` needs a subcommand"))
-                        .with_hint(format!("see `{path} --help`")),
-                )
-            }
-            _ => ParseError::Usage(usage_error(&err, &subcommand_path(args))),
-        }
-    })
+        })
 }
 
 /// True when the command line asks for `check`: failures there must exit 1, never 2.
@@ -77,8 +118,7 @@ pub fn is_check(args: &[OsString]) -> bool {
 
 /// `stackctl check tcp`: the program and the subcommands named on the command line, for hints.
 fn subcommand_path(args: &[OsString]) -> String {
-    use clap::CommandFactory;
-    let mut command = Cli::command();
+    let mut command = command();
     let mut path = String::from("stackctl");
     for word in args.iter().skip(1).map(|a| a.to_string_lossy()) {
         let Some(sub) = command.find_subcommand(word.as_ref()).cloned() else {
@@ -95,8 +135,13 @@ fn subcommand_path(args: &[OsString]) -> String {
 }
 
 /// Turns clap's multi-line error into our style: one `error:` line, a `hint:` from clap's tip.
+///
+/// clap quotes the offending value, which may hold a secret (a URL with a password, a header
+/// with a token) and may be huge: credentials are masked, header values hidden, and long
+/// literals shortened before anything is shown.
 fn usage_error(err: &clap::Error, path: &str) -> Error {
-    let text = err.render().to_string();
+    let text = hide_secret_values(err, &err.render().to_string());
+    let text = crate::redact::text(&text);
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or("invalid command line");
     let mut message = backticks(first.strip_prefix("error: ").unwrap_or(first));
@@ -121,7 +166,58 @@ fn usage_error(err: &clap::Error, path: &str) -> Error {
         }
     }
     let hint = hint.unwrap_or_else(|| format!("see `{path} --help`"));
-    Error::usage(message).with_hint(hint)
+    Error::usage(shorten_literals(&message)).with_hint(shorten_literals(&hint))
+}
+
+/// Flags whose values are secrets even when they do not parse: shown as `NAME:***`.
+const SECRET_VALUED: &[&str] = &["--header", "-H"];
+
+/// For a secret-valued flag, clap's rendering (which quotes the raw value, control characters
+/// and all) is replaced by our own line naming only the part before `:`.
+fn hide_secret_values(err: &clap::Error, text: &str) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return text.to_owned();
+    };
+    let flag = arg.split([' ', '=']).next().unwrap_or_default();
+    if !SECRET_VALUED.contains(&flag) {
+        return text.to_owned();
+    }
+    let masked = match err.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(value)) => match value.split_once(':') {
+            Some((name, _)) => format!("{}:***", name.trim()),
+            None => "***".to_owned(),
+        },
+        _ => "***".to_owned(),
+    };
+    // Our value parsers never quote a secret value; clap's own texts might.
+    let why = match std::error::Error::source(err) {
+        Some(source) => source.to_string(),
+        None => "invalid value".to_owned(),
+    };
+    format!("error: invalid value '{masked}' for '{arg}': {why}")
+}
+
+/// The longest literal (text between backticks) an error message quotes in full.
+const LITERAL_LIMIT: usize = 200;
+
+/// Shortens every backticked literal longer than [`LITERAL_LIMIT`] bytes, on a character
+/// boundary, ending in `…`: a 100,000-character argument is not echoed back whole.
+fn shorten_literals(text: &str) -> String {
+    if text.len() <= LITERAL_LIMIT {
+        return text.to_owned();
+    }
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                crate::limits::fit(part, LITERAL_LIMIT)
+            } else {
+                std::borrow::Cow::Borrowed(part)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`")
 }
 
 /// clap quotes literals as `'x'`; our messages use backticks.
@@ -151,8 +247,7 @@ mod tests {
 
     #[test]
     fn cli_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]
@@ -178,6 +273,14 @@ mod tests {
             "check",
             "wait"
         ])));
+    }
+
+    #[test]
+    fn long_literals_are_shortened() {
+        let long = "x".repeat(10_000);
+        let message = shorten_literals(&format!("`{long}` is not a valid URL"));
+        assert!(message.len() < 300, "{message}");
+        assert!(message.ends_with("…` is not a valid URL"), "{message}");
     }
 
     #[test]

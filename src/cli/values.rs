@@ -5,10 +5,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::check::http::{Header, JsonAssertion, StatusSpec};
+use crate::limits::MAX_DURATION;
 use crate::target::{HostPort, Target};
 pub use crate::target::{dns_server, http_url};
 
-/// `5s`, `250ms`, `1m30s`, `2h` (humantime's syntax). A bare number is refused: is it seconds?
+/// `5s`, `250ms`, `1m30s`, `2h` (humantime's syntax), at most [`MAX_DURATION`] (24 h). A bare
+/// number is refused: is it seconds? A longer duration is refused too: it is surely a typo, and
+/// every deadline computed from it must stay representable.
 pub fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
@@ -16,8 +19,17 @@ pub fn duration(text: &str) -> Result<Duration, String> {
             "`{text}` has no unit; write e.g. `{text}s` or `{text}ms`"
         ));
     }
-    humantime::parse_duration(text)
-        .map_err(|_| format!("`{text}` is not a duration; expected e.g. `5s`, `250ms`, `1m30s`"))
+    let parsed = humantime::parse_duration(text);
+    match parsed {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        // humantime reports an overflow for numbers past u64 nanoseconds: too long, too.
+        Ok(_) | Err(humantime::DurationError::NumberOverflow) => {
+            Err(format!("`{text}` is too long; durations go up to `24h`"))
+        }
+        Err(_) => Err(format!(
+            "`{text}` is not a duration; expected e.g. `5s`, `250ms`, `1m30s`"
+        )),
+    }
 }
 
 /// `HOST:PORT` with the port in 1-65535; IPv6 addresses in brackets.
@@ -74,5 +86,17 @@ mod tests {
             Err("`5` has no unit; write e.g. `5s` or `5ms`".to_owned())
         );
         assert!(duration("5x").unwrap_err().contains("is not a duration"));
+        assert_eq!(duration("24h"), Ok(MAX_DURATION));
+        for long in [
+            "25h",
+            "18446744073709551615s",
+            "99999999999999999999999ms",
+            "1000000d",
+        ] {
+            assert!(
+                duration(long).unwrap_err().contains("is too long"),
+                "{long}"
+            );
+        }
     }
 }

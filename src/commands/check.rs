@@ -38,6 +38,17 @@ pub enum CheckCommand {
     RocketchatLogin(RcLoginCheckArgs),
     /// A Rocket.Chat user can log in, the room exists, the user is a member (and may post, with `--write`)
     RocketchatRoom(RcRoomCheckArgs),
+    /// GitLab is ready (`/-/readiness`; `/-/health` tells a `monitoring_whitelist` refusal apart)
+    Gitlab(GitlabCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GitlabCheckArgs {
+    /// Base URL, e.g. `http://gitlab:8929` (the address must be in GitLab's `monitoring_whitelist`)
+    #[arg(long, value_name = "URL", env = env_vars::STACKCTL_GITLAB_URL, value_parser = values::http_url)]
+    pub url: url::Url,
+    #[command(flatten)]
+    pub limit: CheckTimeout,
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +227,13 @@ pub async fn run(kind: CheckCommand, settings: &Settings) -> Result<ExitStatus> 
                 Probe::Room { user, room, write }
             })?;
             (check, args.limit.timeout)
+        }
+        CheckCommand::Gitlab(args) => {
+            let client = crate::gitlab::client::Client::new(args.url, None, args.limit.timeout)?;
+            (
+                Check::Gitlab(Box::new(crate::gitlab::check::GitlabCheck::new(client))),
+                args.limit.timeout,
+            )
         }
         CheckCommand::Dns(args) => (
             Check::Dns(DnsCheck::new(

@@ -14,10 +14,10 @@ use crate::stack::{LoadOptions, Stack};
 /// Which stack: shared by `up`, `down`, `status` and `graph`.
 #[derive(Debug, Clone, Args)]
 pub struct StackArgs {
-    /// Stack file (a compose file) [default: `compose.yaml`, `compose.yml`, `docker-compose.yaml`, `docker-compose.yml`]
+    /// Stack file (a compose file); repeat to merge several in order, as compose does [default: `COMPOSE_FILE`, else `compose.yaml`, `compose.yml`, `docker-compose.yml` or `docker-compose.yaml` here or in a parent directory, with `compose.override.yml` beside it]
     #[arg(long, short = 'f', value_name = "FILE", env = env_vars::STACKCTL_FILE)]
-    pub file: Option<std::path::PathBuf>,
-    /// Project name [default: `name:` in the file, `COMPOSE_PROJECT_NAME`, or the directory's name]
+    pub file: Vec<std::path::PathBuf>,
+    /// Project name [default: `COMPOSE_PROJECT_NAME`, `name:` in the files, or the first file's directory name]
     #[arg(long = "project-name", short = 'p', value_name = "NAME", env = env_vars::STACKCTL_PROJECT)]
     pub project: Option<String>,
     /// Read variables from this file instead of `.env`
@@ -31,7 +31,7 @@ pub struct StackArgs {
 /// Loads and validates the stack file before anything touches Docker.
 pub fn open_stack(args: &StackArgs, settings: &Settings) -> Result<Stack> {
     let options = LoadOptions {
-        file: args.file.clone(),
+        files: args.file.clone(),
         project: args.project.clone(),
         env_file: args.env_file.clone(),
         environment: settings.variables.clone(),

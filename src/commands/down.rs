@@ -20,14 +20,23 @@ pub struct DownArgs {
     /// Also remove containers of services no longer in the stack file
     #[arg(long)]
     pub remove_orphans: bool,
+    /// Seconds each container gets to stop before it is killed (as `docker compose down -t`)
+    #[arg(long, short = 't', value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u16,
 }
 
 /// Takes the stack down and says what was removed.
 pub async fn run(args: DownArgs, settings: &Settings) -> Result<ExitStatus> {
     let stack = open_stack(&args.stack, settings)?;
     let docker = DockerApi::connect().await?;
-    let removed =
-        crate::engine::down::down(&stack, &docker, args.volumes, args.remove_orphans).await?;
+    let removed = crate::engine::down::down(
+        &stack,
+        &docker,
+        args.volumes,
+        args.remove_orphans,
+        std::time::Duration::from_secs(args.timeout.into()),
+    )
+    .await?;
     if settings.output == Output::Json {
         let line = serde_json::json!({
             "project": stack.project,

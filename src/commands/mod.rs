@@ -4,9 +4,11 @@
 
 pub mod check;
 pub mod common;
+pub mod completions;
 pub mod down;
 pub mod graph;
 pub mod init;
+pub mod man;
 pub mod probe;
 pub mod smoke;
 pub mod status;
@@ -39,14 +41,24 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Draw the dependency graph of the stack file
     Graph(graph::GraphArgs),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (or write every page with `--dir`)
+    Man(man::ManArgs),
     /// Run checks from inside a service's network namespace (nothing installed in its image)
     Probe(probe::ProbeArgs),
     /// End-to-end chat test for CI: services healthy, the bot posts, the admin reads it back, the hook delivers
     Smoke(smoke::SmokeArgs),
 }
 
-/// Runs the command.
-pub async fn execute(command: Command, settings: &Settings) -> Result<Completion> {
+/// Runs the command. `tree` builds the command-line definitions for the commands that document
+/// them (completions, man pages); it is handed down by the caller, which sits above the parser,
+/// so that no command reaches up into it.
+pub async fn execute(
+    command: Command,
+    settings: &Settings,
+    tree: fn() -> clap::Command,
+) -> Result<Completion> {
     match command {
         Command::Check(kind) => check::run(kind, settings).await.map(Completion::Exit),
         Command::Wait(args) => wait::run(args, settings).await,
@@ -55,6 +67,8 @@ pub async fn execute(command: Command, settings: &Settings) -> Result<Completion
         Command::Down(args) => down::run(args, settings).await.map(Completion::Exit),
         Command::Status(args) => status::run(args, settings).await.map(Completion::Exit),
         Command::Graph(args) => graph::run(&args, settings).map(Completion::Exit),
+        Command::Completions(args) => completions::run(&args, tree()).map(Completion::Exit),
+        Command::Man(args) => man::run(&args, tree(), settings).map(Completion::Exit),
         Command::Probe(args) => probe::run(args, settings).await.map(Completion::Exit),
         Command::Smoke(args) => smoke::run(args, settings).await.map(Completion::Exit),
     }

@@ -180,7 +180,11 @@ fn print_results(results: &[ProbeResult], from: Option<&str>, settings: &Setting
 /// whose file is not at hand — e.g. one `docker compose` brought up elsewhere: its containers
 /// are found by their labels.
 fn project_and_stack(args: &StackArgs, settings: &Settings) -> Result<(String, Option<Stack>)> {
-    let no_file_here = args.file.is_none()
+    let no_file_here = args.file.is_empty()
+        && settings
+            .variables
+            .get(crate::env_vars::COMPOSE_FILE)
+            .is_none_or(String::is_empty)
         && crate::stack::DEFAULT_FILES
             .iter()
             .all(|f| !settings.cwd.join(f).exists());

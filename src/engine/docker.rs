@@ -13,7 +13,7 @@ use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     EventsOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
     ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptionsBuilder,
+    RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::{Stream, StreamExt};
 
@@ -36,6 +36,17 @@ pub(crate) fn daemon_error(what: &str, err: &bollard::errors::Error) -> Error {
     Error::failed(format!("{what}: {}", crate::reason::lowercase_first(&text)))
 }
 
+/// 304: the container was already stopped.
+fn is_not_modified(err: &bollard::errors::Error) -> bool {
+    matches!(
+        err,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 304,
+            ..
+        }
+    )
+}
+
 /// True for the daemon's 404.
 pub(crate) fn is_not_found(err: &bollard::errors::Error) -> bool {
     matches!(
@@ -50,6 +61,7 @@ pub(crate) fn is_not_found(err: &bollard::errors::Error) -> bool {
 impl DockerApi {
     /// Connects (`DOCKER_HOST` or the local socket) and negotiates the API version, which
     /// Engine 20.10 (API 1.41) needs.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "connect"))]
     pub async fn connect() -> Result<Self, Error> {
         let hint = "is the Docker daemon running, and may this user reach its socket? (`docker info` tells)";
         let docker = Docker::connect_with_local_defaults()
@@ -79,6 +91,7 @@ impl DockerApi {
     }
 
     /// The id of a local image, if present.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "image_id", image = %image))]
     pub async fn image_id(&self, image: &str) -> Result<Option<String>, Error> {
         match self.docker.inspect_image(image).await {
             Ok(found) => Ok(found.id),
@@ -88,6 +101,7 @@ impl DockerApi {
     }
 
     /// Pulls an image; `progress` gets the daemon's status lines.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "pull", image = %image))]
     pub async fn pull(&self, image: &str, mut progress: impl FnMut(&str)) -> Result<(), Error> {
         let (name, tag) = split_tag(image);
         let options = CreateImageOptionsBuilder::new()
@@ -113,6 +127,7 @@ impl DockerApi {
     }
 
     /// Builds an image from a directory.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "build", tag = %tag))]
     pub async fn build(
         &self,
         tag: &str,
@@ -148,7 +163,9 @@ impl DockerApi {
                         .with_hint(format!("last build output:\n{}", tail.join("\n"))));
                     }
                     if let Some(line) = info.stream {
-                        let line = line.trim_end().to_owned();
+                        let line =
+                            crate::limits::fit(line.trim_end(), crate::limits::LOG_LINE_LIMIT)
+                                .into_owned();
                         if !line.is_empty() {
                             tail.push(line);
                             if tail.len() > 10 {
@@ -165,6 +182,7 @@ impl DockerApi {
 
     /// Creates the network unless one with that name exists (before API 1.44, creating a
     /// duplicate name succeeds, so look first).
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "ensure_network", name = %name))]
     pub async fn ensure_network(
         &self,
         name: &str,
@@ -196,6 +214,7 @@ impl DockerApi {
     }
 
     /// Creates the named volume if absent.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "ensure_volume", name = %name))]
     pub async fn ensure_volume(
         &self,
         name: &str,
@@ -217,6 +236,7 @@ impl DockerApi {
     }
 
     /// Every container of the project, running or not.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "project_containers", project = %project))]
     pub async fn project_containers(&self, project: &str) -> Result<Vec<ContainerSummary>, Error> {
         let label = format!("{}={project}", labels::PROJECT);
         let filters = HashMap::from([("label", vec![label.as_str()])]);
@@ -231,6 +251,7 @@ impl DockerApi {
             .map_err(|e| daemon_error("cannot list containers", &e))
     }
 
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "create", name = %name))]
     pub async fn create(&self, name: &str, body: ContainerCreateBody) -> Result<String, Error> {
         let options = CreateContainerOptionsBuilder::new().name(name).build();
         self.docker
@@ -249,6 +270,12 @@ impl DockerApi {
             })
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "docker",
+        skip_all,
+        fields(call = "connect_network")
+    )]
     pub async fn connect_network(
         &self,
         network: &str,
@@ -273,6 +300,7 @@ impl DockerApi {
             })
     }
 
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "start", id = %id, name = %name))]
     pub async fn start(&self, id: &str, name: &str) -> Result<(), Error> {
         self.docker
             .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
@@ -282,6 +310,7 @@ impl DockerApi {
 
     /// Runs a command inside a running container (as Docker runs a `HEALTHCHECK`) and returns
     /// its exit code; `None` when it could not be run.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "exec", id = %id))]
     pub async fn exec(&self, id: &str, cmd: Vec<String>) -> Option<i64> {
         let config = bollard::models::ExecConfig {
             cmd: Some(cmd),
@@ -299,6 +328,7 @@ impl DockerApi {
         self.docker.inspect_exec(&created.id).await.ok()?.exit_code
     }
 
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "inspect", id = %id))]
     pub async fn inspect(&self, id: &str) -> Result<ContainerInspectResponse, Error> {
         self.docker
             .inspect_container(
@@ -309,6 +339,20 @@ impl DockerApi {
             .map_err(|e| daemon_error(&format!("cannot inspect container `{id}`"), &e))
     }
 
+    /// Stops a container: its stop signal, then SIGKILL after `grace` (as `docker stop -t`).
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "stop", id = %id))]
+    pub async fn stop(&self, id: &str, grace: std::time::Duration) -> Result<(), Error> {
+        let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::new().t(seconds).build();
+        let result = self.docker.stop_container(id, Some(options)).await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) || is_not_modified(&e) => Ok(()),
+            Err(e) => Err(daemon_error(&format!("cannot stop container `{id}`"), &e)),
+        }
+    }
+
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "remove_container", id = %id))]
     pub async fn remove_container(&self, id: &str, volumes: bool) -> Result<(), Error> {
         let options = RemoveContainerOptionsBuilder::new()
             .force(true)
@@ -322,6 +366,7 @@ impl DockerApi {
     }
 
     /// The last `lines` lines of a container's output since `since` (unix seconds; 0 = all).
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "log_tail", id = %id))]
     pub async fn log_tail(&self, id: &str, lines: usize, since: i64) -> Vec<String> {
         let options = LogsOptionsBuilder::new()
             .stdout(true)
@@ -330,11 +375,44 @@ impl DockerApi {
             .tail(&lines.to_string())
             .build();
         let mut stream = self.docker.logs(id, Some(options));
+        // `tail` bounds the lines, not their length: keep only the last bytes.
+        let mut tail = crate::limits::Tail::new(crate::limits::LOG_TAIL_LIMIT);
+        while let Some(Ok(chunk)) = stream.next().await {
+            tail.push(&chunk.into_bytes());
+        }
+        tail.lines()
+            .iter()
+            .map(|line| crate::redact::text(line))
+            .collect()
+    }
+
+    /// The last `lines` lines of a container's output, each with the time Docker received it.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "log_tail_timestamped", id = %id))]
+    pub async fn log_tail_timestamped(
+        &self,
+        id: &str,
+        lines: usize,
+    ) -> Vec<(Option<std::time::SystemTime>, String)> {
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = self.docker.logs(id, Some(options));
         let mut text = String::new();
         while let Some(Ok(chunk)) = stream.next().await {
             text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
         }
-        text.lines().map(str::to_owned).collect()
+        text.lines()
+            .map(|line| match line.split_once(' ') {
+                Some((at, rest)) => match humantime::parse_rfc3339_weak(at) {
+                    Ok(at) => (Some(at), rest.to_owned()),
+                    Err(_) => (None, line.to_owned()),
+                },
+                None => (None, line.to_owned()),
+            })
+            .collect()
     }
 
     /// Container events of the project (start, die, health_status...).
@@ -349,6 +427,7 @@ impl DockerApi {
     }
 
     /// Networks labelled with the project: (id, name).
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "project_networks", project = %project))]
     pub async fn project_networks(&self, project: &str) -> Result<Vec<(String, String)>, Error> {
         let label = format!("{}={project}", labels::PROJECT);
         let filters = HashMap::from([("label", vec![label.as_str()])]);
@@ -365,6 +444,7 @@ impl DockerApi {
             .collect())
     }
 
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "remove_network", id = %id))]
     pub async fn remove_network(&self, id: &str) -> Result<(), Error> {
         match self.docker.remove_network(id).await {
             Ok(()) => Ok(()),
@@ -374,6 +454,7 @@ impl DockerApi {
     }
 
     /// Volumes labelled with the project.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "project_volumes", project = %project))]
     pub async fn project_volumes(&self, project: &str) -> Result<Vec<String>, Error> {
         let label = format!("{}={project}", labels::PROJECT);
         let filters = HashMap::from([("label", vec![label.as_str()])]);
@@ -392,6 +473,7 @@ impl DockerApi {
             .collect())
     }
 
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "remove_volume", name = %name))]
     pub async fn remove_volume(&self, name: &str) -> Result<(), Error> {
         match self
             .docker

@@ -20,6 +20,9 @@ pub const NETWORK: &str = "com.docker.compose.network";
 pub const VOLUME: &str = "com.docker.compose.volume";
 /// Ours: marks a one-shot service, so `status` can report its result.
 pub const JOB: &str = "io.stackctl.job";
+/// Ours: on every container stackctl creates. Its absence means another tool (docker compose)
+/// made the container, and that tool's config hash follows another scheme than ours.
+pub const CREATED_BY: &str = "io.stackctl.created-by";
 /// Ours: marks a throw-away `probe`/`smoke` container (value: the service whose network
 /// namespace it joined), so `down` removes any left behind.
 pub const PROBE: &str = "io.stackctl.probe";
@@ -97,8 +100,12 @@ pub fn container_labels(stack: &Stack, service: &Service, hash: &str) -> HashMap
         (CONFIG_HASH, hash.to_owned()),
         (VERSION, COMPOSE_VERSION.to_owned()),
         (WORKING_DIR, stack.dir.to_string_lossy().into_owned()),
-        (CONFIG_FILES, stack.file.to_string_lossy().into_owned()),
+        (CONFIG_FILES, config_files(stack)),
         (DEPENDS_ON, depends),
+        (
+            CREATED_BY,
+            concat!("stackctl ", env!("CARGO_PKG_VERSION")).to_owned(),
+        ),
     ] {
         labels.insert(key.to_owned(), value);
     }
@@ -106,6 +113,12 @@ pub fn container_labels(stack: &Stack, service: &Service, hash: &str) -> HashMap
         labels.insert(JOB.to_owned(), "true".to_owned());
     }
     labels
+}
+
+/// Every stack file, comma-separated, as compose writes `project.config_files`.
+fn config_files(stack: &Stack) -> String {
+    let files: Vec<_> = stack.files.iter().map(|f| f.to_string_lossy()).collect();
+    files.join(",")
 }
 
 /// Labels of a network or volume (no config-hash: compose recreates on a mismatching one).

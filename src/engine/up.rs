@@ -68,6 +68,23 @@ struct Shared {
     /// Woken by every Docker event of the project.
     changed: Arc<Notify>,
     start_interval: bool,
+    /// Why each service that is not ready yet is not: the last probe result, or the
+    /// dependency it waits for. Said per service when `up` times out.
+    notes: std::sync::Mutex<BTreeMap<String, String>>,
+    /// Long-running services counted ready, watched until `up` returns: one that dies after
+    /// it was counted must still fail the run.
+    watched: std::sync::Mutex<Vec<Watched>>,
+}
+
+/// A long-running service's container and its restart count when it was counted ready.
+#[derive(Debug, Clone)]
+struct Watched {
+    service: String,
+    id: String,
+    /// Restarts when it was counted ready: two more is a restart loop.
+    restarts: i64,
+    /// Restarts already said.
+    reported: i64,
 }
 
 /// How a service failed: what, why, and its last log lines.
@@ -98,6 +115,13 @@ impl Shared {
             detail,
             elapsed_ms: millis(self.started.elapsed()),
         });
+    }
+
+    fn note(&self, service: &str, note: impl Into<String>) {
+        self.notes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(service.to_owned(), note.into());
     }
 
     fn set(&self, service: &str, state: State) {
@@ -155,6 +179,8 @@ pub async fn up(
         states,
         existing,
         changed: Arc::clone(&changed),
+        notes: std::sync::Mutex::default(),
+        watched: std::sync::Mutex::default(),
     });
 
     // Docker events wake every waiter; they re-inspect their own container.
@@ -185,7 +211,15 @@ pub async fn up(
     let deadline = tokio::time::Instant::now() + shared.options.timeout;
     let mut first_failure: Option<Failure> = None;
     let outcome = loop {
-        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout_at(deadline, tasks.join_next()) => next,
+            failure = watch_ready_services(&shared), if first_failure.is_none() => {
+                first_failure = Some(failure);
+                tasks.abort_all();
+                continue;
+            }
+        };
+        match next {
             Ok(Some(Ok(Ok(())))) => {}
             Ok(Some(Ok(Err(failure)))) => {
                 // The first failure is the cause; dependants failing because of it are not.
@@ -200,7 +234,13 @@ pub async fn up(
                     "internal error in a service task: {join}"
                 )));
             }
-            Ok(None) => break first_failure.map_or(Ok(()), |f| Err(failure_error(&f))),
+            Ok(None) => {
+                // Everything is up; one last look at what was counted ready earlier.
+                if first_failure.is_none() {
+                    first_failure = sweep(&shared).await;
+                }
+                break first_failure.map_or(Ok(()), |f| Err(failure_error(&f)));
+            }
             Err(_) => {
                 tasks.abort_all();
                 break Err(timeout_error(&shared));
@@ -267,6 +307,7 @@ async fn ensure_networks_and_volumes(
 
 async fn run_service(shared: &Shared, name: &str) -> Result<(), Failure> {
     let service = &shared.stack.services[name];
+    shared.note(name, "preparing its image");
     let (image, image_id) = prepare_image(shared, service).await?;
     wait_for_dependencies(shared, service).await?;
     let hash = labels::config_hash(service, &image_id);
@@ -349,6 +390,12 @@ async fn wait_for_dependencies(shared: &Shared, service: &Service) -> Result<(),
         .collect();
     shared.emit(&service.name, "waiting", Some(waiting.join(", ")));
     for (dep, condition) in deps {
+        let what = match condition {
+            Condition::ServiceStarted => "to start",
+            Condition::ServiceHealthy => "to be healthy",
+            Condition::ServiceCompletedSuccessfully => "to complete",
+        };
+        shared.note(&service.name, format!("waits for `{dep}` {what}"));
         let mut rx = shared.states[dep].subscribe();
         let state = rx
             .wait_for(|s| *s == State::Failed || satisfied(s, condition))
@@ -397,11 +444,16 @@ async fn create_container(
         if label(existing, labels::CONFIG_HASH) == Some(hash) {
             return Ok((id, true));
         }
-        shared.emit(
-            &service.name,
-            "recreating",
-            Some("its definition or image changed".to_owned()),
-        );
+        let why = if label(existing, labels::CREATED_BY).is_some() {
+            "its definition or image changed".to_owned()
+        } else {
+            // docker compose (or an older stackctl) made it: its config hash follows another
+            // scheme, so it cannot be compared with ours.
+            let by = label(existing, labels::VERSION)
+                .map_or_else(|| "another tool".to_owned(), |v| format!("compose {v}"));
+            format!("it was created by {by}, whose config hash cannot be compared with ours")
+        };
+        shared.emit(&service.name, "recreating", Some(why));
         docker.remove_container(&id, false).await.map_err(fail)?;
     } else {
         shared.emit(&service.name, "creating", None);
@@ -451,7 +503,78 @@ async fn run_long_lived(
             .map_err(|e| Failure::new(&service.name, e.message()))?;
     }
     shared.set(&service.name, State::Running);
-    wait_until_ready(shared, service, &id).await
+    let restarts = wait_until_ready(shared, service, &id).await?;
+    shared
+        .watched
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(Watched {
+            service: service.name.clone(),
+            id,
+            restarts,
+            reported: restarts,
+        });
+    Ok(())
+}
+
+/// Resolves with the first failure among the services counted ready (exited, or restarting
+/// in a loop); never resolves while they keep running. Woken by Docker events, and at least
+/// every second in case an event was missed.
+async fn watch_ready_services(shared: &Shared) -> Failure {
+    loop {
+        let notified = shared.changed.notified();
+        if let Some(failure) = sweep(shared).await {
+            return failure;
+        }
+        tokio::select! {
+            () = notified => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// One look at every watched service; a restart that recovered is said once, not failed.
+async fn sweep(shared: &Shared) -> Option<Failure> {
+    let watched = shared
+        .watched
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for entry in watched {
+        let Ok(inspect) = shared.docker.inspect(&entry.id).await else {
+            return Some(Failure::new(
+                &entry.service,
+                "its container disappeared after it was ready",
+            ));
+        };
+        let service = &shared.stack.services[&entry.service];
+        if let Some(mut failure) =
+            crashed(shared, service, &entry.id, &inspect, entry.restarts).await
+        {
+            failure.message = format!("{} after it was ready", failure.message);
+            return Some(failure);
+        }
+        let now = restart_count(&inspect);
+        if now > entry.reported {
+            tracing::debug!(service = %entry.service, restarts = now, "restarted after ready");
+            shared.emit(
+                &entry.service,
+                "restarted",
+                Some(format!(
+                    "restarted {} time(s) after it was ready; running again",
+                    now - entry.restarts
+                )),
+            );
+            let mut list = shared
+                .watched
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(w) = list.iter_mut().find(|w| w.id == entry.id) {
+                w.reported = now;
+            }
+        }
+    }
+    None
 }
 
 fn restart_count(inspect: &ContainerInspectResponse) -> i64 {
@@ -487,26 +610,31 @@ impl Probe {
         })
     }
 
-    /// One round; `Some(reason)` when ready.
-    async fn ready(&self, docker: &DockerApi, id: &str) -> Option<&'static str> {
+    /// One round: `Ok(why)` when ready, else `Err(why not)`.
+    async fn ready(&self, docker: &DockerApi, id: &str) -> Result<&'static str, String> {
         match self {
-            Probe::None => Some("started"),
-            Probe::DockerHealth => None,
-            Probe::HealthCommand(cmd) => (docker.exec(id, cmd.clone()).await == Some(0))
-                .then_some("healthcheck command passed"),
+            Probe::None => Ok("started"),
+            Probe::DockerHealth => Err("waiting for Docker's health status".to_owned()),
+            Probe::HealthCommand(cmd) => match docker.exec(id, cmd.clone()).await {
+                Some(0) => Ok("healthcheck command passed"),
+                Some(code) => Err(format!("healthcheck command exited with code {code}")),
+                None => Err("healthcheck command could not be run".to_owned()),
+            },
             Probe::Checks(checks) => {
                 for check in checks {
-                    if !check.run(Duration::from_secs(2)).await.outcome.is_healthy() {
-                        return None;
+                    let report = check.run(Duration::from_secs(2)).await;
+                    if !report.outcome.is_healthy() {
+                        return Err(format!("{}: {}", report.target, report.outcome.text()));
                     }
                 }
-                Some("ready checks passed")
+                Ok("ready checks passed")
             }
         }
     }
 }
 
-async fn wait_until_ready(shared: &Shared, service: &Service, id: &str) -> Result<(), Failure> {
+/// Returns the container's restart count when it became ready.
+async fn wait_until_ready(shared: &Shared, service: &Service, id: &str) -> Result<i64, Failure> {
     let has_health = service
         .healthcheck
         .as_ref()
@@ -536,26 +664,46 @@ async fn wait_until_ready(shared: &Shared, service: &Service, id: &str) -> Resul
             .and_then(|h| h.status)
             == Some(HealthStatusEnum::HEALTHY);
         let reason = if has_health && docker_healthy {
-            Some("Docker reports healthy")
+            Ok("Docker reports healthy")
         } else {
             probe.ready(&shared.docker, id).await
         };
-        if let Some(reason) = reason {
-            let (status, detail) = match probe {
-                Probe::None => ("running", None),
-                _ => (
-                    if has_health { "healthy" } else { "ready" },
-                    Some(format!(
-                        "{reason} after {}",
-                        human_duration(shared.started.elapsed().saturating_sub(since))
-                    )),
-                ),
-            };
-            shared.emit(&service.name, status, detail);
-            shared.set(&service.name, State::Ready);
-            return Ok(());
-        }
-        pause(&mut delays, notified).await;
+        let reason = match reason {
+            Ok(reason) => reason,
+            Err(why) => {
+                // Docker's own last health output says more than an exit code.
+                let output = inspect
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.health.as_ref())
+                    .and_then(|h| h.log.as_ref())
+                    .and_then(|log| log.last())
+                    .and_then(|l| l.output.as_deref())
+                    .map(|o| o.lines().last().unwrap_or_default().trim().to_owned())
+                    .filter(|o| !o.is_empty());
+                let note = match output {
+                    Some(output) => format!("{why}; Docker's last health output: {output}"),
+                    None => why,
+                };
+                tracing::debug!(service = %service.name, %note, "not ready");
+                shared.note(&service.name, note);
+                pause(&mut delays, notified).await;
+                continue;
+            }
+        };
+        let (status, detail) = match probe {
+            Probe::None => ("running", None),
+            _ => (
+                if has_health { "healthy" } else { "ready" },
+                Some(format!(
+                    "{reason} after {}",
+                    human_duration(shared.started.elapsed().saturating_sub(since))
+                )),
+            ),
+        };
+        shared.emit(&service.name, status, detail);
+        shared.set(&service.name, State::Ready);
+        return Ok(baseline_restarts);
     }
 }
 
@@ -670,15 +818,18 @@ async fn run_job(
     }
     let job = service.job.clone().unwrap_or_default();
     let (id, _) = create_container(shared, service, image, hash).await?;
-    let mut delays = shared.options.policy.delays();
+    let mut delays = RetryPolicy::Exponential {
+        min: job.backoff.min(job.max_backoff),
+        max: job.max_backoff,
+        factor: 2.0,
+    }
+    .delays();
     let started = Instant::now();
     let mut last_logs = Vec::new();
     let mut last_code = 0;
     for attempt in 1..=job.attempts {
         shared.emit(name, "attempt", Some(format!("{attempt}/{}", job.attempts)));
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        shared.note(name, format!("attempt {attempt}/{} running", job.attempts));
         shared
             .docker
             .start(&id, name)
@@ -698,7 +849,11 @@ async fn run_job(
             shared.set(name, State::Completed);
             return Ok(());
         }
-        last_logs = shared.docker.log_tail(&id, 10, since).await;
+        last_logs = attempt_logs(shared, &id).await;
+        shared.note(
+            name,
+            format!("attempt {attempt} exited with code {last_code}"),
+        );
         if job.timeout.is_some_and(|t| started.elapsed() >= t) {
             break;
         }
@@ -731,6 +886,39 @@ async fn run_job(
             labels::container_name(&shared.stack, service)
         )),
     })
+}
+
+/// The last lines the attempt that just ended wrote — not earlier attempts' (the container is
+/// reused across attempts, and Docker's `since` has whole-second resolution, so lines are
+/// filtered by their own timestamps against this run's start).
+async fn attempt_logs(shared: &Shared, id: &str) -> Vec<String> {
+    let started_at = match shared.docker.inspect(id).await {
+        Ok(inspect) => inspect
+            .state
+            .and_then(|s| s.started_at)
+            .and_then(|t| humantime::parse_rfc3339_weak(&t).ok()),
+        Err(_) => None,
+    };
+    // The log driver may still be writing the last lines when the exit is seen: a few short
+    // retries (bounded: 0.5 s) before concluding the attempt printed nothing.
+    for _ in 0..5 {
+        let lines: Vec<String> = shared
+            .docker
+            .log_tail_timestamped(id, 10)
+            .await
+            .into_iter()
+            .filter(|(at, _)| match (at, started_at) {
+                (Some(at), Some(start)) => *at >= start,
+                _ => true,
+            })
+            .map(|(_, line)| line)
+            .collect();
+        if !lines.is_empty() {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Vec::new()
 }
 
 async fn wait_for_exit(shared: &Shared, id: &str, name: &str) -> Result<i64, Failure> {
@@ -785,15 +973,28 @@ fn timeout_error(shared: &Shared) -> Error {
         "timed out after {}; not ready:",
         human_duration(shared.options.timeout)
     );
+    let notes = shared
+        .notes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     for (name, tx) in &shared.states {
         let state = tx.borrow().clone();
         let what = match state {
-            State::Pending => "not started (waiting for its dependencies or its image)",
-            State::Running => "started, not ready yet",
+            State::Pending => "not started",
+            State::Running => "started, not ready",
             State::Ready | State::Completed => continue,
             State::Failed => "failed",
         };
-        let _ = write!(message, "\n  {name}: {what}");
+        let why = notes.get(name).map_or_else(
+            || match state {
+                State::Pending => "(preparing its image)".to_owned(),
+                _ => String::new(),
+            },
+            |note| format!("({note})"),
+        );
+        let _ = write!(message, "\n  {name}: {what} {why}");
+        message.truncate(message.trim_end().len());
     }
     Error::timeout(message).with_hint(
         "raise `--timeout`, or look at the services above with `stackctl status` and `docker logs`",

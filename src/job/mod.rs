@@ -9,8 +9,6 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use tokio::time::Instant as Deadline;
-
 use crate::error::Error;
 use crate::output::{Event, Reporter, human_duration, millis};
 use crate::retry::RetryPolicy;
@@ -78,7 +76,7 @@ where
     Fut: Future<Output = Step<T>>,
 {
     let started = Instant::now();
-    let deadline = Deadline::now() + spec.timeout;
+    let deadline = crate::limits::deadline_in(spec.timeout);
     let progress = Progress {
         job: spec.name.clone(),
         reporter: reporter.clone(),
@@ -120,6 +118,7 @@ where
             Step::Retry(reason) => (delays.next().unwrap_or(Duration::from_secs(1)), reason),
             Step::RetryAfter(wait, reason) => (wait, reason),
         };
+        tracing::debug!(job = %spec.name, attempt = attempts, %reason, ?delay, "job attempt failed; retrying");
         reporter.emit(&Event::JobRetry {
             job: spec.name.clone(),
             attempt: attempts,
@@ -128,7 +127,8 @@ where
             elapsed_ms: millis(started.elapsed()),
         });
         last_reason = reason;
-        if Deadline::now() + delay >= deadline {
+        // `delay` may come from a server (`X-RateLimit-Reset`): never add it unchecked.
+        if crate::limits::deadline_in(delay) >= deadline {
             tokio::time::sleep_until(deadline).await;
             return Err(timed_out(spec, attempts, &last_reason, reporter, started));
         }

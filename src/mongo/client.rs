@@ -152,7 +152,8 @@ fn reason_of(err: &mongodb::error::Error, secret: Option<&str>) -> String {
         }
         other => format!("{other:?}"),
     };
-    let text = crate::reason::lowercase_first(&text);
+    // The driver's texts may quote the connection string: mask URIs, then the password itself.
+    let text = crate::reason::lowercase_first(&crate::redact::text(&text));
     match secret {
         Some(secret) if !secret.is_empty() => text.replace(secret, "***"),
         _ => text,

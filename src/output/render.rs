@@ -330,6 +330,10 @@ impl Renderer for Progress {
                         bar.abandon();
                     }
                 }
+                // The same closing line as the plain renderer ("stack ready after 9.9 s").
+                if let Some(line) = plain_line(event) {
+                    let _ = self.multi.println(line);
+                }
             }
         }
     }

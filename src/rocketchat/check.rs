@@ -139,7 +139,8 @@ impl RocketChatCheck {
     }
 
     async fn kept_session(&self, user: &str) -> Option<Session> {
-        let text = std::fs::read_to_string(self.session_file.as_ref()?).ok()?;
+        // A user id and a token: a few dozen bytes, never a whole device.
+        let text = crate::limits::read_text(self.session_file.as_ref()?, 4096).ok()?;
         let mut lines = text.lines();
         let (user_id, token) = (lines.next()?.to_owned(), lines.next()?.to_owned());
         let probe = Session {
@@ -202,43 +203,97 @@ impl RocketChatCheck {
         if !write {
             return Ok(format!("member of {kind} `{room}`"));
         }
-        if info["ro"].as_bool() == Some(true) {
-            let perms = self
-                .client
-                .call(
-                    Method::GET,
-                    "/api/v1/permissions.listAll",
-                    Some(session),
-                    None,
-                    &[],
-                )
-                .await
-                .map_err(|e| e.reason())?;
-            let allowed = perms["update"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|p| p["_id"] == "post-readonly")
-                .and_then(|p| p["roles"].as_array())
-                .is_some_and(|roles| {
-                    roles
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .any(|r| session.roles.iter().any(|mine| mine == r))
-                });
-            if !allowed {
-                return Err(format!(
-                    "`{room}` is read-only and `{}` lacks `post-readonly` (roles: {})",
-                    session.username,
-                    session.roles.join(", ")
-                ));
-            }
-            return Ok(format!(
-                "member of read-only {kind} `{room}`, may post (`post-readonly`)"
-            ));
+        let room_roles = super::client::strings(&sub["subscription"]["roles"]);
+        let may = self.may_post(session, &info, &room_roles).await?;
+        match may {
+            Posting::Open => Ok(format!("member of {kind} `{room}`, may post")),
+            Posting::ReadOnly(why) => Ok(format!(
+                "member of read-only {kind} `{room}`, may post ({why})"
+            )),
+            Posting::Refused(why) => Err(format!("`{room}`: {why}")),
         }
-        Ok(format!("member of {kind} `{room}`, may post"))
     }
+
+    /// Whether the user may post in the room, as the server decides it
+    /// (apps/meteor/app/authorization/server/functions/canSendMessage.ts,
+    /// `validateRoomMessagePermissionsAsync`): a read-only room needs `post-readonly` — through
+    /// a global role, or a room role such as owner or moderator (the permission is checked with
+    /// the room as scope) — unless the user was unmuted in it; then a muted user may post
+    /// nowhere.
+    async fn may_post(
+        &self,
+        session: &Session,
+        info: &Value,
+        room_roles: &[String],
+    ) -> Result<Posting, String> {
+        let user = &session.username;
+        let listed = |key: &str| super::client::strings(&info[key]).contains(user);
+        let mut granted = None;
+        if info["ro"].as_bool() == Some(true) {
+            let allowed = self.post_readonly_roles(session).await?;
+            let global = session.roles.iter().find(|r| allowed.contains(r));
+            let in_room = room_roles.iter().find(|r| allowed.contains(r));
+            granted = Some(match (global, in_room) {
+                (Some(role), _) => format!("`post-readonly` through role `{role}`"),
+                (None, Some(role)) => {
+                    format!("`post-readonly` through its room role `{role}`")
+                }
+                (None, None) if listed("unmuted") => "unmuted in the room".to_owned(),
+                (None, None) => {
+                    let shown = |roles: &[String]| {
+                        if roles.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            roles.join(", ")
+                        }
+                    };
+                    return Ok(Posting::Refused(format!(
+                        "read-only, and `{user}` lacks `post-readonly` (roles: {}; in the room: {}) and was not unmuted there (hint: make it a moderator of the room, or unmute it there)",
+                        shown(&session.roles),
+                        shown(room_roles)
+                    )));
+                }
+            });
+        }
+        if listed("muted") {
+            return Ok(Posting::Refused(format!(
+                "`{user}` is muted there (hint: unmute it: the room's members list, or `rooms.unmuteUser`)"
+            )));
+        }
+        Ok(granted.map_or(Posting::Open, Posting::ReadOnly))
+    }
+
+    /// The roles that hold `post-readonly` (`permissions.listAll`).
+    async fn post_readonly_roles(&self, session: &Session) -> Result<Vec<String>, String> {
+        let perms = self
+            .client
+            .call(
+                Method::GET,
+                "/api/v1/permissions.listAll",
+                Some(session),
+                None,
+                &[],
+            )
+            .await
+            .map_err(|e| e.reason())?;
+        Ok(perms["update"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["_id"] == "post-readonly")
+            .map(|p| super::client::strings(&p["roles"]))
+            .unwrap_or_default())
+    }
+}
+
+/// Whether a user may post in a room, and why.
+enum Posting {
+    /// Not read-only and not muted.
+    Open,
+    /// Read-only, and the user may post anyway: why.
+    ReadOnly(String),
+    /// May not post: why (with a hint).
+    Refused(String),
 }
 
 /// A room by name: public channel first, then private group. `Err(None)` when neither exists.
@@ -270,6 +325,15 @@ pub async fn find_room(
     Err(None)
 }
 
+/// A refused login the server gives no reason for: once Rocket.Chat's API breaking changes
+/// apply (`applyBreakingChanges` in ApiClass.ts — from 8.0 on servers built with
+/// `shouldBreakInVersion('8.0.0')`), every login failure is 401 `{"success":false,
+/// "error":"unauthorized"}`: wrong password, unknown user, `totp-required`, deactivated alike.
+#[must_use]
+pub fn undisclosed(err: &RcError) -> bool {
+    matches!(err, RcError::Api { status: 401, code, .. } if code == "unauthorized")
+}
+
 /// The known login failures, each with its own reason and hint (one line).
 #[must_use]
 pub fn login_failure(user: &str, err: &RcError) -> String {
@@ -279,6 +343,9 @@ pub fn login_failure(user: &str, err: &RcError) -> String {
         ),
         Some("Unauthorized") => format!(
             "`{user}` cannot log in: unknown user or wrong password (hint: `stackctl init rocketchat-user` creates it or verifies its password)"
+        ),
+        _ if undisclosed(err) => format!(
+            "`{user}` cannot log in, and the server does not say why: it answers every refused login with a bare `unauthorized` (hint: the likely causes are a wrong password or an unknown user, email 2FA on a verified address, no password set, or a deactivated user; `stackctl init rocketchat-user` creates the user or verifies its password)"
         ),
         Some("403") => format!(
             "`{user}` has no password set (hint: give it one with `stackctl init rocketchat-user --reset-password`)"

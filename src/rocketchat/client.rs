@@ -59,7 +59,7 @@ impl RcError {
 }
 
 /// A logged-in user.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     pub user_id: String,
     pub token: String,
@@ -67,18 +67,40 @@ pub struct Session {
     pub roles: Vec<String>,
 }
 
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token: a debug print must not hand out the session.
+        f.debug_struct("Session")
+            .field("user_id", &self.user_id)
+            .field("username", &self.username)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The client: one base URL, one HTTP client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: url::Url,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.shown())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
     /// # Errors
     /// A usage error when the HTTP client cannot be set up.
     pub fn new(base: url::Url, timeout: Duration) -> Result<Self, crate::error::Error> {
+        let tls = crate::tls::client_config(&[])
+            .map_err(|e| crate::error::Error::usage(format!("cannot set up TLS: {e}")))?;
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("stackctl/", env!("CARGO_PKG_VERSION")))
@@ -126,6 +148,7 @@ impl Client {
         if !query.is_empty() {
             url.set_query(Some(query));
         }
+        let verb = method.clone();
         let mut request = self.http.request(method, url);
         if let Some(s) = session {
             request = request
@@ -140,11 +163,15 @@ impl Client {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.to_string());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| RcError::Unreachable(crate::reason::request_error(&e)))?;
+        let started = std::time::Instant::now();
+        let response = request.send().await.map_err(|e| {
+            let reason = crate::reason::request_error(&e);
+            tracing::debug!(method = %verb, %path, %reason, elapsed = ?started.elapsed(), "rocket.chat request failed");
+            RcError::Unreachable(reason)
+        })?;
         let status = response.status();
+        // The path only: tokens travel in headers, never in what is logged.
+        tracing::debug!(method = %verb, %path, status = status.as_u16(), elapsed = ?started.elapsed(), "rocket.chat request");
         let reset = response
             .headers()
             .get("x-ratelimit-reset")
@@ -155,15 +182,26 @@ impl Client {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("json"));
-        let text = response
-            .text()
+        // Never more than a bounded answer in memory, whatever the server streams.
+        let body = crate::limits::read_body(response, crate::limits::API_ANSWER_LIMIT)
             .await
             .map_err(|e| RcError::Unreachable(crate::reason::request_error(&e)))?;
+        if body.truncated {
+            return Err(RcError::Api {
+                status: status.as_u16(),
+                code: String::new(),
+                message: format!(
+                    "the answer is larger than {}, not an API answer",
+                    crate::limits::human_bytes(crate::limits::API_ANSWER_LIMIT as u64)
+                ),
+            });
+        }
+        let text = String::from_utf8_lossy(&body.bytes);
         if status == StatusCode::TOO_MANY_REQUESTS {
             let wait = reset.map_or(Duration::from_secs(1), until_epoch_ms);
             return Err(RcError::RateLimited {
                 wait,
-                message: text,
+                message: text.into_owned(),
             });
         }
         if status.is_server_error() {
@@ -241,7 +279,9 @@ fn until_epoch_ms(reset_ms: u64) -> Duration {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Duration::from_millis(reset_ms.saturating_sub(now)).max(Duration::from_millis(50))
+    // The header comes from the server: a reset years away is still only a bounded wait.
+    Duration::from_millis(reset_ms.saturating_sub(now))
+        .clamp(Duration::from_millis(50), crate::limits::MAX_DURATION)
 }
 
 /// Rocket.Chat's failure envelopes: `{success:false, error, errorType}` or the login's

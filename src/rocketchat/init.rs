@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::check::{find_room, login_failure};
+use super::check::{find_room, login_failure, undisclosed};
 use super::client::{Client, RcError, Session, password_digest};
 use crate::error::Error;
 use crate::job::Step;
@@ -187,7 +187,17 @@ pub async fn user(
             Step::Done(lines)
         }
         Err(e) if e.transient() => step(&format!("`{name}` login"), &e),
-        Err(e) if e.code() == Some("Unauthorized") && spec.reset_password => {
+        // A reset did not help: the refusal is not about the password (an 8.0+ server does
+        // not say what it is about).
+        Err(e) if undisclosed(&e) && reset_already(changes, name) => Step::Fail(
+            Error::failed(format!(
+                "user `{name}`: its password was reset, yet it still cannot log in, and the server does not say why"
+            ))
+            .with_hint("the likely causes: email 2FA on a verified address (create bots with `verified: false`), or a deactivated user"),
+        ),
+        Err(e)
+            if (e.code() == Some("Unauthorized") || undisclosed(&e)) && spec.reset_password =>
+        {
             let body = json!({"userId": user_id, "data": {"password": spec.user.password}});
             if let Err(e) = client
                 .call(
@@ -216,8 +226,23 @@ pub async fn user(
             ))
             .with_hint("pass `--reset-password` to set it, or give the password it has"),
         ),
+        Err(e) if undisclosed(&e) => Step::Fail(
+            Error::failed(format!(
+                "user `{name}` exists but cannot log in with this password, and the server does not say why"
+            ))
+            .with_hint("a wrong password is likeliest: pass `--reset-password` to set it; else email 2FA on a verified address, or a deactivated user"),
+        ),
         Err(e) => Step::Fail(Error::failed(login_failure(name, &e))),
     }
+}
+
+/// True when this job already reset `name`'s password (an earlier attempt noted it).
+fn reset_already(changes: &Changes, name: &str) -> bool {
+    let line = format!("user `{name}`: password reset");
+    changes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains(&line)
 }
 
 /// What `init rocketchat-room` should make.
@@ -334,12 +359,17 @@ pub struct WebhookSpec {
     pub name: String,
     pub room: String,
     pub user: String,
+    /// The script, its settings already written in (a secret may be inside: never printed).
     pub script: Option<String>,
+    /// The script's file name, for messages.
+    pub script_name: String,
     pub output: PathBuf,
 }
 
-/// `init rocketchat-webhook`: an incoming integration, created unless one has that name (the
-/// server does not de-duplicate); its hook URL written to `--output` (mode 0600), never printed.
+/// `init rocketchat-webhook`: an incoming integration, looked up by name (the server does not
+/// de-duplicate): created if absent; with `--script`, its script kept equal to the file's
+/// (`integrations.update` when it differs, nothing sent when it does not), as are its room and
+/// user. Its hook URL is written to `--output` (mode 0600), never printed.
 pub async fn webhook(
     client: &Client,
     admin: &Credentials,
@@ -368,8 +398,9 @@ pub async fn webhook(
         .into_iter()
         .flatten()
         .find(|i| i["type"] == "webhook-incoming" && i["name"] == spec.name.as_str())
-        .cloned();
-    let Some(integration) = existing else {
+        .and_then(|i| i["_id"].as_str())
+        .map(str::to_owned);
+    let Some(id) = existing else {
         let body = json!({
             "type": "webhook-incoming",
             "name": spec.name,
@@ -390,10 +421,15 @@ pub async fn webhook(
             .await
         {
             Ok(_) => {
+                let with = if spec.script.is_some() {
+                    format!(" with script `{}`", spec.script_name)
+                } else {
+                    String::new()
+                };
                 note(
                     changes,
                     format!(
-                        "webhook `{}`: created, posting to #{} as `{}`",
+                        "webhook `{}`: created, posting to #{} as `{}`{with}",
                         spec.name, spec.room, spec.user
                     ),
                 );
@@ -402,13 +438,80 @@ pub async fn webhook(
             Err(e) => step(&format!("creating webhook `{}`", spec.name), &e),
         };
     };
-    let (Some(id), Some(token)) = (integration["_id"].as_str(), integration["token"].as_str())
-    else {
+    // integrations.get: the whole record, script included, whatever `list` projects.
+    let integration = match client
+        .call(
+            Method::GET,
+            &format!("/api/v1/integrations.get?integrationId={}", encode(&id)),
+            Some(&session),
+            None,
+            &[],
+        )
+        .await
+    {
+        Ok(reply) => reply["integration"].clone(),
+        Err(e) => return step(&format!("reading webhook `{}`", spec.name), &e),
+    };
+    let Some(token) = integration["token"].as_str() else {
         return Step::Fail(Error::failed(format!(
-            "webhook `{}` has no id or token in `integrations.list`",
+            "webhook `{}` has no token in `integrations.get`",
             spec.name
         )));
     };
+    let differences = webhook_differences(&integration, spec);
+    if !differences.is_empty() {
+        let mut body = json!({
+            "type": "webhook-incoming",
+            "integrationId": id,
+            "name": spec.name,
+            // An integration someone disabled stays disabled.
+            "enabled": integration["enabled"].as_bool().unwrap_or(true),
+            "username": spec.user,
+            "channel": format!("#{}", spec.room),
+            "scriptEnabled": integration["scriptEnabled"].as_bool().unwrap_or(false),
+        });
+        if let Some(script) = &spec.script {
+            body["scriptEnabled"] = json!(true);
+            body["script"] = json!(script);
+        }
+        return match client
+            .call(
+                Method::PUT,
+                "/api/v1/integrations.update",
+                Some(&session),
+                Some(body),
+                &[],
+            )
+            .await
+        {
+            Ok(_) => {
+                note(
+                    changes,
+                    format!(
+                        "webhook `{}`: updated ({})",
+                        spec.name,
+                        differences.join(", ")
+                    ),
+                );
+                Step::Retry(format!("webhook `{}` updated; reading it back", spec.name))
+            }
+            Err(e) => step(&format!("updating webhook `{}`", spec.name), &e),
+        };
+    }
+    if spec.script.is_some()
+        && let Some(error) = integration.get("scriptError").filter(|e| !e.is_null())
+    {
+        return Step::Fail(
+            Error::failed(format!(
+                "webhook `{}`: Rocket.Chat cannot compile `{}`: {}: {}",
+                spec.name,
+                spec.script_name,
+                error["name"].as_str().unwrap_or("Error"),
+                error["message"].as_str().unwrap_or("unknown error")
+            ))
+            .with_hint("the script runs in Rocket.Chat's sandbox; `node --test tests/gitlab-script/gitlab.test.js` checks it offline"),
+        );
+    }
     let mut url = client.base().clone();
     url.set_path(&format!(
         "{}/hooks/{id}/{token}",
@@ -424,7 +527,14 @@ pub async fn webhook(
         .unwrap_or_else(PoisonError::into_inner)
         .is_empty()
     {
-        lines.push(format!("webhook `{}`: already exists", spec.name));
+        lines.push(if spec.script.is_some() {
+            format!(
+                "webhook `{}`: already exists; script `{}` unchanged",
+                spec.name, spec.script_name
+            )
+        } else {
+            format!("webhook `{}`: already exists", spec.name)
+        });
     }
     if integration["enabled"] == Value::Bool(false) {
         lines.push(format!(
@@ -438,6 +548,34 @@ pub async fn webhook(
         spec.output.display()
     ));
     Step::Done(lines)
+}
+
+/// What differs between the integration and the spec: the script (only with `--script`),
+/// the room, the user.
+fn webhook_differences(integration: &Value, spec: &WebhookSpec) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if let Some(script) = &spec.script
+        && (integration["script"].as_str() != Some(script.as_str())
+            || integration["scriptEnabled"] != Value::Bool(true))
+    {
+        out.push("script");
+    }
+    let channel = match &integration["channel"] {
+        Value::Array(list) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    };
+    if channel != format!("#{}", spec.room) {
+        out.push("room");
+    }
+    if integration["username"].as_str() != Some(spec.user.as_str()) {
+        out.push("user");
+    }
+    out
 }
 
 fn encode(text: &str) -> String {

@@ -272,7 +272,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("compose.yml"), yaml).unwrap();
         let options = LoadOptions {
-            file: Some(dir.path().join("compose.yml")),
+            files: vec![dir.path().join("compose.yml")],
             project: Some("t".into()),
             env_file: None,
             environment: std::collections::BTreeMap::new(),

@@ -2,14 +2,27 @@
 //! `${VAR:?error}`, `${VAR?error}`, and `$$` for a literal `$` (compose-spec, "Interpolation").
 //! Written here rather than taken from a crate: these are compose's own rules, and the crates
 //! that do shell expansion differ in exactly the cases that matter (`$$`, `:?`, unset warnings).
+//!
+//! Defaults nest (`${A:-${B:-x}}`); the nesting is bounded ([`MAX_DEPTH`]) so a hostile file
+//! cannot exhaust the stack, and each level scans its text once, so the cost stays linear.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use yaml_serde::Value;
+
+use super::locate::item;
 
 /// Variables visible to interpolation (process environment over `.env`).
 pub type Variables = BTreeMap<String, String>;
 
-/// Interpolates one string. Returns the result and the names of unset variables that were
-/// replaced by an empty string (compose warns about them).
+/// Reports a problem at a path of the file: the message and a hint.
+pub type Report<'a> = dyn FnMut(&[String], String, Option<String>) + 'a;
+
+/// How deeply `${VAR:-...}` defaults may nest. Real files use two or three levels.
+pub const MAX_DEPTH: usize = 64;
+
+/// Interpolates one string. Returns the result; the names of unset variables that were
+/// replaced by an empty string (compose warns about them) are added to `unset`.
 ///
 /// # Errors
 /// The message of a `${VAR:?message}` whose variable is unset (or empty, for `:?`), or a
@@ -17,8 +30,49 @@ pub type Variables = BTreeMap<String, String>;
 pub fn interpolate(
     text: &str,
     vars: &Variables,
-    unset: &mut Vec<String>,
+    unset: &mut BTreeSet<String>,
 ) -> Result<String, String> {
+    // One pass refuses deep nesting before each level would scan the rest of the text.
+    if nesting(text) > MAX_DEPTH + 1 {
+        return Err(format!(
+            "variable defaults are nested more than {MAX_DEPTH} levels deep"
+        ));
+    }
+    interpolate_at(text, vars, unset, 0)
+}
+
+/// How deeply `${` ... `}` nest in a text (`$$` escapes a `$`).
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut bytes = text.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'$' if bytes.peek() == Some(&b'$') => {
+                bytes.next();
+            }
+            b'$' if bytes.peek() == Some(&b'{') => {
+                bytes.next();
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+fn interpolate_at(
+    text: &str,
+    vars: &Variables,
+    unset: &mut BTreeSet<String>,
+    depth: usize,
+) -> Result<String, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!(
+            "variable defaults are nested more than {MAX_DEPTH} levels deep"
+        ));
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -28,8 +82,9 @@ pub fn interpolate(
             out.push('$');
             rest = tail;
         } else if let Some(body) = after.strip_prefix('{') {
-            let end = closing_brace(body).ok_or_else(|| format!("unclosed `${{` in `{text}`"))?;
-            out.push_str(&braced(&body[..end], vars, unset)?);
+            let end = closing_brace(body)
+                .ok_or_else(|| format!("unclosed `${{` in `{}`", shorten(text)))?;
+            out.push_str(&braced(&body[..end], vars, unset, depth)?);
             rest = &body[end + 1..];
         } else {
             let len = after
@@ -40,7 +95,8 @@ pub fn interpolate(
                 .map_or(after.len(), |(i, _)| i);
             if len == 0 {
                 return Err(format!(
-                    "`$` must be followed by a variable name in `{text}`; write `$$` for a literal `$`"
+                    "`$` must be followed by a variable name in `{}`; write `$$` for a literal `$`",
+                    shorten(text)
                 ));
             }
             let name = &after[..len];
@@ -66,13 +122,27 @@ fn closing_brace(body: &str) -> Option<usize> {
     None
 }
 
-fn braced(expr: &str, vars: &Variables, unset: &mut Vec<String>) -> Result<String, String> {
+/// A text as quoted in a message: long values are cut so one problem stays one line.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 80;
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+fn braced(
+    expr: &str,
+    vars: &Variables,
+    unset: &mut BTreeSet<String>,
+    depth: usize,
+) -> Result<String, String> {
     let name_len = expr
         .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
         .unwrap_or(expr.len());
     let (name, op) = expr.split_at(name_len);
     if name.is_empty() {
-        return Err(format!("`${{{expr}}}` has no variable name"));
+        return Err(format!("`${{{}}}` has no variable name", shorten(expr)));
     }
     let value = vars.get(name);
     let (colon, op) = match op.strip_prefix(':') {
@@ -84,16 +154,17 @@ fn braced(expr: &str, vars: &Variables, unset: &mut Vec<String>) -> Result<Strin
     let Some(kind) = op.chars().next() else {
         if colon {
             return Err(format!(
-                "`${{{expr}}}`: expected `:-`, `:?` or `:+` after the name"
+                "`${{{}}}`: expected `:-`, `:?` or `:+` after the name",
+                shorten(expr)
             ));
         }
         return Ok(lookup(name, vars, unset));
     };
     let arg = &op[kind.len_utf8()..];
     match kind {
-        '-' if missing => interpolate(arg, vars, unset),
+        '-' if missing => interpolate_at(arg, vars, unset, depth + 1),
         '?' if missing => {
-            let message = interpolate(arg, vars, unset)?;
+            let message = interpolate_at(arg, vars, unset, depth + 1)?;
             Err(if message.is_empty() {
                 format!("required variable `{name}` is not set")
             } else {
@@ -102,18 +173,101 @@ fn braced(expr: &str, vars: &Variables, unset: &mut Vec<String>) -> Result<Strin
         }
         '-' | '?' => Ok(value.cloned().unwrap_or_default()),
         '+' if missing => Ok(String::new()),
-        '+' => interpolate(arg, vars, unset),
-        other => Err(format!("`${{{expr}}}`: unknown operator `{other}`")),
+        '+' => interpolate_at(arg, vars, unset, depth + 1),
+        other => Err(format!(
+            "`${{{}}}`: unknown operator `{other}`",
+            shorten(expr)
+        )),
     }
 }
 
-fn lookup(name: &str, vars: &Variables, unset: &mut Vec<String>) -> String {
+fn lookup(name: &str, vars: &Variables, unset: &mut BTreeSet<String>) -> String {
     vars.get(name).cloned().unwrap_or_else(|| {
-        if !unset.iter().any(|n| n == name) {
-            unset.push(name.to_owned());
-        }
+        unset.insert(name.to_owned());
         String::new()
     })
+}
+
+/// Interpolates every string value of one file's document, as compose does before merging
+/// files. Keys are not interpolated; `x-*` extension fields (other than `x-stackctl`) are left
+/// alone since nothing reads them (an alias to one is interpolated where it is used). Keys that
+/// are not strings are reported and dropped: compose names everything with strings.
+pub fn interpolate_document(
+    value: &mut Value,
+    path: &mut Vec<String>,
+    vars: &Variables,
+    unset: &mut BTreeSet<String>,
+    report: &mut Report<'_>,
+) {
+    match value {
+        Value::String(text) if text.contains('$') => match interpolate(text, vars, unset) {
+            Ok(done) => *text = done,
+            Err(e) => {
+                let hint = if e.starts_with("required variable") {
+                    "set the variable in the environment or in `.env`"
+                } else if e.contains("nested more than") {
+                    "nest fewer defaults, or set the variable instead"
+                } else {
+                    "write `$$` for a literal `$`; compose supports `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`, `${VAR?error}` and `${VAR:+alternative}`"
+                };
+                report(path, e, Some(hint.to_owned()));
+            }
+        },
+        Value::Sequence(items) => {
+            for (index, entry) in items.iter_mut().enumerate() {
+                path.push(item(index));
+                interpolate_document(entry, path, vars, unset, report);
+                path.pop();
+            }
+        }
+        Value::Mapping(map) => {
+            let mut bad_keys = Vec::new();
+            for (key, entry) in map.iter_mut() {
+                let Some(key) = key.as_str() else {
+                    bad_keys.push(key.clone());
+                    continue;
+                };
+                if key.starts_with("x-") && key != "x-stackctl" {
+                    continue;
+                }
+                path.push(key.to_owned());
+                interpolate_document(entry, path, vars, unset, report);
+                path.pop();
+            }
+            for key in bad_keys {
+                map.remove(&key);
+                report(
+                    path,
+                    match path.last() {
+                        Some(parent) => format!(
+                            "a key under `{parent}` must be a string, not {}",
+                            describe(&key)
+                        ),
+                        None => format!("a top-level key must be a string, not {}", describe(&key)),
+                    },
+                    Some("name services, networks, volumes and variables with plain strings, e.g. `web:`".to_owned()),
+                );
+            }
+        }
+        Value::Tagged(tagged) => {
+            interpolate_document(&mut tagged.value, path, vars, unset, report);
+        }
+        _ => {}
+    }
+}
+
+/// What kind of YAML value this is, for messages (`a list`, `a number`...).
+#[must_use]
+pub fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
 }
 
 #[cfg(test)]
@@ -128,7 +282,7 @@ mod tests {
     }
 
     fn run(text: &str) -> Result<String, String> {
-        interpolate(text, &vars(), &mut Vec::new())
+        interpolate(text, &vars(), &mut BTreeSet::new())
     }
 
     #[test]
@@ -145,12 +299,27 @@ mod tests {
 
     #[test]
     fn unset_is_empty_and_reported() {
-        let mut unset = Vec::new();
+        let mut unset = BTreeSet::new();
         assert_eq!(
             interpolate("a${NOPE}b$NOPE", &vars(), &mut unset).unwrap(),
             "ab"
         );
-        assert_eq!(unset, vec!["NOPE".to_owned()]);
+        assert_eq!(
+            unset.into_iter().collect::<Vec<_>>(),
+            vec!["NOPE".to_owned()]
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let depth = 30_000;
+        let text = format!("{}x{}", "${A:-".repeat(depth), "}".repeat(depth));
+        let started = std::time::Instant::now();
+        let error = run(&text).unwrap_err();
+        assert!(error.contains("nested more than 64 levels"), "{error}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let fine = format!("{}x{}", "${A:-".repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
+        assert_eq!(run(&fine).unwrap(), "x");
     }
 
     #[test]

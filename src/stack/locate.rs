@@ -1,70 +1,150 @@
 //! Line numbers for error messages. YAML parsers hand back values without positions, so this
-//! finds a key path (`services.bot.depends_on`) in the source text by its indentation. It
-//! understands block-style YAML, which is how compose files are written; for anything it
-//! cannot follow it returns `None` and the message names the file without a line.
+//! indexes the source text once: every block-style key (`services.bot.depends_on`) and every
+//! block-sequence item (`services.bot.ports.[1]`) gets its line. Flow style (`[a, b]`,
+//! `{k: v}`), anchors and complex keys are not followed: asking for them returns `None` and the
+//! caller falls back to the closest enclosing key, which is on the right line for flow style.
 
-/// The source text of a stack file, for locating keys.
-#[derive(Debug, Clone)]
+use std::collections::HashMap;
+
+/// The source text of one stack file, indexed for locating keys.
+#[derive(Debug, Clone, Default)]
 pub struct Source {
-    lines: Vec<(usize, String)>,
+    lines: HashMap<String, usize>,
+    /// The line of the first key written twice in the same mapping, if any.
+    duplicate: Option<usize>,
+}
+
+/// The path segment of the `index`-th item of a sequence.
+#[must_use]
+pub fn item(index: usize) -> String {
+    format!("[{index}]")
+}
+
+/// Joins path segments into one lookup key (segments cannot contain the separator in practice).
+pub fn join<S: AsRef<str>>(path: &[S]) -> String {
+    let mut key = String::new();
+    for (i, segment) in path.iter().enumerate() {
+        if i > 0 {
+            key.push('\u{1f}');
+        }
+        key.push_str(segment.as_ref());
+    }
+    key
+}
+
+/// One open key or sequence item while walking the text.
+struct Frame {
+    /// Column of the key, or of the `-` of an item.
+    column: usize,
+    segment: String,
+    is_item: bool,
+    /// Items seen so far in the sequence this frame's value holds.
+    items: usize,
 }
 
 impl Source {
     #[must_use]
     pub fn new(text: &str) -> Self {
-        // (indent, key) for every line that starts a mapping key.
-        let lines = text
-            .lines()
-            .map(|line| {
-                let trimmed = line.trim_start();
-                let indent = line.len() - trimmed.len();
-                let (indent, trimmed) = match trimmed.strip_prefix("- ") {
-                    Some(rest) => (
-                        indent + 2 + (rest.len() - rest.trim_start().len()),
-                        rest.trim_start(),
-                    ),
-                    None => (indent, trimmed),
-                };
-                let key = if trimmed.starts_with('#') {
-                    None
-                } else {
-                    key_of(trimmed)
-                };
-                (indent, key.unwrap_or_default())
-            })
-            .collect();
-        Self { lines }
-    }
-
-    /// The 1-based line of the key at `path`, if it can be found.
-    #[must_use]
-    pub fn line_of(&self, path: &[&str]) -> Option<usize> {
-        let mut depth = 0;
-        let mut parent_indent: Option<usize> = None;
-        for (number, (indent, key)) in self.lines.iter().enumerate() {
-            if key.is_empty() {
+        let mut lines = HashMap::new();
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut root_items = 0usize;
+        // Lines of a block scalar (`key: |`) deeper than this column are text, not keys.
+        let mut block_scalar: Option<usize> = None;
+        let mut duplicate = None;
+        for (number, line) in text.lines().enumerate() {
+            let trimmed = line.trim_start_matches(' ');
+            if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            if let Some(parent) = parent_indent {
-                if *indent <= parent {
-                    // Left the subtree of the matched parent before finding the child.
-                    return None;
+            let mut column = line.len() - trimmed.len();
+            if let Some(limit) = block_scalar {
+                if column > limit {
+                    continue;
+                }
+                block_scalar = None;
+            }
+            if column == 0 && (trimmed.starts_with("---") || trimmed.starts_with("...")) {
+                stack.clear();
+                root_items = 0;
+                continue;
+            }
+            let mut rest = trimmed;
+            while rest == "-" || rest.starts_with("- ") {
+                while stack
+                    .last()
+                    .is_some_and(|f| f.column > column || (f.column == column && f.is_item))
+                {
+                    stack.pop();
+                }
+                let counter = match stack.last_mut() {
+                    Some(parent) => &mut parent.items,
+                    None => &mut root_items,
+                };
+                let index = *counter;
+                *counter += 1;
+                stack.push(Frame {
+                    column,
+                    segment: item(index),
+                    is_item: true,
+                    items: 0,
+                });
+                lines.entry(join_frames(&stack)).or_insert(number + 1);
+                let after = &rest[1..];
+                let inner = after.trim_start_matches(' ');
+                column += 1 + (after.len() - inner.len());
+                rest = inner;
+                if starts_block_scalar(rest) {
+                    block_scalar = Some(column - 1);
                 }
             }
-            if key == path[depth] && parent_indent.is_none_or(|p| *indent > p) {
-                if depth + 1 == path.len() {
-                    return Some(number + 1);
-                }
-                depth += 1;
-                parent_indent = Some(*indent);
+            let Some((key, value)) = key_of(rest) else {
+                continue;
+            };
+            while stack.last().is_some_and(|f| f.column >= column) {
+                stack.pop();
+            }
+            stack.push(Frame {
+                column,
+                segment: key,
+                is_item: false,
+                items: 0,
+            });
+            let first = *lines.entry(join_frames(&stack)).or_insert(number + 1);
+            if first != number + 1 && duplicate.is_none() {
+                duplicate = Some(number + 1);
+            }
+            if starts_block_scalar(value) {
+                block_scalar = Some(column);
             }
         }
-        None
+        Self { lines, duplicate }
+    }
+
+    /// The line of the first key written twice in one mapping (YAML forbids it).
+    #[must_use]
+    pub fn duplicate_key(&self) -> Option<usize> {
+        self.duplicate
+    }
+
+    /// The 1-based line of the key (or item, `[N]`) at `path`, if it can be found.
+    #[must_use]
+    pub fn line_of<S: AsRef<str>>(&self, path: &[S]) -> Option<usize> {
+        self.lines.get(&join(path)).copied()
     }
 }
 
-/// `name:` / `"name":` / `'name':` at the start of a line.
-fn key_of(text: &str) -> Option<String> {
+fn join_frames(stack: &[Frame]) -> String {
+    let segments: Vec<&str> = stack.iter().map(|f| f.segment.as_str()).collect();
+    join(&segments)
+}
+
+fn starts_block_scalar(value: &str) -> bool {
+    let value = value.trim_start();
+    value.starts_with('|') || value.starts_with('>')
+}
+
+/// `name: rest` / `"name": rest` / `'name': rest` at the start of a line: the key and the rest.
+fn key_of(text: &str) -> Option<(String, &str)> {
     let (key, rest) = if let Some(quoted) = text.strip_prefix('"') {
         let end = quoted.find('"')?;
         (quoted[..end].to_owned(), &quoted[end + 1..])
@@ -72,12 +152,17 @@ fn key_of(text: &str) -> Option<String> {
         let end = quoted.find('\'')?;
         (quoted[..end].to_owned(), &quoted[end + 1..])
     } else {
-        let end = text.find(':')?;
+        if text.starts_with(['[', '{', '&', '*', '!', '?', '|', '>']) {
+            return None;
+        }
+        let end = text
+            .find(": ")
+            .or_else(|| text.ends_with(':').then(|| text.len() - 1))?;
         (text[..end].trim_end().to_owned(), &text[end..])
     };
-    let rest = rest.trim_start();
-    (rest.starts_with(':') && (rest.len() == 1 || rest[1..].starts_with([' ', '\t'])))
-        .then_some(key)
+    let rest = rest.trim_start_matches([' ', '\t']);
+    let value = rest.strip_prefix(':')?;
+    (value.is_empty() || value.starts_with([' ', '\t'])).then_some((key, value))
 }
 
 #[cfg(test)]
@@ -90,8 +175,17 @@ services:
     image: mongo
     healthcheck:
       interval: 5s
+    command: |
+      echo: not a key
   bot:
     image: bot
+    environment:
+    - A=1
+    - B=2
+    ports:
+      - \"8080:80\"
+      - target: 90
+        published: 9090
     depends_on:
       mongo:
         condition: service_healthy
@@ -100,19 +194,42 @@ networks:
 ";
 
     #[test]
-    fn finds_nested_keys() {
+    fn finds_nested_keys_and_items() {
         let source = Source::new(FILE);
         assert_eq!(source.line_of(&["services"]), Some(1));
-        assert_eq!(source.line_of(&["services", "bot"]), Some(6));
+        assert_eq!(source.line_of(&["services", "bot"]), Some(8));
         assert_eq!(
             source.line_of(&["services", "bot", "depends_on", "mongo"]),
-            Some(9)
+            Some(18)
         );
         assert_eq!(
             source.line_of(&["services", "mongo", "healthcheck", "interval"]),
             Some(5)
         );
         assert_eq!(source.line_of(&["services", "bot", "healthcheck"]), None);
-        assert_eq!(source.line_of(&["networks", "default"]), Some(12));
+        assert_eq!(source.line_of(&["networks", "default"]), Some(21));
+        assert_eq!(
+            source.line_of(&["services", "bot", "environment", "[1]"]),
+            Some(12)
+        );
+        assert_eq!(
+            source.line_of(&["services", "bot", "ports", "[0]"]),
+            Some(14)
+        );
+        assert_eq!(
+            source.line_of(&["services", "bot", "ports", "[1]", "published"]),
+            Some(16)
+        );
+        assert_eq!(
+            source.line_of(&["services", "mongo", "command", "echo"]),
+            None
+        );
+    }
+
+    #[test]
+    fn only_direct_children_match() {
+        let source =
+            Source::new("services:\n  a:\n    environment:\n      b: x\n  b:\n    image: y\n");
+        assert_eq!(source.line_of(&["services", "b"]), Some(5));
     }
 }

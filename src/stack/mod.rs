@@ -1,14 +1,21 @@
-//! The stack file: a standard compose file, read with compose's rules (interpolation, `.env`,
-//! profiles) and checked before anything touches Docker.
+//! The stack files: standard compose files, read with compose's rules (several files merged,
+//! interpolation, `.env`, profiles) and checked before anything touches Docker.
 
+mod convert;
+mod document;
 mod dotenv;
+mod files;
 mod interpolate;
 mod load;
 mod locate;
+mod merge;
 mod model;
+mod problems;
+mod syntax;
 mod validate;
 
-pub use load::{DEFAULT_FILES, LoadOptions, normalize_project};
+pub use files::{DEFAULT_FILES, OVERRIDE_FILES};
+pub use load::{LoadOptions, normalize_project};
 pub use model::*;
 
 use std::collections::BTreeSet;

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// A loaded stack file.
+/// A loaded stack: its files merged, interpolated and validated.
 #[derive(Debug, Clone)]
 pub struct Stack {
     /// The compose project name (labels, container and network names).
     pub project: String,
-    /// The stack file, absolute.
-    pub file: PathBuf,
+    /// The stack files, absolute, in merge order (the first one's directory is `dir`).
+    pub files: Vec<PathBuf>,
     /// The project directory (relative paths are resolved against it).
     pub dir: PathBuf,
     /// Enabled services (profiles applied), by name.
@@ -54,7 +54,7 @@ pub struct Service {
     pub ready: Vec<String>,
     /// `x-stackctl.job`, or implied by a `service_completed_successfully` dependant.
     pub job: Option<JobOptions>,
-    /// The line of the service's key in the stack file.
+    /// The line of the service's key in the file that last set it.
     #[serde(skip)]
     pub line: Option<usize>,
 }
@@ -142,6 +142,10 @@ pub struct JobOptions {
     pub attempts: u32,
     /// Bound on the whole job (all attempts).
     pub timeout: Option<Duration>,
+    /// The first delay between attempts; it doubles (with jitter) up to `max_backoff`.
+    pub backoff: Duration,
+    /// The longest delay between attempts.
+    pub max_backoff: Duration,
 }
 
 impl Default for JobOptions {
@@ -149,6 +153,11 @@ impl Default for JobOptions {
         Self {
             attempts: 5,
             timeout: None,
+            // Seconds, not milliseconds: a failed job usually waits for something else (a
+            // server booting, an election), which takes seconds. Kubernetes Jobs start at 10 s;
+            // a stack on one host is quicker, so 2 s doubling to 1 min.
+            backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(60),
         }
     }
 }

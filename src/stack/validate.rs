@@ -8,8 +8,17 @@ use super::model::{Condition, JobOptions, MountKind, Stack};
 /// Reports one problem at a key path.
 pub type Report<'a> = dyn FnMut(&[&str], String, Option<String>) + 'a;
 
+/// Unknown names that get a "did you mean": only the first problems are listed anyway.
+const MAX_SUGGESTIONS: usize = super::problems::MAX_LISTED;
+
+/// Name comparisons "did you mean" may make in one validation, so a stack with thousands of
+/// services and thousands of unknown names stays fast; past it, no more suggestions.
+const MAX_COMPARISONS: usize = 250_000;
+
 /// Applies profiles, marks jobs, and checks references. Problems go to `report`.
 pub fn validate(stack: &mut Stack, profiles: &BTreeSet<String>, report: &mut Report<'_>) {
+    let mut suggestions: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut suggester: Option<Suggester> = None;
     let disabled: BTreeSet<String> = stack
         .services
         .iter()
@@ -54,10 +63,23 @@ pub fn validate(stack: &mut Stack, profiles: &BTreeSet<String>, report: &mut Rep
                     );
                 }
             } else {
+                let hint = if suggestions.len() < MAX_SUGGESTIONS || suggestions.contains_key(dep) {
+                    suggestions
+                        .entry(dep.clone())
+                        .or_insert_with(|| {
+                            suggester
+                                .get_or_insert_with(|| Suggester::new(stack.services.keys()))
+                                .closest(dep)
+                                .cloned()
+                        })
+                        .clone()
+                } else {
+                    None
+                };
                 report(
                     &path,
                     format!("service `{name}` depends on `{dep}`, which is not defined"),
-                    closest(dep, stack.services.keys()).map(|c| format!("did you mean `{c}`?")),
+                    hint.map(|c| format!("did you mean `{c}`?")),
                 );
             }
         }
@@ -126,86 +148,224 @@ pub fn validate(stack: &mut Stack, profiles: &BTreeSet<String>, report: &mut Rep
         let first = cycle[0].clone();
         report(
             &["services", first.as_str(), "depends_on"],
-            format!("dependency cycle: {}", cycle.join(" → ")),
+            format!("dependency cycle: {}", show_cycle(&cycle)),
             Some("a service cannot wait, even indirectly, for itself; remove one of these dependencies".to_owned()),
         );
     }
 }
 
-/// The first cycle found, as a path that ends where it starts.
+/// The first cycle found, as a path that ends where it starts. Iterative: a dependency chain
+/// thousands of services long must not exhaust the stack.
 fn find_cycle(stack: &Stack) -> Option<Vec<String>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Visiting,
         Done,
     }
-    fn visit(
-        name: &str,
-        stack: &Stack,
-        marks: &mut BTreeMap<String, Mark>,
-        path: &mut Vec<String>,
-    ) -> Option<Vec<String>> {
-        match marks.get(name) {
-            Some(Mark::Done) => return None,
-            Some(Mark::Visiting) => {
-                let start = path.iter().position(|n| n == name).unwrap_or(0);
-                let mut cycle = path[start..].to_vec();
-                cycle.push(name.to_owned());
-                return Some(cycle);
-            }
-            None => {}
+    let mut marks: BTreeMap<&str, Mark> = BTreeMap::new();
+    for start in stack.services.keys() {
+        if marks.contains_key(start.as_str()) {
+            continue;
         }
-        marks.insert(name.to_owned(), Mark::Visiting);
-        path.push(name.to_owned());
-        if let Some(service) = stack.services.get(name) {
-            for dep in service.depends_on.keys() {
-                if stack.services.contains_key(dep) {
-                    if let Some(cycle) = visit(dep, stack, marks, path) {
-                        return Some(cycle);
-                    }
+        marks.insert(start, Mark::Visiting);
+        let mut frames = vec![(start.as_str(), stack.services[start].depends_on.keys())];
+        while let Some((name, deps)) = frames.last_mut() {
+            let name = *name;
+            let Some(dep) = deps.next() else {
+                marks.insert(name, Mark::Done);
+                frames.pop();
+                continue;
+            };
+            let Some((dep, target)) = stack.services.get_key_value(dep) else {
+                continue;
+            };
+            match marks.get(dep.as_str()) {
+                Some(Mark::Done) => {}
+                Some(Mark::Visiting) => {
+                    let from = frames.iter().position(|(n, _)| *n == dep).unwrap_or(0);
+                    let mut cycle: Vec<String> = frames[from..]
+                        .iter()
+                        .map(|(n, _)| (*n).to_owned())
+                        .collect();
+                    cycle.push(dep.clone());
+                    return Some(cycle);
+                }
+                None => {
+                    marks.insert(dep, Mark::Visiting);
+                    frames.push((dep.as_str(), target.depends_on.keys()));
                 }
             }
         }
-        path.pop();
-        marks.insert(name.to_owned(), Mark::Done);
-        None
     }
-    let mut marks = BTreeMap::new();
-    stack
-        .services
-        .keys()
-        .find_map(|name| visit(name, stack, &mut marks, &mut Vec::new()))
+    None
 }
 
-/// The defined name closest to a misspelt one (edit distance ≤ 2).
-fn closest<'a>(wanted: &str, names: impl Iterator<Item = &'a String>) -> Option<&'a String> {
-    names
-        .map(|n| (distance(wanted, n), n))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, n)| n)
+/// A cycle as `a → b → a`; a long one with its middle elided, so the message stays a line.
+fn show_cycle(cycle: &[String]) -> String {
+    const HEAD: usize = 6;
+    const TAIL: usize = 3;
+    if cycle.len() <= HEAD + TAIL + 1 {
+        return cycle.join(" → ");
+    }
+    format!(
+        "{} → ... ({} more) → {}",
+        cycle[..HEAD].join(" → "),
+        cycle.len() - HEAD - TAIL,
+        cycle[cycle.len() - TAIL..].join(" → ")
+    )
 }
 
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
+/// Names longer than this get no "did you mean": nobody misspells a 100-character name by
+/// two letters, and comparing long names is what made huge files slow.
+const MAX_SUGGESTED_LEN: usize = 64;
+
+/// Finds "did you mean" candidates among the defined names, each prepared once.
+struct Suggester<'a> {
+    names: Vec<(Vec<char>, &'a String)>,
+    rows: (Vec<usize>, Vec<usize>),
+    comparisons: usize,
+}
+
+impl<'a> Suggester<'a> {
+    fn new(names: impl Iterator<Item = &'a String>) -> Self {
+        Self {
+            names: names
+                .filter(|n| n.len() <= MAX_SUGGESTED_LEN * 4)
+                .map(|n| (n.chars().collect::<Vec<char>>(), n))
+                .filter(|(chars, _)| chars.len() <= MAX_SUGGESTED_LEN)
+                .collect(),
+            rows: (Vec::new(), Vec::new()),
+            comparisons: 0,
         }
     }
-    row[b.len()]
+
+    /// The defined name closest to a misspelt one (edit distance ≤ 2; the first of equals).
+    fn closest(&mut self, wanted: &str) -> Option<&'a String> {
+        const MAX: usize = 2;
+        if wanted.len() > MAX_SUGGESTED_LEN * 4 || self.comparisons >= MAX_COMPARISONS {
+            return None;
+        }
+        self.comparisons += self.names.len();
+        let wanted: Vec<char> = wanted.chars().collect();
+        if wanted.len() > MAX_SUGGESTED_LEN {
+            return None;
+        }
+        let mut best: Option<(usize, &'a String)> = None;
+        for (chars, name) in &self.names {
+            let limit = best.map_or(MAX, |(d, _)| d.saturating_sub(1));
+            if chars.len().abs_diff(wanted.len()) > limit {
+                continue;
+            }
+            if let Some(d) = bounded_distance(&wanted, chars, limit, &mut self.rows) {
+                best = Some((d, name));
+                if d == 0 {
+                    break;
+                }
+            }
+        }
+        best.map(|(_, name)| name)
+    }
+}
+
+/// The edit distance between `a` and `b` if it is at most `max`: only the diagonal band of
+/// width `2 × max + 1` is computed, so the cost is `O(max × len)`, not `O(len²)`.
+fn bounded_distance(
+    a: &[char],
+    b: &[char],
+    max: usize,
+    rows: &mut (Vec<usize>, Vec<usize>),
+) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > max {
+        return None;
+    }
+    let far = max + 1;
+    let (prev, cur) = rows;
+    prev.clear();
+    prev.extend((0..=b.len()).map(|j| j.min(far)));
+    cur.clear();
+    cur.resize(b.len() + 1, far);
+    for i in 1..=a.len() {
+        let lo = i.saturating_sub(max).max(1);
+        let hi = (i + max).min(b.len());
+        cur[0] = i.min(far);
+        cur[lo - 1] = if lo == 1 { cur[0] } else { far };
+        let mut row_min = cur[lo - 1];
+        for j in lo..=hi {
+            let substitute = prev[j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            let value = substitute.min(prev[j] + 1).min(cur[j - 1] + 1).min(far);
+            cur[j] = value;
+            row_min = row_min.min(value);
+        }
+        if hi < b.len() {
+            cur[hi + 1] = far;
+        }
+        if row_min > max {
+            return None;
+        }
+        std::mem::swap(prev, cur);
+    }
+    Some(prev[b.len()]).filter(|d| *d <= max)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn chars(s: &str) -> Vec<char> {
+        s.chars().collect()
+    }
+
+    fn bounded_distance(a: &[char], b: &[char], max: usize) -> Option<usize> {
+        super::bounded_distance(a, b, max, &mut (Vec::new(), Vec::new()))
+    }
+
+    fn closest<'a>(wanted: &str, names: impl Iterator<Item = &'a String>) -> Option<&'a String> {
+        Suggester::new(names).closest(wanted)
+    }
+
     #[test]
     fn edit_distance() {
-        assert_eq!(super::distance("mongoo", "mongo"), 1);
-        assert!(super::distance("bot", "rocketchat") > 2);
+        assert_eq!(
+            bounded_distance(&chars("mongoo"), &chars("mongo"), 2),
+            Some(1)
+        );
+        assert_eq!(
+            bounded_distance(&chars("mnogo"), &chars("mongo"), 2),
+            Some(2)
+        );
+        assert_eq!(
+            bounded_distance(&chars("kitten"), &chars("sitting"), 2),
+            None
+        );
+        assert_eq!(
+            bounded_distance(&chars("kitten"), &chars("sitting"), 3),
+            Some(3)
+        );
+        assert_eq!(bounded_distance(&chars(""), &chars("ab"), 2), Some(2));
+        assert_eq!(
+            bounded_distance(&chars("bot"), &chars("rocketchat"), 2),
+            None
+        );
+        assert_eq!(
+            bounded_distance(&chars("abcdef"), &chars("abcdef"), 0),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn suggestions_prefer_the_closest_and_skip_long_names() {
+        let names: Vec<String> = ["mongo", "mango", "rocketchat"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(
+            closest("mongoo", names.iter()).map(String::as_str),
+            Some("mongo")
+        );
+        assert_eq!(closest("bot", names.iter()), None);
+        let long = "x".repeat(100_000);
+        let started = std::time::Instant::now();
+        assert_eq!(closest(&long, std::iter::once(&long)), None);
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
     }
 }

@@ -110,16 +110,26 @@ pub fn start_tls() -> (SocketAddr, String) {
     let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
     let cert = params.self_signed(&key).expect("self-signed");
     let pem = cert.pem();
+    let addr = start_tls_with(&pem, &key.serialize_pem());
+    (addr, pem)
+}
+
+/// An HTTPS server presenting this PEM certificate chain with this PEM (PKCS#8) key, e.g. ones
+/// the `openssl` command made; answers every request `200 secure`.
+pub fn start_tls_with(chain_pem: &str, key_pem: &str) -> SocketAddr {
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .expect("PEM certificates");
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("a PEM private key");
     let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
         tokio_rustls::rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .expect("protocols")
     .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone()],
-        tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    )
+    .with_single_cert(chain, key)
     .expect("server config");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -154,5 +164,5 @@ pub fn start_tls() -> (SocketAddr, String) {
             }
         });
     });
-    (addr, pem)
+    addr
 }

@@ -12,9 +12,13 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The binary cargo built for these tests.
+/// The binary cargo built for these tests, or the one `STACKCTL_TEST_BINARY` names (to run
+/// the suite against another build, e.g. the static release binary or an older commit's).
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_stackctl"))
+    std::env::var_os("STACKCTL_TEST_BINARY").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_stackctl")),
+        PathBuf::from,
+    )
 }
 
 /// `stackctl ARGS...`, run with a clean, predictable environment.
@@ -38,14 +42,65 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn env(mut self, key: &str, value: &str) -> Self {
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
         self.command.env(key, value);
         self
     }
 
+    /// Runs in this directory instead of the test's.
     pub fn current_dir(mut self, dir: &std::path::Path) -> Self {
         self.command.current_dir(dir);
         self
+    }
+
+    /// Runs until it exits or `limit` passes (then it is killed: `killed` says so).
+    pub fn output_within(mut self, limit: Duration) -> Output {
+        use std::io::Read as _;
+        let started = Instant::now();
+        let mut child = self
+            .command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("stackctl runs");
+        let mut pipes = (child.stdout.take(), child.stderr.take());
+        let readers = [
+            pipes.0.take().map(|mut p| {
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let _ = p.read_to_end(&mut buf);
+                    buf
+                })
+            }),
+            pipes.1.take().map(|mut p| {
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let _ = p.read_to_end(&mut buf);
+                    buf
+                })
+            }),
+        ];
+        let mut killed = false;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                killed = true;
+                break child.wait().expect("wait");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let [out, err] =
+            readers.map(|r| r.map(|t| t.join().unwrap_or_default()).unwrap_or_default());
+        Output {
+            code: status.code(),
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+            elapsed: started.elapsed(),
+            killed,
+        }
     }
 
     /// Runs to completion.
@@ -57,6 +112,7 @@ impl Run {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             elapsed: started.elapsed(),
+            killed: false,
         }
     }
 }
@@ -68,6 +124,8 @@ pub struct Output {
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
+    /// Killed by [`Run::output_within`] at its limit.
+    pub killed: bool,
 }
 
 impl Output {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use crate::boot::{valid_email, valid_name};
+use crate::script;
 use crate::state::{
     Db, Email, EmailCode, Integration, LoginToken, Message, PasswordHash, Room, RoomOwner,
     Subscription, User, iso, now_ms, random_id, random_secret, sha256_hex,
@@ -29,6 +30,31 @@ pub struct Config {
     /// Rocket.Chat before loginErrorMessageOverride masked every login-handler error: only
     /// 'Incorrect password' became 'User not found', so "User has no password set" leaked.
     pub legacy_login_errors: bool,
+    /// The version from which the API's planned breaking changes apply: ApiClass.ts'
+    /// `applyBreakingChanges = shouldBreakInVersion(X)`, true once the server's version is at
+    /// least X. The source has said both '8.0.0' (apps/meteor/app/api/server/ApiClass.ts at
+    /// RocketChat/Rocket.Chat 019378e3291e412b233a6389a26071f1bec34817) and, later, '9.0.0'
+    /// (apps/meteor/server/api/ApiClass.ts; issue #41589 still speaks of "the 9.0.0
+    /// breaking-change flag"). Which one the 8.0.0 release shipped with was NOT confirmed
+    /// here: `--break-in-version 8.0.0 --version 8.0.0` simulates an 8.0 server built with the
+    /// first, whose login failures all read `{"success":false,"error":"unauthorized"}`.
+    pub break_in_version: String,
+}
+
+/// `1.2.3` as numbers, for `>=` (missing parts are 0, non-numbers 0).
+fn version_parts(version: &str) -> Vec<u32> {
+    let mut parts: Vec<u32> = version
+        .split('.')
+        .map(|p| {
+            p.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap_or(0)
+        })
+        .collect();
+    parts.resize(3, 0);
+    parts
 }
 
 pub struct Sim {
@@ -47,9 +73,13 @@ pub struct RawReq {
     pub method: String,
     pub path: String,
     pub query: HashMap<String, String>,
+    /// The query string as sent (without `?`).
+    pub raw_query: String,
     pub headers: HashMap<String, String>,
     pub body: Value,
     pub body_error: Option<String>,
+    /// The body as text (`content_raw` of a hook script's request).
+    pub raw: String,
     pub ip: String,
 }
 
@@ -163,14 +193,10 @@ impl Sim {
         }
     }
 
-    /// shouldBreakInVersion('9.0.0'): the 8.x server still answers in the compatibility format.
+    /// shouldBreakInVersion(X) (X = `--break-in-version`, 9.0.0 by default): before X the
+    /// server still answers in the compatibility format.
     fn breaking(&self) -> bool {
-        self.cfg
-            .version
-            .split('.')
-            .next()
-            .and_then(|m| m.parse::<u32>().ok())
-            .is_some_and(|m| m >= 9)
+        version_parts(&self.cfg.version) >= version_parts(&self.cfg.break_in_version)
     }
 
     fn short_version(&self) -> String {
@@ -325,7 +351,14 @@ impl Sim {
             ("GET", "/livez") => Reply::json(200, json!({"status": "ok"})),
             ("GET", "/readyz") => self.readyz(),
             ("GET", "/health") => self.health(),
-            (_, p) if p.starts_with("/hooks/") => self.hooks(req),
+            (_, p) if p.starts_with("/hooks/") => match self.hook_begin(req) {
+                HookStep::Done(reply) => reply,
+                // The server (main.rs) runs scripts outside the lock; a direct dispatch cannot.
+                HookStep::Script { .. } => Reply::json(
+                    500,
+                    json!({"success": false, "error": "rocketchat-sim: script not run"}),
+                ),
+            },
             (m, p) if p.starts_with("/api/v1/") => self.v1(m, &p["/api/v1/".len()..], req),
             (_, p) if p.starts_with("/api/") => not_found_api(),
             _ => Reply {
@@ -401,6 +434,17 @@ impl Sim {
             ("POST", "channels.invite", true, channels_invite),
             ("POST", "groups.invite", true, groups_invite),
             ("GET", "subscriptions.getOne", true, subscriptions_get_one),
+            ("POST", "rooms.muteUser", true, rooms_mute_user),
+            ("POST", "rooms.unmuteUser", true, rooms_unmute_user),
+            (
+                "POST",
+                "channels.addModerator",
+                true,
+                channels_add_moderator,
+            ),
+            ("POST", "groups.addModerator", true, groups_add_moderator),
+            ("POST", "channels.addOwner", true, channels_add_owner),
+            ("POST", "groups.addOwner", true, groups_add_owner),
             ("POST", "chat.postMessage", true, chat_post_message),
             ("POST", "chat.sendMessage", true, chat_send_message),
             ("GET", "chat.getMessage", true, chat_get_message),
@@ -413,6 +457,8 @@ impl Sim {
             ("GET", "roles.list", true, roles_list),
             ("POST", "integrations.create", true, integrations_create),
             ("GET", "integrations.list", true, integrations_list),
+            ("GET", "integrations.get", true, integrations_get),
+            ("PUT", "integrations.update", true, integrations_update),
             ("POST", "integrations.remove", true, integrations_remove),
         ];
         if name == "login" && method == "POST" {
@@ -961,6 +1007,8 @@ impl Sim {
             users_count: 0,
             usernames: vec![],
             lm: None,
+            muted: vec![],
+            unmuted: vec![],
         });
         let mut all: Vec<String> = members.to_vec();
         if !all.contains(&owner.username) {
@@ -1182,14 +1230,21 @@ impl Sim {
                 return Err(ApiErr::Plain("error-not-allowed".into()));
             }
             let room = self.db.room(&room.id).cloned().unwrap_or(room);
+            // A read-only room needs `post-readonly` (global roles, or room roles such as
+            // owner/moderator: hasPermissionAsync with the room as scope) unless the user was
+            // unmuted in it; a muted user may post nowhere.
             if room.ro
                 && !self
                     .db
                     .has_permission(&user.id, "post-readonly", Some(&room.id))
+                && !room.unmuted.contains(&user.username)
             {
                 return Err(ApiErr::Plain(
                     "You can't send messages because the room is readonly.".into(),
                 ));
+            }
+            if room.muted.contains(&user.username) {
+                return Err(ApiErr::Plain("You_have_been_muted".into()));
             }
             let text = payload
                 .get("text")
@@ -1333,6 +1388,8 @@ impl Sim {
             users_count: names.len() as u64,
             usernames: names,
             lm: None,
+            muted: vec![],
+            unmuted: vec![],
         };
         self.db.rooms.push(room.clone());
         for u in [me.clone(), other.clone()] {
@@ -1361,19 +1418,22 @@ impl Sim {
 
     // ------------------------------------------------------------------ /hooks
 
-    /// apps/meteor/app/integrations/server/api/api.ts
-    fn hooks(&mut self, req: &RawReq) -> Reply {
+    /// apps/meteor/app/integrations/server/api/api.ts, up to the point where the script runs:
+    /// WebHookAPI.authenticatedRoute (id + token), enforceRateLimit, then executeIntegrationRest.
+    /// The script itself runs outside the simulator's lock ([`HookStep::Script`]); its outcome
+    /// comes back through [`Sim::hook_finish`].
+    pub fn hook_begin(&mut self, req: &RawReq) -> HookStep {
         let parts: Vec<&str> = req.path["/hooks/".len()..]
             .split('/')
             .filter(|s| !s.is_empty())
             .collect();
-        let (id, token) = match parts.as_slice() {
-            [id, token] => (*id, *token),
-            [id, _user, token] => (*id, *token),
-            _ => return not_found_api(),
+        let (id, user_param, token) = match parts.as_slice() {
+            [id, token] => (*id, None, *token),
+            [id, user, token] => (*id, Some(*user), *token),
+            _ => return HookStep::Done(not_found_api()),
         };
         if req.method != "POST" && req.method != "GET" {
-            return not_found_api();
+            return HookStep::Done(not_found_api());
         }
         let token = percent_decode(token);
         let Some(integration) = self
@@ -1385,13 +1445,13 @@ impl Sim {
         else {
             // Restivus-era behaviour (still what clients observe):
             // 404 {"success":false,"error":"Invalid integration id or token provided."}
-            return Reply::json(
+            return HookStep::Done(Reply::json(
                 404,
                 json!({"success": false, "error": "Invalid integration id or token provided."}),
-            );
+            ));
         };
         if let Some(e) = &req.body_error {
-            return Reply::json(400, json!({"success": false, "error": e}));
+            return HookStep::Done(Reply::json(400, json!({"success": false, "error": e})));
         }
         // WebHookAPI.enforceRateLimit: rule per request URL, created on first use, no bypass
         let route = format!(
@@ -1402,15 +1462,101 @@ impl Sim {
         let headers =
             match self.rate_limit(&route, &req.ip, Some(&integration.user_id), true, now_ms()) {
                 Ok(h) => h,
-                Err(r) => return r,
+                Err(r) => return HookStep::Done(r),
             };
-        let mut reply = self.execute_integration(&integration, req);
+        self.dirty = true;
+        if integration.enabled {
+            // integrationHasValidScript (lib/ScriptEngine.ts: scriptEnabled and a compiled
+            // script) `&& this.request.body` (a request without a body never runs the script)
+            let valid_script = integration.script_enabled
+                && integration.script_compiled
+                && integration
+                    .script
+                    .as_deref()
+                    .is_some_and(|s| !s.trim().is_empty());
+            if valid_script && !req.raw.is_empty() {
+                let request = self.script_request(&integration, req, id, user_param, &token);
+                return HookStep::Script {
+                    integration: Box::new(integration),
+                    request,
+                    headers,
+                };
+            }
+        }
+        let mut reply = self.execute_integration(&integration, req, None);
+        reply.headers.extend(headers);
+        HookStep::Done(reply)
+    }
+
+    /// The rest of executeIntegrationRest once the script has run.
+    pub fn hook_finish(
+        &mut self,
+        integration: &Integration,
+        req: &RawReq,
+        outcome: script::Outcome,
+        headers: Vec<(String, String)>,
+    ) -> Reply {
+        let mut reply = self.execute_integration(integration, req, Some(outcome));
         reply.headers.extend(headers);
         self.dirty = true;
         reply
     }
 
-    fn execute_integration(&mut self, integration: &Integration, req: &RawReq) -> Reply {
+    /// The `request` object api.ts hands to `process_incoming_request`.
+    fn script_request(
+        &self,
+        integration: &Integration,
+        req: &RawReq,
+        id: &str,
+        user_param: Option<&str>,
+        token: &str,
+    ) -> Value {
+        let query: Map<String, Value> = req
+            .query
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        let search = if req.raw_query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", req.raw_query)
+        };
+        let path = format!("{}{search}", req.path);
+        let mut url_params = json!({"integrationId": id, "token": token});
+        if let Some(u) = user_param {
+            url_params["userId"] = json!(u);
+        }
+        // isPlainObject(this.bodyParams) ? this.bodyParams : {}
+        let body = if req.body.is_object() {
+            req.body.clone()
+        } else {
+            json!({})
+        };
+        let user = self.db.user(&integration.user_id);
+        json!({
+            "url": {"query": query, "hash": "", "search": search, "pathname": req.path, "path": path},
+            "url_raw": path,
+            "url_params": url_params,
+            "content": body,
+            "content_raw": req.raw,
+            // Object.fromEntries(this.request.headers.entries()): Fetch headers, lower-case
+            "headers": req.headers,
+            "body": body,
+            "user": {
+                "_id": integration.user_id,
+                "name": user.and_then(|u| u.name.clone()).unwrap_or_default(),
+                "username": user.map_or_else(|| integration.username.clone(), |u| u.username.clone()),
+            },
+        })
+    }
+
+    /// executeIntegrationRest after authentication (api.ts); `outcome` is the script's when one ran.
+    fn execute_integration(
+        &mut self,
+        integration: &Integration,
+        req: &RawReq,
+        outcome: Option<script::Outcome>,
+    ) -> Reply {
         if !integration.enabled {
             // API.v1.unavailable('Service Unavailable')
             return Reply::json(
@@ -1424,38 +1570,66 @@ impl Sim {
             avatar: integration.avatar.clone().unwrap_or_default(),
             emoji: integration.emoji.clone().unwrap_or_default(),
         };
-        let mut body = req.body.clone();
-        let has_script = integration.script_enabled
-            && integration
-                .script
-                .as_deref()
-                .is_some_and(|s| !s.trim().is_empty());
-        if has_script {
-            // Stand-in for the integration script (class Script / process_incoming_request):
-            // GitLab events become a short text, anything else forwards content.text/attachments.
-            let content = match req.header("x-gitlab-event") {
-                Some(event) => match crate::gitlab::format_event(event, &req.body) {
-                    Some(text) => json!({"text": text}),
-                    None => return Reply::json(200, json!({"success": true})),
-                },
-                None => {
-                    let mut c = json!({});
-                    if let Some(t) = req.body.get("text") {
-                        c["text"] = t.clone();
-                    }
-                    if let Some(a) = req.body.get("attachments") {
-                        c["attachments"] = a.clone();
-                    }
-                    c
+        let mut body = if req.body.is_object() {
+            req.body.clone()
+        } else {
+            json!({})
+        };
+        let mut script_response = None;
+        if let Some(outcome) = outcome {
+            let result = match outcome {
+                script::Outcome::Returned(result) => result,
+                script::Outcome::MissingMethod => None,
+                // getIntegrationScript's error is rethrown; ApiClass's catch answers
+                // API.v1.failure(e.message)
+                script::Outcome::LoadFailed(message) => {
+                    log_script_error(&integration.name, &message);
+                    return Reply::json(400, json!({"success": false, "error": message}));
+                }
+                // executeIncomingScript: throw new Error('error-running-script'), uncaught in
+                // executeIntegrationRest -> failure('error-running-script')
+                script::Outcome::CallFailed(message) => {
+                    log_script_error(&integration.name, &message);
+                    return Reply::json(
+                        400,
+                        json!({"success": false, "error": "error-running-script"}),
+                    );
                 }
             };
-            body = content;
+            // if (!result) return API.v1.success()
+            let Some(result) = result.filter(truthy) else {
+                return Reply::json(200, json!({"success": true}));
+            };
+            // if (result?.error) return API.v1.failure(result.error)
+            if let Some(error) = result.get("error").filter(|e| truthy(e)) {
+                let body = match error {
+                    Value::Object(o) => {
+                        let mut o = o.clone();
+                        o.insert("success".into(), json!(false));
+                        Value::Object(o)
+                    }
+                    other => json!({"success": false, "error": other}),
+                };
+                return Reply::json(400, body);
+            }
+            // bodyParams = result.content; `'separateResponse' in bodyParams` throws for a
+            // missing or non-object content -> catch -> failure('error-running-script')
+            match result.get("content") {
+                Some(c @ (Value::Object(_) | Value::Array(_))) => body = c.clone(),
+                _ => {
+                    return Reply::json(
+                        400,
+                        json!({"success": false, "error": "error-running-script"}),
+                    );
+                }
+            }
+            script_response = result.get("response").filter(|r| truthy(r)).cloned();
         }
         let empty = body.as_object().is_none_or(Map::is_empty);
-        if body.is_null() || (empty && !integration.script_enabled) {
+        if empty && !integration.script_enabled {
             return Reply::json(200, json!({"success": true}));
         }
-        if (body.get("channel").is_some() || body.get("roomId").is_some())
+        if (body.get("channel").is_some_and(truthy) || body.get("roomId").is_some_and(truthy))
             && !integration.override_destination_channel_enabled
         {
             return Reply::json(
@@ -1470,7 +1644,15 @@ impl Sim {
             Ok(sent) if sent.is_empty() => {
                 Reply::json(400, json!({"success": false, "error": "unknown-error"}))
             }
-            Ok(_) => Reply::json(200, json!({"success": true})),
+            Ok(_) => match script_response {
+                // API.v1.success(scriptResponse)
+                Some(Value::Object(mut o)) => {
+                    o.insert("success".into(), json!(true));
+                    Reply::json(200, Value::Object(o))
+                }
+                Some(other) => Reply::json(200, other),
+                None => Reply::json(200, json!({"success": true})),
+            },
             // catch ({ error, message }) => API.v1.failure(error || message)
             Err(ApiErr::Meteor { code, .. }) => {
                 Reply::json(400, json!({"success": false, "error": code}))
@@ -1479,6 +1661,32 @@ impl Sim {
             Err(e) => self.error_reply(e),
         }
     }
+}
+
+/// What happens at a hook: answered at once, or the integration's script must run first.
+pub enum HookStep {
+    Done(Reply),
+    Script {
+        integration: Box<Integration>,
+        request: Value,
+        headers: Vec<(String, String)>,
+    },
+}
+
+/// JavaScript truthiness of a copied-out value.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+/// incomingLogger.error({msg: 'Error running Script in Trigger', ...}) on the server's log.
+fn log_script_error(integration: &str, message: &str) {
+    eprintln!("rocketchat-sim: Error running Script in Trigger {integration}: {message}");
 }
 
 #[derive(Default)]
@@ -2391,6 +2599,9 @@ fn integrations_create(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
         .user(&uid)
         .map(|u| json!({"_id": u.id, "username": u.username}))
         .unwrap_or(Value::Null);
+    let script_enabled = as_bool(b.get("scriptEnabled")).unwrap_or(false);
+    let script = b.get("script").and_then(Value::as_str).map(str::to_string);
+    let (script_compiled, script_error) = compile_script(script_enabled, script.as_deref());
     let integ = Integration {
         id: random_id(17),
         kind: "webhook-incoming".into(),
@@ -2404,15 +2615,19 @@ fn integrations_create(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
         user_id: user.id.clone(),
         channel: channels,
         token: random_id(48),
-        script_enabled: as_bool(b.get("scriptEnabled")).unwrap_or(false),
-        script: b.get("script").and_then(Value::as_str).map(str::to_string),
+        script_enabled,
+        script,
         alias: b.get("alias").and_then(Value::as_str).map(str::to_string),
         avatar: b.get("avatar").and_then(Value::as_str).map(str::to_string),
         emoji: b.get("emoji").and_then(Value::as_str).map(str::to_string),
         override_destination_channel_enabled: as_bool(b.get("overrideDestinationChannelEnabled"))
             .unwrap_or(false),
+        script_compiled,
+        script_error,
         created_at: now_ms(),
         created_by: creator,
+        updated_at: 0,
+        updated_by: None,
     };
     let out = integ.json();
     // no de-duplication by name (brief)
@@ -2445,6 +2660,380 @@ fn integrations_list(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
     let total = all.len();
     let page: Vec<Value> = all.into_iter().skip(offset).take(count).collect();
     Ok(json!({"integrations": page, "offset": offset, "items": page.len(), "total": total}))
+}
+
+/// rooms.ts 'rooms.muteUser' / 'rooms.unmuteUser' (6.8+) -> server/methods/muteUserInRoom.ts,
+/// unmuteUserInRoom.ts; the room arrays change as packages/models Rooms.ts does it: in a
+/// read-only room, muting only takes the user off `unmuted` and unmuting puts them on it;
+/// elsewhere `muted` gains or loses them.
+fn mute(sim: &mut Sim, ctx: &Ctx, muting: bool) -> Result<Value, ApiErr> {
+    let method = if muting {
+        "muteUserInRoom"
+    } else {
+        "unmuteUserInRoom"
+    };
+    let b = &ctx.req.body;
+    let Some(rid) = b.get("roomId").and_then(Value::as_str) else {
+        return Err(invalid_params(
+            "must have required property 'roomId'".into(),
+        ));
+    };
+    let users = sim.users_from_params(b)?;
+    let Some(target) = users.first().cloned() else {
+        return Err(invalid_params(
+            "must have required property 'userId'\n must have required property 'username'\n must match exactly one schema in oneOf".into(),
+        ));
+    };
+    if !sim.db.has_permission(&ctx.uid, "mute-user", Some(rid)) {
+        return Err(meteor_d(
+            "error-not-allowed",
+            "Not allowed",
+            json!({"method": method}),
+        ));
+    }
+    let Some(room) = sim.db.room(rid).cloned() else {
+        return Err(meteor_d(
+            "error-invalid-room",
+            "Invalid room",
+            json!({"method": method}),
+        ));
+    };
+    if sim.db.subscription(rid, &target.id).is_none() {
+        return Err(meteor_d(
+            "error-user-not-in-room",
+            "User is not in this room",
+            json!({"method": method}),
+        ));
+    }
+    let name = target.username.clone();
+    if let Some(r) = sim.db.room_mut(rid) {
+        match (muting, room.ro) {
+            (true, true) => r.unmuted.retain(|u| *u != name),
+            (true, false) => {
+                if !r.muted.contains(&name) {
+                    r.muted.push(name.clone());
+                }
+                r.unmuted.retain(|u| *u != name);
+            }
+            (false, true) => {
+                r.muted.retain(|u| *u != name);
+                if !r.unmuted.contains(&name) {
+                    r.unmuted.push(name.clone());
+                }
+            }
+            (false, false) => r.muted.retain(|u| *u != name),
+        }
+        r.updated_at = now_ms();
+    }
+    sim.dirty = true;
+    Ok(json!({}))
+}
+
+fn rooms_mute_user(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    mute(sim, ctx, true)
+}
+fn rooms_unmute_user(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    mute(sim, ctx, false)
+}
+
+/// channels.ts / groups.ts 'addModerator' and 'addOwner' -> server/methods/addRoomModerator.ts,
+/// addRoomOwner.ts: `set-moderator` / `set-owner` (room scope), the user must be in the room,
+/// and the role is added to their subscription's `roles`.
+fn add_room_role(sim: &mut Sim, ctx: &Ctx, private: bool, role: &str) -> Result<Value, ApiErr> {
+    let (method, permission, already) = if role == "owner" {
+        (
+            "addRoomOwner",
+            "set-owner",
+            ("error-user-already-owner", "User is already an owner"),
+        )
+    } else {
+        (
+            "addRoomModerator",
+            "set-moderator",
+            (
+                "error-user-already-moderator",
+                "User is already a moderator",
+            ),
+        )
+    };
+    let b = &ctx.req.body;
+    let room = if private {
+        sim.find_group(ctx, b.get("roomId").and_then(Value::as_str), None, false)?
+    } else {
+        sim.find_channel(b.get("roomId").and_then(Value::as_str), None, false)?
+    };
+    let users = sim.users_from_params(b)?;
+    let Some(user) = users.first().cloned() else {
+        return Err(meteor_d(
+            "error-invalid-user",
+            "Invalid user",
+            json!({"method": method}),
+        ));
+    };
+    if !sim.db.has_permission(&ctx.uid, permission, Some(&room.id)) {
+        return Err(meteor_d(
+            "error-not-allowed",
+            "Not allowed",
+            json!({"method": method}),
+        ));
+    }
+    let Some(sub) = sim
+        .db
+        .subscriptions
+        .iter_mut()
+        .find(|s| s.rid == room.id && s.uid == user.id)
+    else {
+        return Err(meteor_d(
+            "error-user-not-in-room",
+            "User is not in this room",
+            json!({"method": method}),
+        ));
+    };
+    if sub.roles.iter().any(|r| r == role) {
+        return Err(meteor_d(already.0, already.1, json!({"method": method})));
+    }
+    sub.roles.push(role.to_string());
+    sub.updated_at = now_ms();
+    sim.dirty = true;
+    Ok(json!({}))
+}
+
+fn channels_add_moderator(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    add_room_role(sim, ctx, false, "moderator")
+}
+fn groups_add_moderator(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    add_room_role(sim, ctx, true, "moderator")
+}
+fn channels_add_owner(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    add_room_role(sim, ctx, false, "owner")
+}
+fn groups_add_owner(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    add_room_role(sim, ctx, true, "owner")
+}
+
+/// compileIntegrationScript at save (addIncomingIntegration.ts, updateIncomingIntegration.ts):
+/// only for an enabled, non-blank script; `(scriptCompiled, scriptError)`.
+fn compile_script(enabled: bool, script: Option<&str>) -> (bool, Option<Value>) {
+    match script {
+        Some(code) if enabled && !code.trim().is_empty() => match script::compile(code) {
+            Ok(()) => (true, None),
+            Err(e) => (false, Some(e)),
+        },
+        _ => (false, None),
+    }
+}
+
+/// integrations.ts 'integrations.get' (validateParams isIntegrationsGetProps) ->
+/// lib/integrations.ts findOneIntegration: Integrations.findOneByIdAndCreatedByIfExists, then
+/// manage-{incoming,outgoing}-integrations, or manage-own-… for the creator.
+fn integrations_get(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    let Some(id) = ctx.q("integrationId") else {
+        return Err(invalid_params(
+            "must have required property 'integrationId'".into(),
+        ));
+    };
+    let created_by = ctx.q("createdBy");
+    let Some(integration) =
+        sim.db.integrations.iter().find(|i| {
+            i.id == id && created_by.is_none_or(|c| i.created_by["_id"].as_str() == Some(c))
+        })
+    else {
+        return Err(ApiErr::Plain("The integration does not exists.".into()));
+    };
+    let kind = if integration.kind == "webhook-incoming" {
+        "incoming"
+    } else {
+        "outgoing"
+    };
+    let allowed = sim
+        .db
+        .has_permission(&ctx.uid, &format!("manage-{kind}-integrations"), None)
+        || (integration.created_by["_id"].as_str() == Some(ctx.uid.as_str())
+            && sim
+                .db
+                .has_permission(&ctx.uid, &format!("manage-own-{kind}-integrations"), None));
+    if !allowed {
+        return Err(ApiErr::Plain("not-authorized".into()));
+    }
+    Ok(json!({"integration": integration.json()}))
+}
+
+/// integrations.ts 'integrations.update' (PUT; validateParams isIntegrationsUpdateProps: the
+/// incoming branch requires integrationId, type, channel, scriptEnabled, name, enabled and
+/// allows more) -> updateIncomingIntegration
+/// (apps/meteor/app/integrations/server/methods/incoming/updateIncomingIntegration.ts).
+fn integrations_update(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
+    let b = &ctx.req.body;
+    ajv(
+        b,
+        &[
+            "integrationId",
+            "type",
+            "channel",
+            "scriptEnabled",
+            "name",
+            "enabled",
+        ],
+        &[
+            ("type", Ty::Str),
+            ("integrationId", Ty::Str),
+            ("channel", Ty::Str),
+            ("scriptEnabled", Ty::Bool),
+            ("script", Ty::Str),
+            ("name", Ty::Str),
+            ("enabled", Ty::Bool),
+            ("alias", Ty::Str),
+            ("avatar", Ty::Str),
+            ("emoji", Ty::Str),
+        ],
+        true,
+    )
+    .map_err(invalid_params)?;
+    match b.get("type").and_then(Value::as_str) {
+        Some("webhook-incoming") => {}
+        Some("webhook-outgoing") => {
+            return Err(ApiErr::Plain(
+                "rocketchat-sim: outgoing webhooks are not simulated".into(),
+            ));
+        }
+        _ => return Err(ApiErr::Plain("Invalid integration type.".into())),
+    }
+    let id = b
+        .get("integrationId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if !sim.db.integrations.iter().any(|i| i.id == id) {
+        return Err(ApiErr::Plain("No integration found.".into()));
+    }
+    let uid = ctx.uid.clone();
+    let method = json!({"method": "updateIncomingIntegration"});
+    // validateChannels
+    let channel = b.get("channel").and_then(Value::as_str).unwrap_or("");
+    if channel.trim().is_empty() {
+        return Err(meteor_d("error-invalid-channel", "Invalid channel", method));
+    }
+    let channels: Vec<String> = channel.split(',').map(|c| c.trim().to_string()).collect();
+    if channels
+        .iter()
+        .any(|c| !c.starts_with('#') && !c.starts_with('@'))
+    {
+        return Err(meteor_d(
+            "error-invalid-channel-start-with-chars",
+            "Invalid channel. Start with @ or #",
+            method,
+        ));
+    }
+    let can_all = sim
+        .db
+        .has_permission(&uid, "manage-incoming-integrations", None);
+    let can_own = sim
+        .db
+        .has_permission(&uid, "manage-own-incoming-integrations", None);
+    let current = if can_all {
+        sim.db.integrations.iter().find(|i| i.id == id)
+    } else if can_own {
+        sim.db
+            .integrations
+            .iter()
+            .find(|i| i.id == id && i.created_by["_id"].as_str() == Some(uid.as_str()))
+    } else {
+        return Err(meteor_d("not_authorized", "Unauthorized", method));
+    };
+    let Some(current) = current.cloned() else {
+        return Err(meteor_d(
+            "error-invalid-integration",
+            "Invalid integration",
+            method,
+        ));
+    };
+    let script_enabled = as_bool(b.get("scriptEnabled")).unwrap_or(false);
+    let script = b.get("script").and_then(Value::as_str).map(str::to_string);
+    // The script is compiled (or its error recorded) before the channels are checked, as the
+    // method does: a later failure leaves scriptCompiled/scriptError updated.
+    let compiled = (script_enabled && script.as_deref().is_some_and(|s| !s.trim().is_empty()))
+        .then(|| compile_script(true, script.as_deref()));
+    if let Some((ok, error)) = &compiled
+        && let Some(i) = sim.db.integrations.iter_mut().find(|i| i.id == id)
+    {
+        i.script_compiled = *ok;
+        i.script_error.clone_from(error);
+        sim.dirty = true;
+    }
+    for c in &channels {
+        let v = &c[1..];
+        let record = if c.starts_with('#') {
+            sim.db
+                .room(v)
+                .or_else(|| sim.db.room_by_name(v))
+                .map(|r| r.id.clone())
+        } else {
+            sim.db
+                .users
+                .iter()
+                .find(|u| u.id == v || u.username == v)
+                .map(|u| u.id.clone())
+        };
+        let Some(record) = record else {
+            return Err(meteor_d("error-invalid-room", "Invalid room", method));
+        };
+        if !(can_all && can_own) && sim.db.subscription(&record, &uid).is_none() {
+            return Err(meteor_d("error-invalid-channel", "Invalid Channel", method));
+        }
+    }
+    // 'username' in integration ? integration.username : currentIntegration.username
+    let has_username = b.get("username").is_some();
+    let username = b
+        .get("username")
+        .and_then(Value::as_str)
+        .map_or_else(|| current.username.clone(), str::to_owned);
+    let Some(user) = sim.db.user_by_username(&username).cloned() else {
+        return Err(meteor_d(
+            "error-invalid-post-as-user",
+            "Invalid Post As User",
+            method,
+        ));
+    };
+    sim.db.add_user_roles(&user.id, &["bot"]);
+    let updater = sim
+        .db
+        .user(&uid)
+        .map(|u| json!({"_id": u.id, "username": u.username}));
+    let Some(i) = sim.db.integrations.iter_mut().find(|i| i.id == id) else {
+        return Err(ApiErr::Plain("No integration found.".into()));
+    };
+    i.enabled = as_bool(b.get("enabled")).unwrap_or(false);
+    i.name = b
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    for (key, field) in [
+        ("avatar", &mut i.avatar),
+        ("emoji", &mut i.emoji),
+        ("alias", &mut i.alias),
+    ] {
+        if let Some(v) = b.get(key).and_then(Value::as_str) {
+            *field = Some(v.to_owned());
+        }
+    }
+    i.channel = channels;
+    if has_username {
+        i.username.clone_from(&user.username);
+        i.user_id.clone_from(&user.id);
+    }
+    if script.is_some() {
+        i.script = script;
+    }
+    i.script_enabled = script_enabled;
+    if let Some(v) = as_bool(b.get("overrideDestinationChannelEnabled")) {
+        i.override_destination_channel_enabled = v;
+    }
+    i.updated_at = now_ms();
+    i.updated_by = updater;
+    let out = i.json();
+    sim.dirty = true;
+    Ok(json!({"integration": out}))
 }
 
 fn js_type(v: &Value) -> &'static str {

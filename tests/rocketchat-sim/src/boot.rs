@@ -109,6 +109,8 @@ pub fn initial_data(db: &mut Db, env: &[(String, String)]) -> Vec<String> {
                 users_count: 0,
                 usernames: vec![],
                 lm: None,
+                muted: vec![],
+                unmuted: vec![],
             });
         }
         db.settings

@@ -3,7 +3,8 @@
 
 mod api;
 mod boot;
-mod gitlab;
+mod ddp;
+mod script;
 mod state;
 
 use std::collections::HashMap;
@@ -15,13 +16,15 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
 
-use crate::api::{Body, RawReq, Reply, Sim};
+use crate::api::{Body, HookStep, RawReq, Reply, Sim};
 use crate::state::{Db, SettingValue};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -81,6 +84,11 @@ struct Cli {
     /// Old login error texts ("User has no password set" not masked)
     #[arg(long)]
     legacy_login_errors: bool,
+    /// The version from which the API's breaking changes apply (ApiClass.ts'
+    /// `shouldBreakInVersion`): with `8.0.0`, an 8.0 server's login failures all read
+    /// `{"success":false,"error":"unauthorized"}` (see src/api.rs `Config`)
+    #[arg(long, default_value = "9.0.0")]
+    break_in_version: String,
     /// Persist state to this JSON file (survives a restart)
     #[arg(long)]
     data_file: Option<PathBuf>,
@@ -93,6 +101,9 @@ struct Cli {
     /// Delay every reply by this long
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
     delay: Duration,
+    /// The node binary that runs incoming-webhook scripts
+    #[arg(long, default_value = "node")]
+    node: String,
 }
 
 struct App {
@@ -108,6 +119,7 @@ fn log(msg: &str) {
 
 fn main() {
     let cli = Cli::parse();
+    script::set_node(cli.node.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -230,6 +242,7 @@ async fn run(cli: Cli) -> i32 {
             version: cli.rc_version.clone(),
             users_create_2fa: cli.users_create_2fa,
             legacy_login_errors: cli.legacy_login_errors,
+            break_in_version: cli.break_in_version.clone(),
         },
     );
     sim.fault.fail_every = cli.fail_every;
@@ -241,7 +254,10 @@ async fn run(cli: Cli) -> i32 {
         booting_response: cli.booting_response,
         data_file: cli.data_file.clone(),
     });
-    let router = Router::new().fallback(handle).with_state(app);
+    let router = Router::new()
+        .route("/websocket", axum::routing::any(websocket))
+        .fallback(handle)
+        .with_state(app);
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -293,19 +309,7 @@ async fn handle(
 
     // boot phase: listening but not ready
     if Instant::now() < app.ready_at {
-        return match app.booting_response {
-            BootingResponse::Unavailable => {
-                plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-            }
-            BootingResponse::Html => {
-                let mut r = (StatusCode::OK, api::client_html()).into_response();
-                r.headers_mut().insert(
-                    "content-type",
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                r
-            }
-        };
+        return booting(&app);
     }
 
     // fault injection
@@ -337,15 +341,40 @@ async fn handle(
         method,
         path,
         query,
+        raw_query: uri.query().unwrap_or_default().to_owned(),
         headers: headers.clone(),
         body,
         body_error,
+        raw: String::from_utf8_lossy(&bytes).into_owned(),
         // client address of the TCP peer (Meteor trusts X-Forwarded-For only with HTTP_FORWARDED_COUNT)
         ip: peer.ip().to_string(),
     };
+    // A hook whose integration has a script: the script runs (in node) without the lock held.
+    let mut script_run = None;
+    if raw.path.starts_with("/hooks/") {
+        let step = app.sim.lock().expect("lock").hook_begin(&raw);
+        match step {
+            HookStep::Done(reply) => script_run = Some(Err(reply)),
+            HookStep::Script {
+                integration,
+                request,
+                headers,
+            } => {
+                let code = integration.script.clone().unwrap_or_default();
+                let outcome = script::call(&code, &request).await;
+                script_run = Some(Ok((integration, outcome, headers)));
+            }
+        }
+    }
     let (reply, snapshot) = {
         let mut sim = app.sim.lock().expect("lock");
-        let reply = sim.dispatch(&raw);
+        let reply = match script_run {
+            None => sim.dispatch(&raw),
+            Some(Err(reply)) => reply,
+            Some(Ok((integration, outcome, headers))) => {
+                sim.hook_finish(&integration, &raw, outcome, headers)
+            }
+        };
         let snapshot = if sim.dirty && app.data_file.is_some() {
             sim.dirty = false;
             Some(sim.db.clone())
@@ -360,6 +389,38 @@ async fn handle(
         log(&format!("cannot write {}: {e}", p.display()));
     }
     to_response(reply)
+}
+
+/// What a server that listens but is not ready yet answers (every path, `/websocket` included).
+fn booting(app: &App) -> Response {
+    match app.booting_response {
+        BootingResponse::Unavailable => {
+            plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
+        BootingResponse::Html => {
+            let mut r = (StatusCode::OK, api::client_html()).into_response();
+            r.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            r
+        }
+    }
+}
+
+/// `/websocket`: DDP over a raw WebSocket (see `ddp.rs`); anything but an upgrade gets SockJS's
+/// 400. Neither rate-limited nor fault-injected, like Meteor's socket server.
+async fn websocket(
+    State(app): State<Arc<App>>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if Instant::now() < app.ready_at {
+        return booting(&app);
+    }
+    match upgrade {
+        Ok(upgrade) => upgrade.on_upgrade(ddp::serve),
+        Err(_) => plain(StatusCode::BAD_REQUEST, ddp::NOT_AN_UPGRADE),
+    }
 }
 
 /// Body parsing as Rocket.Chat's API does: JSON, or urlencoded forms; for /hooks a form with the

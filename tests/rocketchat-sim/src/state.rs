@@ -239,6 +239,12 @@ pub struct Room {
     pub usernames: Vec<String>,
     #[serde(default)]
     pub lm: Option<i64>,
+    /// Usernames muted in the room (`muteUsernameByRoomId`; packages/models Rooms.ts).
+    #[serde(default)]
+    pub muted: Vec<String>,
+    /// Usernames that may post in the read-only room anyway (`unmuteReadOnlyUsernameByRoomId`).
+    #[serde(default)]
+    pub unmuted: Vec<String>,
 }
 
 impl Room {
@@ -276,6 +282,13 @@ impl Room {
         }
         if let Some(lm) = self.lm {
             v["lm"] = json!(iso(lm));
+        }
+        // The room document's own arrays, as channels.info / groups.info return them.
+        if !self.muted.is_empty() {
+            v["muted"] = json!(self.muted);
+        }
+        if !self.unmuted.is_empty() {
+            v["unmuted"] = json!(self.unmuted);
         }
         v
     }
@@ -421,8 +434,20 @@ pub struct Integration {
     pub emoji: Option<String>,
     #[serde(default)]
     pub override_destination_channel_enabled: bool,
+    /// `scriptCompiled` is set when the script passed compileIntegrationScript at save; only
+    /// then does a hook run it (ScriptEngine.integrationHasValidScript).
+    #[serde(default)]
+    pub script_compiled: bool,
+    /// `scriptError` ({name, message, stack}) when it did not.
+    #[serde(default)]
+    pub script_error: Option<Value>,
     pub created_at: i64,
     pub created_by: Value,
+    /// `_updatedAt`/`_updatedBy` of integrations.update (0/None until then).
+    #[serde(default)]
+    pub updated_at: i64,
+    #[serde(default)]
+    pub updated_by: Option<Value>,
 }
 
 impl Integration {
@@ -441,8 +466,14 @@ impl Integration {
             "overrideDestinationChannelEnabled": self.override_destination_channel_enabled,
             "_createdAt": iso(self.created_at),
             "_createdBy": self.created_by,
-            "_updatedAt": iso(self.created_at),
+            "_updatedAt": iso(if self.updated_at > 0 { self.updated_at } else { self.created_at }),
         });
+        if let Some(by) = &self.updated_by {
+            v["_updatedBy"] = by.clone();
+        }
+        if let Some(e) = &self.script_error {
+            v["scriptError"] = e.clone();
+        }
         if let Some(s) = &self.script {
             v["script"] = json!(s);
         }
@@ -532,6 +563,7 @@ pub const DEFAULT_PERMISSIONS: &[(&str, &[&str])] = &[
         "mention-here",
         &["admin", "owner", "moderator", "user", "federated-external"],
     ),
+    ("mute-user", &["admin", "owner", "moderator"]),
     ("remove-user", &["admin", "owner", "moderator"]),
     ("set-moderator", &["admin", "owner"]),
     ("set-owner", &["admin", "owner"]),

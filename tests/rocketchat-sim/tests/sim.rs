@@ -766,7 +766,7 @@ async fn integration_and_hooks_deliver_into_history() {
         Some(&admin),
     )
     .await;
-    let mk = |name: &str, script: bool| json!({"type": "webhook-incoming", "name": name, "enabled": true, "username": "gitlab-bot", "channel": "#ci", "scriptEnabled": script, "script": if script { "class Script { process_incoming_request({ request }) { return { content: { text: 'x' } }; } }" } else { "" }});
+    let mk = |name: &str, script: bool| json!({"type": "webhook-incoming", "name": name, "enabled": true, "username": "gitlab-bot", "channel": "#ci", "scriptEnabled": script, "script": if script { GITLAB_JS } else { "" }});
     let (s, b) = post(
         &sim.base,
         "/api/v1/integrations.create",
@@ -854,14 +854,11 @@ async fn integration_and_hooks_deliver_into_history() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    // a recorded-looking GitLab pipeline event through the script stand-in
-    let pipeline = json!({
-        "object_kind": "pipeline",
-        "object_attributes": {"id": 31, "iid": 3, "ref": "main", "tag": false, "sha": "bcbb5ec396a2c0f828686f14fac9b80b780504f2", "status": "success", "detailed_status": "passed", "duration": 63, "created_at": "2026-01-10 15:23:28 UTC", "finished_at": "2026-01-10 15:24:31 UTC"},
-        "user": {"id": 1, "name": "Administrator", "username": "root"},
-        "project": {"id": 1, "name": "stack", "path_with_namespace": "ops/stack", "web_url": "http://gitlab.example/ops/stack"},
-        "builds": [{"id": 380, "stage": "test", "name": "test", "status": "success"}]
-    });
+    // a recorded GitLab pipeline event through the integration's real script (gitlab.js in node)
+    let pipeline: Value = serde_json::from_str(include_str!(
+        "../../gitlab-script/payloads/pipeline-success.json"
+    ))
+    .unwrap();
     let r = client()
         .post(hook(&gl))
         .header("X-Gitlab-Event", "Pipeline Hook")
@@ -878,10 +875,12 @@ async fn integration_and_hooks_deliver_into_history() {
     .await;
     assert_eq!(s, 200, "{h}");
     let msgs = h["messages"].as_array().unwrap();
-    assert_eq!(
-        msgs[0]["msg"],
-        "Pipeline #31 success for ops/stack@main in 63s (triggered by Administrator)"
-    );
+    let snapshot: Value = serde_json::from_str(include_str!(
+        "../../gitlab-script/snapshots/pipeline-success.json"
+    ))
+    .unwrap();
+    assert_eq!(msgs[0]["msg"], snapshot["text"]);
+    assert_eq!(msgs[0]["attachments"], snapshot["attachments"]);
     assert_eq!(msgs[0]["u"]["username"], "gitlab-bot");
     assert_eq!(msgs[0]["bot"]["i"], gl["_id"]);
     assert_eq!(msgs[1]["msg"], "from a form");
@@ -906,6 +905,210 @@ async fn integration_and_hooks_deliver_into_history() {
     assert_eq!(
         r.json::<Value>().await.unwrap(),
         json!({"success": false, "error": "Invalid integration id or token provided."})
+    );
+}
+
+const GITLAB_JS: &str = include_str!("../../../compose/chat/integrations/gitlab.js");
+
+async fn put(base: &str, path: &str, body: Value, auth: &Session) -> (u16, Value) {
+    let r = client()
+        .put(format!("{base}{path}"))
+        .header("X-User-Id", &auth.uid)
+        .header("X-Auth-Token", &auth.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn returning(text: &str) -> String {
+    format!("class Script {{ process_incoming_request({{ request }}) {{ return {text}; }} }}")
+}
+
+#[tokio::test]
+async fn integrations_update_and_get_and_what_scripts_return() {
+    let sim = spawn(&["--no-rate-limit"], &admin_env());
+    wait_ready(&sim.base).await;
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    create_user(&admin, "hookbot", false).await;
+    let base = json!({"type": "webhook-incoming", "name": "h", "enabled": true, "username": "hookbot", "channel": "#general", "scriptEnabled": true});
+    let mut create = base.clone();
+    create["script"] = json!(returning("{ content: { text: 'a ' + request.content.n } }"));
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/integrations.create",
+        create,
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let id = b["integration"]["_id"].as_str().unwrap().to_owned();
+    let hook = format!(
+        "{}/hooks/{id}/{}",
+        sim.base,
+        b["integration"]["token"].as_str().unwrap()
+    );
+    let send = |body: Value| {
+        let hook = hook.clone();
+        async move {
+            let r = client().post(&hook).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let last = || async {
+        let (_, h) = get(
+            &sim.base,
+            "/api/v1/channels.history?roomName=general&count=1",
+            Some(&admin),
+        )
+        .await;
+        h["messages"][0]["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(send(json!({"n": 1})).await, (200, json!({"success": true})));
+    assert_eq!(last().await, "a 1");
+
+    // integrations.get
+    let (s, b) = get(
+        &sim.base,
+        &format!("/api/v1/integrations.get?integrationId={id}"),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        b["integration"]["script"]
+            .as_str()
+            .unwrap()
+            .contains("'a '")
+    );
+    let created_at = b["integration"]["_updatedAt"].clone();
+    let (s, b) = get(
+        &sim.base,
+        "/api/v1/integrations.get?integrationId=nope",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(
+        (s, b),
+        (
+            400,
+            json!({"success": false, "error": "The integration does not exists."})
+        )
+    );
+    let (s, b) = get(&sim.base, "/api/v1/integrations.get", Some(&admin)).await;
+    assert_eq!(s, 400);
+    assert_eq!(b["errorType"], "invalid-params");
+
+    // integrations.update replaces the script in place: still one integration
+    let mut update = base.clone();
+    update["integrationId"] = json!(id);
+    update["script"] = json!(returning("{ content: { text: 'b ' + request.content.n } }"));
+    let (s, b) = put(
+        &sim.base,
+        "/api/v1/integrations.update",
+        update.clone(),
+        &admin,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_ne!(b["integration"]["_updatedAt"], created_at);
+    assert_eq!(b["integration"]["_updatedBy"]["username"], "boss");
+    let (_, list) = get(&sim.base, "/api/v1/integrations.list", Some(&admin)).await;
+    assert_eq!(list["total"], 1);
+    send(json!({"n": 2})).await;
+    assert_eq!(last().await, "b 2");
+    let mut missing = update.clone();
+    missing.as_object_mut().unwrap().remove("enabled");
+    let (s, b) = put(&sim.base, "/api/v1/integrations.update", missing, &admin).await;
+    assert_eq!((s, b["errorType"].as_str()), (400, Some("invalid-params")));
+    let mut unknown = update.clone();
+    unknown["integrationId"] = json!("nope");
+    let (s, b) = put(&sim.base, "/api/v1/integrations.update", unknown, &admin).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("No integration found."))
+    );
+
+    // what api.ts does with each kind of result
+    let cases = [
+        (returning("null"), 200, json!({"success": true})),
+        (
+            returning("{ error: { message: 'nope' } }"),
+            400,
+            json!({"success": false, "message": "nope"}),
+        ),
+        (
+            returning("{ error: 'nope' }"),
+            400,
+            json!({"success": false, "error": "nope"}),
+        ),
+        (
+            returning("{ content: { text: 'x', channel: '#elsewhere' } }"),
+            400,
+            json!({"success": false, "error": "overriding destination channel is disabled for this integration"}),
+        ),
+        (
+            returning("{ content: 'text' }"),
+            400,
+            json!({"success": false, "error": "error-running-script"}),
+        ),
+        (
+            "class Script { process_incoming_request() { throw new Error('boom'); } }".to_owned(),
+            400,
+            json!({"success": false, "error": "error-running-script"}),
+        ),
+        (
+            "class Script { process_incoming_request() { return { content: { text: 'x', f() {} } }; } }".to_owned(),
+            400,
+            json!({"success": false, "error": "error-running-script"}),
+        ),
+        (
+            "class Script {}".to_owned(),
+            200,
+            json!({"success": true}),
+        ),
+        (
+            "const x = 1;".to_owned(),
+            400,
+            json!({"success": false, "error": "Script is not defined"}),
+        ),
+    ];
+    for (script, status, answer) in cases {
+        let mut update = update.clone();
+        update["script"] = json!(script);
+        let (s, b) = put(&sim.base, "/api/v1/integrations.update", update, &admin).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(send(json!({"n": 3})).await, (status, answer), "{script}");
+    }
+
+    // a script that does not compile is kept with its error and not run: the body is posted
+    let mut broken = update.clone();
+    broken["script"] = json!("return 1;");
+    let (s, b) = put(&sim.base, "/api/v1/integrations.update", broken, &admin).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["integration"]["scriptError"]["name"], "SyntaxError");
+    assert_eq!(
+        b["integration"]["scriptError"]["message"],
+        "Illegal return statement"
+    );
+    assert_eq!(send(json!({"text": "unscripted"})).await.0, 200);
+    assert_eq!(last().await, "unscripted");
+
+    // disabled: 503 before any script runs
+    let mut disabled = update.clone();
+    disabled["enabled"] = json!(false);
+    put(&sim.base, "/api/v1/integrations.update", disabled, &admin).await;
+    assert_eq!(
+        send(json!({"n": 4})).await,
+        (
+            503,
+            json!({"success": false, "error": "Service Unavailable"})
+        )
     );
 }
 
@@ -1013,6 +1216,265 @@ async fn rate_limiter_429_with_headers() {
         statuses.push(get(&sim.base, "/api/v1/me", Some(&alice)).await.0);
     }
     assert_eq!(statuses, vec![200, 200, 200, 429]);
+}
+
+#[tokio::test]
+async fn websocket_speaks_ddp_once_booted() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let sim = spawn(&["--booting-for", "2s"], &[]);
+    let url = format!("{}/websocket", sim.base);
+    // While booting, the same answer as every other path.
+    let r = client().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    wait_ready(&sim.base).await;
+    // Not an upgrade: SockJS's refusal.
+    let r = client().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.text().await.unwrap(),
+        "Can \"Upgrade\" only to \"WebSocket\"."
+    );
+
+    let (mut ws, response) = tokio_tungstenite::connect_async(url.replacen("http", "ws", 1))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    let mut exchange = async |send: Option<Value>| -> Value {
+        if let Some(v) = send {
+            ws.send(Message::Text(v.to_string().into())).await.unwrap();
+        }
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        serde_json::from_str(frame.to_text().unwrap()).unwrap()
+    };
+    assert_eq!(exchange(None).await, json!({"server_id": "0"}));
+    let connected = exchange(Some(
+        json!({"msg": "connect", "version": "1", "support": ["1", "pre2"]}),
+    ))
+    .await;
+    assert_eq!(connected["msg"], "connected");
+    assert_eq!(
+        exchange(Some(json!({"msg": "ping", "id": "a1"}))).await,
+        json!({"msg": "pong", "id": "a1"})
+    );
+    let result = exchange(Some(
+        json!({"msg": "method", "id": "2", "method": "login", "params": []}),
+    ))
+    .await;
+    assert_eq!(result["id"], "2");
+    assert_eq!(result["error"]["error"], 404);
+}
+
+/// canSendMessage.ts (validateRoomMessagePermissionsAsync): a read-only room lets post the
+/// holders of `post-readonly` — global roles or room roles (owner, moderator) — and users
+/// unmuted in it; a muted user may post in no room.
+#[tokio::test]
+async fn read_only_rooms_room_roles_unmuted_and_muted_users() {
+    let sim = spawn(&["--no-rate-limit"], &admin_env());
+    wait_ready(&sim.base).await;
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    for name in ["mod", "quiet", "loud"] {
+        create_user(&admin, name, false).await;
+    }
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/channels.create",
+        json!({"name": "news", "readOnly": true, "members": ["mod", "quiet", "loud"]}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let news = b["channel"]["_id"].as_str().unwrap().to_string();
+    let post_as = |who: &'static str| {
+        let base = sim.base.clone();
+        let news = news.clone();
+        async move {
+            let session = login(&base, who, "pw-12345").await;
+            post(
+                &base,
+                "/api/v1/chat.postMessage",
+                json!({"roomId": news, "text": "hello"}),
+                Some(&session),
+            )
+            .await
+        }
+    };
+    let readonly =
+        json!({"success": false, "error": "You can't send messages because the room is readonly."});
+    assert_eq!(post_as("mod").await, (400, readonly.clone()));
+    // A room role with `post-readonly`: moderator.
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/channels.addModerator",
+        json!({"roomId": news, "username": "mod"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/channels.addModerator",
+        json!({"roomId": news, "username": "mod"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(
+        (s, b["errorType"].as_str()),
+        (400, Some("error-user-already-moderator"))
+    );
+    assert_eq!(post_as("mod").await.0, 200);
+    let mod_session = login(&sim.base, "mod", "pw-12345").await;
+    let (_, b) = get(
+        &sim.base,
+        &format!("/api/v1/subscriptions.getOne?roomId={news}"),
+        Some(&mod_session),
+    )
+    .await;
+    assert_eq!(b["subscription"]["roles"], json!(["moderator"]));
+    // Unmuted in the read-only room: may post without the permission.
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/rooms.unmuteUser",
+        json!({"roomId": news, "username": "loud"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (_, b) = get(
+        &sim.base,
+        "/api/v1/channels.info?roomName=news",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(b["channel"]["unmuted"], json!(["loud"]));
+    assert_eq!(post_as("loud").await.0, 200);
+    // Muting in a read-only room takes the user off `unmuted` again.
+    post(
+        &sim.base,
+        "/api/v1/rooms.muteUser",
+        json!({"roomId": news, "username": "loud"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(post_as("loud").await, (400, readonly));
+    // Muted in an ordinary room: may not post there.
+    let (_, b) = post(
+        &sim.base,
+        "/api/v1/channels.create",
+        json!({"name": "chat", "members": ["quiet"]}),
+        Some(&admin),
+    )
+    .await;
+    let chat = b["channel"]["_id"].as_str().unwrap().to_string();
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/rooms.muteUser",
+        json!({"roomId": chat, "username": "quiet"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (_, b) = get(
+        &sim.base,
+        "/api/v1/channels.info?roomName=chat",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(b["channel"]["muted"], json!(["quiet"]));
+    let quiet = login(&sim.base, "quiet", "pw-12345").await;
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/chat.postMessage",
+        json!({"roomId": chat, "text": "hi"}),
+        Some(&quiet),
+    )
+    .await;
+    assert_eq!(
+        (s, b),
+        (
+            400,
+            json!({"success": false, "error": "You_have_been_muted"})
+        )
+    );
+    // Only holders of `mute-user` may mute; only members can be muted.
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/rooms.muteUser",
+        json!({"roomId": chat, "username": "boss"}),
+        Some(&quiet),
+    )
+    .await;
+    assert_eq!(
+        (s, b["errorType"].as_str()),
+        (400, Some("error-not-allowed"))
+    );
+    let (s, b) = post(
+        &sim.base,
+        "/api/v1/rooms.muteUser",
+        json!({"roomId": chat, "username": "mod"}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(
+        (s, b["errorType"].as_str()),
+        (400, Some("error-user-not-in-room"))
+    );
+}
+
+/// ApiClass.ts login route: once `applyBreakingChanges` holds, every failure is only
+/// `unauthorized()`; `--break-in-version 8.0.0` makes an 8.0 server answer so.
+#[tokio::test]
+async fn login_failures_say_nothing_once_breaking_changes_apply() {
+    let sim = spawn(
+        &[
+            "--no-rate-limit",
+            "--version",
+            "8.0.0",
+            "--break-in-version",
+            "8.0.0",
+        ],
+        &admin_env(),
+    );
+    wait_ready(&sim.base).await;
+    let opaque = json!({"success": false, "error": "unauthorized"});
+    for body in [
+        json!({"user": "boss", "password": "wrong"}),
+        json!({"user": "nobody", "password": "x"}),
+    ] {
+        assert_eq!(
+            post(&sim.base, "/api/v1/login", body, None).await,
+            (401, opaque.clone())
+        );
+    }
+    // A user caught by email 2FA gets the same answer: no `totp-required` any more.
+    let admin = login(&sim.base, "boss", "s3cret-pass").await;
+    create_user(&admin, "human", true).await;
+    assert_eq!(
+        post(
+            &sim.base,
+            "/api/v1/login",
+            json!({"user": "human", "password": "pw-12345"}),
+            None
+        )
+        .await,
+        (401, opaque)
+    );
+    // The default (9.0.0) keeps the 8.x compatibility fields.
+    let compat = spawn(&["--no-rate-limit", "--version", "8.0.0"], &admin_env());
+    wait_ready(&compat.base).await;
+    let (_, b) = post(
+        &compat.base,
+        "/api/v1/login",
+        json!({"user": "boss", "password": "wrong"}),
+        None,
+    )
+    .await;
+    assert_eq!(b["error"], "Unauthorized");
 }
 
 #[tokio::test]
