@@ -65,6 +65,10 @@ pub async fn run(args: ProbeArgs, settings: &Settings) -> Result<ExitStatus> {
     if args.here {
         let words = args.service.iter().chain(&args.targets);
         let targets = parse_targets(words)?;
+        if targets.is_empty() {
+            return Err(Error::usage("no targets to check")
+                .with_hint("e.g. `stackctl probe --here tcp://127.0.0.1:27017 dns://mongo`"));
+        }
         let results = probe_all(&targets, args.timeout).await;
         return Ok(print_results(&results, None, settings));
     }

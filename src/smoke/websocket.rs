@@ -58,9 +58,10 @@ pub async fn upgrade(
         .await
         .map_err(|e| Failure::new(crate::reason::request_error(&e)))?;
     let status = response.status();
-    let hint = "the proxy must pass the upgrade on: nginx needs `proxy_http_version 1.1`, \
+    let hint = "the proxy must pass the upgrade on — nginx needs `proxy_http_version 1.1`, \
                 `proxy_set_header Upgrade $http_upgrade` and `proxy_set_header Connection \"upgrade\"` \
-                on the location that serves Rocket.Chat";
+                on the location that serves Rocket.Chat — and the server behind it must accept \
+                websockets on `/websocket`";
     if status != reqwest::StatusCode::SWITCHING_PROTOCOLS {
         return Err(Failure::new(format!(
             "`{}` answered HTTP {}, not 101 Switching Protocols",

@@ -3084,14 +3084,20 @@ fn chat_send_message(sim: &mut Sim, ctx: &Ctx) -> Result<Value, ApiErr> {
     if !sim.can_access_room(&room, &ctx.uid) {
         return Err(ApiErr::Plain("error-not-allowed".into()));
     }
+    // validateRoomMessagePermissionsAsync, as for chat.postMessage: read-only unless
+    // `post-readonly` or unmuted there; a muted user may post nowhere.
     if room.ro
         && !sim
             .db
             .has_permission(&ctx.uid, "post-readonly", Some(&room.id))
+        && !room.unmuted.contains(&user.username)
     {
         return Err(ApiErr::Plain(
             "You can't send messages because the room is readonly.".into(),
         ));
+    }
+    if room.muted.contains(&user.username) {
+        return Err(ApiErr::Plain("You_have_been_muted".into()));
     }
     let id = message
         .get("_id")
