@@ -174,10 +174,11 @@ fn default_files(cwd: &Path, warnings: &mut Vec<String>) -> Result<Vec<PathBuf>,
         }
         return Ok(files);
     }
-    Err(
-        Error::usage(format!("no stack file in `{}`", cwd.display()))
-            .with_hint("name one with `-f FILE` (or `COMPOSE_FILE`), or create `compose.yml`"),
-    )
+    Err(Error::usage(format!(
+        "no stack file in `{}` or its parent directories",
+        cwd.display()
+    ))
+    .with_hint("name one with `-f FILE` (or `COMPOSE_FILE`), or create `compose.yml`"))
 }
 
 /// A path without `.` components and with `..` applied where it can be, without touching the
