@@ -899,9 +899,9 @@ async fn attempt_logs(shared: &Shared, id: &str) -> Vec<String> {
             .and_then(|t| humantime::parse_rfc3339_weak(&t).ok()),
         Err(_) => None,
     };
-    // The log driver may still be writing the last lines when the exit is seen: a few short
-    // retries (bounded: 0.5 s) before concluding the attempt printed nothing.
-    for _ in 0..5 {
+    // The log driver may still be writing the last lines when the exit is seen (seconds on a
+    // loaded host): short retries, bounded at 2 s, before concluding the attempt printed nothing.
+    for _ in 0..20 {
         let lines: Vec<String> = shared
             .docker
             .log_tail_timestamped(id, 10)
