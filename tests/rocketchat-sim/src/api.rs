@@ -1,5 +1,5 @@
 //! REST behaviour. Every rule carries a comment naming where in Rocket.Chat's source
-//! (apps/meteor/...) or in /work/shared/brief/rocketchat.md it comes from.
+//! (apps/meteor/...) or in ../shared/brief/rocketchat.md it comes from.
 
 use std::collections::HashMap;
 
