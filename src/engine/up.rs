@@ -896,7 +896,10 @@ async fn attempt_logs(shared: &Shared, id: &str) -> Vec<String> {
         Ok(inspect) => inspect
             .state
             .and_then(|s| s.started_at)
-            .and_then(|t| humantime::parse_rfc3339_weak(&t).ok()),
+            .and_then(|t| humantime::parse_rfc3339_weak(&t).ok())
+            // The daemon records `StartedAt` a moment after the process starts, and a quick
+            // process writes before that: half a second of slack (attempts are seconds apart).
+            .map(|t| t - Duration::from_millis(500)),
         Err(_) => None,
     };
     // The log driver may still be writing the last lines when the exit is seen (seconds on a
