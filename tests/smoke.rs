@@ -51,16 +51,54 @@ impl Demo {
         let mut cleanup = Cleanup::default();
         let image = unique("stackctl-test-demo");
         cleanup.image(&image);
-        build_image(
-            &image,
-            "FROM scratch\nCOPY stackctl mongo-sim rocketchat-sim http-fixture /\n",
-            &[
-                (&bin.join("stackctl"), "stackctl"),
-                (&sims.join("mongo-sim"), "mongo-sim"),
-                (&sims.join("rocketchat-sim"), "rocketchat-sim"),
-                (&bin.join("http-fixture"), "http-fixture"),
-            ],
+        // The Rocket.Chat simulator runs integration scripts with `node`, as Rocket.Chat runs
+        // them in its sandbox: the host's node and the libraries it links go into the image.
+        let node = std::path::PathBuf::from(
+            String::from_utf8(
+                std::process::Command::new("sh")
+                    .args(["-c", "command -v node"])
+                    .output()
+                    .expect("sh runs")
+                    .stdout,
+            )
+            .unwrap()
+            .trim(),
         );
+        let ldd = std::process::Command::new("ldd")
+            .arg(&node)
+            .output()
+            .expect("ldd runs");
+        let libs: Vec<std::path::PathBuf> = String::from_utf8_lossy(&ldd.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with('/')))
+            .map(std::path::PathBuf::from)
+            .collect();
+        let mut dockerfile = String::from(
+            "FROM scratch\nCOPY stackctl mongo-sim rocketchat-sim http-fixture /\nCOPY node /usr/bin/node\n",
+        );
+        let mut files: Vec<(std::path::PathBuf, String)> = vec![
+            (bin.join("stackctl"), "stackctl".into()),
+            (sims.join("mongo-sim"), "mongo-sim".into()),
+            (sims.join("rocketchat-sim"), "rocketchat-sim".into()),
+            (bin.join("http-fixture"), "http-fixture".into()),
+            (node.clone(), "node".into()),
+        ];
+        for (i, lib) in libs.iter().enumerate() {
+            let name = format!("lib{i}");
+            let _ = std::fmt::Write::write_fmt(
+                &mut dockerfile,
+                format_args!("COPY {name} {}\n", lib.display()),
+            );
+            files.push((
+                std::fs::canonicalize(lib).unwrap_or_else(|_| lib.clone()),
+                name,
+            ));
+        }
+        let refs: Vec<(&Path, &str)> = files
+            .iter()
+            .map(|(p, n)| (p.as_path(), n.as_str()))
+            .collect();
+        build_image(&image, &dockerfile, &refs);
         let dir = tempfile::tempdir().unwrap();
         let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/demo");
         for file in ["compose.yml", "gitlab.js"] {
