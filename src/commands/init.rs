@@ -328,16 +328,7 @@ pub async fn run(job: InitCommand, settings: &Settings) -> Result<ExitStatus> {
             .await?
         }
     };
-    if settings.output != Output::Json {
-        let mut out = std::io::stdout().lock();
-        let made = changes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        for line in made.iter().chain(&done.value) {
-            let _ = writeln!(out, "{line}");
-        }
-    }
+    print_changes(settings, &changes, &done.value);
     Ok(ExitStatus::Success)
 }
 
@@ -453,17 +444,24 @@ async fn gitlab_webhook(args: GitlabWebhookArgs, settings: &Settings) -> Result<
         gl::webhook(client, spec_ref, changes_ref)
     })
     .await?;
-    if settings.output != Output::Json {
-        let mut out = std::io::stdout().lock();
-        let made = changes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        for line in made.iter().chain(&done.value) {
-            let _ = writeln!(out, "{line}");
-        }
-    }
+    print_changes(settings, &changes, &done.value);
     Ok(ExitStatus::Success)
+}
+
+/// What a job changed, then what it found in place: one line each on stdout (not with `--json`,
+/// whose events already say it).
+fn print_changes(settings: &Settings, changes: &std::sync::Mutex<Vec<String>>, found: &[String]) {
+    if settings.output == Output::Json {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let made = changes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for line in made.iter().chain(found) {
+        let _ = writeln!(out, "{line}");
+    }
 }
 
 async fn replica_set(args: ReplicaSetArgs, settings: &Settings) -> Result<ExitStatus> {
