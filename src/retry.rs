@@ -28,10 +28,25 @@ impl RetryPolicy {
         factor: 2.0,
     };
 
+    /// The shortest delay a user-given policy waits (at most 100 attempts a second per target): a
+    /// zero (`--backoff-min 0s`) would retry in a
+    /// busy loop, burning a core until the deadline, and exponential growth from zero stays zero.
+    pub const MIN_DELAY: Duration = Duration::from_millis(10);
+
     /// An endless sequence of delays.
     #[must_use]
     pub fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send> {
         match *self {
+            Self::Fixed { delay } if delay < Self::MIN_DELAY => Self::Fixed {
+                delay: Self::MIN_DELAY,
+            }
+            .delays(),
+            Self::Exponential { min, max, factor } if min < Self::MIN_DELAY => Self::Exponential {
+                min: Self::MIN_DELAY,
+                max: max.max(Self::MIN_DELAY),
+                factor,
+            }
+            .delays(),
             Self::Fixed { delay } => Box::new(
                 ConstantBuilder::default()
                     .with_delay(delay)
@@ -83,6 +98,20 @@ mod tests {
         // Jitter: two sequences differ somewhere.
         let again: Vec<Duration> = policy.delays().take(12).collect();
         assert_ne!(delays, again);
+    }
+
+    #[test]
+    fn zero_delays_from_users_never_spin() {
+        let zero = RetryPolicy::Exponential {
+            min: Duration::ZERO,
+            max: Duration::ZERO,
+            factor: 2.0,
+        };
+        assert!(zero.delays().take(50).all(|d| d >= RetryPolicy::MIN_DELAY));
+        let fixed = RetryPolicy::Fixed {
+            delay: Duration::ZERO,
+        };
+        assert!(fixed.delays().take(50).all(|d| d == RetryPolicy::MIN_DELAY));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -20,30 +20,16 @@ use serde_json::{Value, json};
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::docker::{TARGET, docker, static_binaries, unique, wait_for_health};
+use crate::support::docker::{docker, static_simulators, unique, wait_for_health};
 use crate::support::{Output, closed_port, stackctl};
 
 const DOMAIN: &str = "chat.example.test";
+/// The personal access token the GitLab simulator is started with (`compose.local.yml`).
+const GITLAB_TOKEN: &str = "glpat-proof-admin-token";
 
 /// The repository's root: the compose files and image scripts are read from there.
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The simulators' static binaries (the images' contents), built once per test run.
-fn simulators() -> &'static Path {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .current_dir(root())
-            .args(["build", "--release", "--target", TARGET])
-            .args(["-p", "mongo-sim", "-p", "rocketchat-sim"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the simulators failed");
-    });
-    static_binaries()
 }
 
 /// Runs one of the scripts in `tests/images/`, returning its stdout.
@@ -86,7 +72,7 @@ impl ChatStack {
             Ok("docker-compose") => Driver::DockerCompose,
             _ => Driver::Stackctl,
         };
-        let bin = simulators();
+        let bin = static_simulators();
         // Cached across runs on purpose (the Debian root filesystem takes ~30 s to build): the
         // tag is a hash of its build script. The simulator images are this run's own.
         let nginx = image_script("build-nginx.sh", &[]);
@@ -95,7 +81,7 @@ impl ChatStack {
             .split_whitespace()
             .map(str::to_owned)
             .collect();
-        assert_eq!(images.len(), 3, "{images:?}");
+        assert_eq!(images.len(), 4, "{images:?}");
         let admin_pass = unique("admin-pass");
         let (plain_port, tls_port) = (closed_port(), closed_port());
         let stackctl_bin = bin.join("stackctl");
@@ -123,6 +109,32 @@ impl ChatStack {
             admin_pass,
             workdir: tempfile::tempdir().expect("a work directory"),
         }
+    }
+
+    /// The stack with its `gitlab` profile: the GitLab simulator on a free host port, knowing
+    /// the API token an administrator created, and the two jobs that wire its hook.
+    fn with_gitlab() -> (Self, u16) {
+        let mut stack = Self::new();
+        let port = closed_port();
+        let settings = [
+            ("COMPOSE_PROFILES", "gitlab".to_owned()),
+            ("GITLAB_API_TOKEN", GITLAB_TOKEN.to_owned()),
+            ("GITLAB_WEBHOOK_TOKEN", unique("hook-secret")),
+            ("GITLAB_PROJECT", "ops/chat".to_owned()),
+            ("GITLAB_HTTP_PORT", port.to_string()),
+            ("GITLAB_SSH_PORT", closed_port().to_string()),
+        ];
+        stack
+            .env
+            .extend(settings.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        (stack, port)
+    }
+
+    fn setting(&self, name: &str) -> &str {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
     }
 
     fn files() -> Vec<String> {
@@ -202,6 +214,17 @@ impl ChatStack {
         ]);
         assert!(!id.is_empty(), "no container for `{service}`");
         id.lines().next().unwrap_or_default().to_owned()
+    }
+
+    /// The certificate the `certs` job generated, as nginx serves it, copied out to a file.
+    fn certificate(&self) -> PathBuf {
+        let ca = self.workdir.path().join("ca.pem");
+        docker(&[
+            "cp",
+            &format!("{}:/etc/nginx/certs/fullchain.pem", self.container("nginx")),
+            ca.to_str().expect("utf-8 path"),
+        ]);
+        ca
     }
 
     /// What the project still owns in Docker: containers, volumes, networks.
@@ -320,22 +343,10 @@ async fn call(request: reqwest::RequestBuilder, body: Option<Value>) -> Result<V
 
 /// As the admin, through nginx: say `bot ping` in the bot's room and wait for its `PONG`.
 async fn bot_answers(port: u16, ca: &Path, admin_pass: &str) -> Result<(), String> {
-    let pem = std::fs::read(ca).expect("the certificate");
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("PEM"))
-        .resolve(DOMAIN, ([127, 0, 0, 1], port).into())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("an HTTP client");
+    let http = through_nginx(port, ca);
     let base = format!("https://{DOMAIN}:{port}/api/v1");
-    let credentials = json!({"user": "admin", "password": admin_pass});
-    let login = call(http.post(format!("{base}/login")), Some(credentials)).await?;
-    let (Some(uid), Some(token)) = (
-        login["data"]["userId"].as_str(),
-        login["data"]["authToken"].as_str(),
-    ) else {
-        return Err(format!("admin login: {login}"));
-    };
+    let (uid, token) = login(&http, port, "admin", admin_pass).await?;
+    let (uid, token) = (uid.as_str(), token.as_str());
     let auth =
         |r: reqwest::RequestBuilder| r.header("X-User-Id", uid).header("X-Auth-Token", token);
     let ping = json!({"channel": "#devops", "text": "bot ping"});
@@ -375,12 +386,7 @@ fn the_chat_stack_comes_up_behind_nginx_and_leaves_nothing() {
 
     // The certificate the `certs` job generated, as nginx serves it.
     let nginx = stack.container("nginx");
-    let ca: PathBuf = stack.workdir.path().join("ca.pem");
-    docker(&[
-        "cp",
-        &format!("{nginx}:/etc/nginx/certs/fullchain.pem"),
-        ca.to_str().expect("utf-8 path"),
-    ]);
+    let ca = stack.certificate();
     let ca_arg = ca.to_str().expect("utf-8 path").to_owned();
     let https = format!("https://127.0.0.1:{}/api/info", stack.tls_port);
 
@@ -439,6 +445,163 @@ fn the_chat_stack_comes_up_behind_nginx_and_leaves_nothing() {
         wait_for_health(&nginx, "healthy", Duration::from_secs(60)),
         "healthy"
     );
+
+    let down = stack.down();
+    assert_eq!(down.code, Some(0), "down failed:\n{down:#?}");
+    let left = stack.leftovers();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// A client for nginx's virtual host on `port`, trusting only `ca`.
+fn through_nginx(port: u16, ca: &Path) -> reqwest::Client {
+    let pem = std::fs::read(ca).expect("the certificate");
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("PEM"))
+        .resolve(DOMAIN, ([127, 0, 0, 1], port).into())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("an HTTP client")
+}
+
+/// Logs in through nginx: the user's id and token.
+async fn login(
+    http: &reqwest::Client,
+    port: u16,
+    user: &str,
+    password: &str,
+) -> Result<(String, String), String> {
+    let url = format!("https://{DOMAIN}:{port}/api/v1/login");
+    let credentials = json!({"user": user, "password": password});
+    let reply = call(http.post(url), Some(credentials)).await?;
+    match (
+        reply["data"]["userId"].as_str(),
+        reply["data"]["authToken"].as_str(),
+    ) {
+        (Some(uid), Some(token)) => Ok((uid.to_owned(), token.to_owned())),
+        _ => Err(format!("{user} login: {reply}")),
+    }
+}
+
+/// The room's messages (newest first, system messages left out), read as `user` through nginx.
+async fn room_messages(
+    http: &reqwest::Client,
+    port: u16,
+    user: &str,
+    password: &str,
+) -> Result<Vec<Value>, String> {
+    let base = format!("https://{DOMAIN}:{port}/api/v1");
+    let (uid, token) = login(http, port, user, password).await?;
+    let url = format!("{base}/channels.history?roomName=devops&count=100");
+    let history = call(
+        http.get(url)
+            .header("X-User-Id", &uid)
+            .header("X-Auth-Token", &token),
+        None,
+    )
+    .await?;
+    let messages = history["messages"]
+        .as_array()
+        .ok_or_else(|| format!("history: {history}"))?;
+    Ok(messages
+        .iter()
+        .filter(|m| m.get("t").is_none())
+        .cloned()
+        .collect())
+}
+
+/// The message `tests/gitlab-script` recorded for a payload.
+fn rendered(name: &str) -> Value {
+    let path = root().join("tests/gitlab-script/snapshots").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).expect("snapshot")).expect("JSON")
+}
+
+/// The `gitlab` profile on the local proof: `up` boots the GitLab simulator (503 from
+/// `/-/readiness` for a while), installs the real `integrations/gitlab.js` on Rocket.Chat's
+/// incoming webhook, and creates GitLab's project hook (allowing local requests, since the hook
+/// targets `rocketchat` on the stack's network). GitLab's test deliveries then go container to
+/// container — GitLab → Rocket.Chat's hook → the script, run by node → a message in the room —
+/// and the bot reads every event kind through nginx.
+#[test]
+fn the_gitlab_profile_carries_every_event_kind_into_the_room() {
+    let (stack, gitlab_port) = ChatStack::with_gitlab();
+    let up = stack.up();
+    assert_eq!(up.code, Some(0), "up failed:\n{up:#?}");
+    eprintln!(
+        "chat stack with gitlab up in {:.1} s",
+        up.elapsed.as_secs_f64()
+    );
+    // The hook URL is a secret: the jobs print it masked.
+    let hook_job = docker(&["logs", &stack.container("gitlab-hook")]);
+    assert!(hook_job.contains("/hooks/***"), "{hook_job}");
+    assert!(
+        hook_job.contains("allow_local_requests_from_web_hooks_and_services"),
+        "{hook_job}"
+    );
+
+    let ca = stack.certificate();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let http = through_nginx(stack.tls_port, &ca);
+    let bot_pass = stack.setting("BOT_PASS").to_owned();
+    let read = || {
+        runtime
+            .block_on(room_messages(&http, stack.tls_port, "bot", &bot_pass))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let before = read().len();
+
+    let gitlab = reqwest::Client::new();
+    let api = format!("http://127.0.0.1:{gitlab_port}/api/v4");
+    let admin = |r: reqwest::RequestBuilder| r.header("PRIVATE-TOKEN", GITLAB_TOKEN);
+    let hooks = runtime
+        .block_on(call(
+            admin(gitlab.get(format!("{api}/projects/ops%2Fchat/hooks"))),
+            None,
+        ))
+        .expect("the project's hooks");
+    let hook = hooks[0]["id"].as_u64().expect("one hook");
+    assert_eq!(
+        hooks[0]["url"]
+            .as_str()
+            .map(|u| u.starts_with("http://rocketchat:3000/hooks/")),
+        Some(true),
+        "{hooks}"
+    );
+    // Eight deliveries: more than the five a minute GitLab allows for test deliveries, so the
+    // administrator turns that limit's feature flag off first, as the GitLab docs describe.
+    let flag = format!("{api}/features/web_hook_test_api_endpoint_rate_limit");
+    runtime
+        .block_on(call(
+            admin(gitlab.post(flag)),
+            Some(json!({"value": false})),
+        ))
+        .expect("the feature flag");
+    let events = [
+        ("push_events", "push.json"),
+        ("tag_push_events", "tag-push.json"),
+        ("merge_requests_events", "merge-request-open.json"),
+        ("pipeline_events", "pipeline-success.json"),
+        ("issues_events", "issue-open.json"),
+        ("note_events", "note-merge-request.json"),
+        ("confidential_issues_events", "confidential-issue.json"),
+        ("confidential_note_events", "confidential-note.json"),
+    ];
+    for (trigger, snapshot) in events {
+        let url = format!("{api}/projects/ops%2Fchat/hooks/{hook}/test/{trigger}");
+        let reply = runtime.block_on(call(admin(gitlab.post(url)), None));
+        assert_eq!(reply, Ok(json!({"message": "201 Created"})), "{trigger}");
+        let messages = read();
+        let expected = rendered(snapshot);
+        assert_eq!(messages[0]["msg"], expected["text"], "{trigger}");
+        assert_eq!(
+            messages[0]["attachments"], expected["attachments"],
+            "{trigger}"
+        );
+        assert_eq!(messages[0]["u"]["username"], "bot", "{trigger}");
+    }
+    assert_eq!(read().len(), before + events.len());
 
     let down = stack.down();
     assert_eq!(down.code, Some(0), "down failed:\n{down:#?}");

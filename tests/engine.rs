@@ -588,3 +588,44 @@ fn a_missing_image_that_cannot_be_pulled_fails_clearly() {
     );
     assert!(out.stderr.contains("hint: "), "{out:#?}");
 }
+
+/// `stop_grace_period`, `stop_signal` and `shm_size` reach the container as compose sets them,
+/// and `down` without `-t` gives each container its own grace period: the fixture (PID 1, no
+/// handler) ignores the stop signal, so the stop takes the 2 s period, not Docker's 10 s.
+#[test]
+fn stop_settings_and_shm_size_reach_docker_and_down_honours_them() {
+    let project = Project::new(
+        r#"
+services:
+  slow:
+    image: IMAGE
+    entrypoint: ["/http-fixture", "8080"]
+    stop_grace_period: 2s
+    stop_signal: SIGUSR1
+    shm_size: 128m
+    x-stackctl:
+      ready: ["tcp://slow:8080"]
+"#,
+    );
+    project.run(&["up", "--timeout", "60s"]).code(0);
+    let id = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.compose.project={}", project.name),
+    ]);
+    let settings = docker(&[
+        "inspect",
+        "-f",
+        "{{.Config.StopTimeout}} {{.Config.StopSignal}} {{.HostConfig.ShmSize}}",
+        &id,
+    ]);
+    assert_eq!(settings, format!("2 SIGUSR1 {}", 128 << 20));
+    let down = project.run(&["down"]);
+    down.code(0);
+    assert!(
+        down.elapsed >= Duration::from_secs(2) && down.elapsed < Duration::from_secs(9),
+        "down took {:?}: the service's 2 s grace period, not Docker's 10 s",
+        down.elapsed
+    );
+}

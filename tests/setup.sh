@@ -41,5 +41,5 @@ fi
 # container tests ask for them, so cargo's feature resolution — and the binary — is the same),
 # then the simulators (which use the MongoDB driver with other features).
 cargo build --release --target "$target" -p stackctl -p stackctl-fixtures
-cargo build --release --target "$target" -p mongo-sim -p rocketchat-sim
+cargo build --release --target "$target" -p mongo-sim -p rocketchat-sim -p gitlab-sim
 echo "setup: static binaries in target/$target/release/" >&2

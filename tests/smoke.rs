@@ -4,37 +4,18 @@
 //! when the room was deleted. Its own project and image; everything removed on drop.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 use stackctl::rocketchat::client::Client;
 
-use crate::support::docker::{Cleanup, TARGET, build_image, docker, static_binaries, unique};
+use crate::support::docker::{Cleanup, docker, static_binaries, static_simulators, unique};
 use crate::support::{Output, stackctl};
 
 /// The demo's default passwords (`${ADMIN_PASS:-bench-admin-pass}`...): they must never show.
 const ADMIN_PASS: &str = "bench-admin-pass";
 const BOT_PASS: &str = "bench-bot-pass";
-
-/// The simulators, static (built apart from stackctl: the MongoDB driver's features differ).
-fn static_simulators() -> &'static Path {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .current_dir(root)
-            .args(["build", "--release", "--target", TARGET])
-            .args(["-p", "mongo-sim", "-p", "rocketchat-sim"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the static simulators failed");
-    });
-    static_binaries()
-}
 
 struct Demo {
     dir: tempfile::TempDir,
@@ -46,64 +27,23 @@ struct Demo {
 impl Demo {
     /// Builds the demo image and brings the demo stack up with `stackctl up`.
     fn up() -> Self {
-        let bin = static_binaries();
-        let sims = static_simulators();
+        static_simulators();
         let mut cleanup = Cleanup::default();
         let image = unique("stackctl-test-demo");
         cleanup.image(&image);
-        // The Rocket.Chat simulator runs integration scripts with `node`, as Rocket.Chat runs
-        // them in its sandbox: the host's node and the libraries it links go into the image.
-        let node = std::path::PathBuf::from(
-            String::from_utf8(
-                std::process::Command::new("sh")
-                    .args(["-c", "command -v node"])
-                    .output()
-                    .expect("sh runs")
-                    .stdout,
-            )
-            .unwrap()
-            .trim(),
-        );
-        let ldd = std::process::Command::new("ldd")
-            .arg(&node)
+        // The same image as `compose/demo/up.sh` builds (simulators, fixtures and node).
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let built = std::process::Command::new("bash")
+            .arg(root.join("compose/demo/build-image.sh"))
+            .arg(&image)
             .output()
-            .expect("ldd runs");
-        let libs: Vec<std::path::PathBuf> = String::from_utf8_lossy(&ldd.stdout)
-            .lines()
-            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with('/')))
-            .map(std::path::PathBuf::from)
-            .collect();
-        let mut dockerfile = String::from(
-            "FROM scratch\nCOPY stackctl mongo-sim rocketchat-sim http-fixture /\nCOPY node /usr/bin/node\n",
+            .expect("bash runs");
+        assert!(
+            built.status.success(),
+            "build-image.sh: {}",
+            String::from_utf8_lossy(&built.stderr)
         );
-        let mut files: Vec<(std::path::PathBuf, String)> = vec![
-            (bin.join("stackctl"), "stackctl".into()),
-            (sims.join("mongo-sim"), "mongo-sim".into()),
-            (sims.join("rocketchat-sim"), "rocketchat-sim".into()),
-            (bin.join("http-fixture"), "http-fixture".into()),
-            (node.clone(), "node".into()),
-        ];
-        for (i, lib) in libs.iter().enumerate() {
-            let name = format!("lib{i}");
-            let _ = std::fmt::Write::write_fmt(
-                &mut dockerfile,
-                format_args!("COPY {name} {}\n", lib.display()),
-            );
-            files.push((
-                std::fs::canonicalize(lib).unwrap_or_else(|_| lib.clone()),
-                name,
-            ));
-        }
-        let refs: Vec<(&Path, &str)> = files
-            .iter()
-            .map(|(p, n)| (p.as_path(), n.as_str()))
-            .collect();
-        build_image(&image, &dockerfile, &refs);
         let dir = tempfile::tempdir().unwrap();
-        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/demo");
-        for file in ["compose.yml", "gitlab.js"] {
-            std::fs::copy(demo.join(file), dir.path().join(file)).unwrap();
-        }
         let demo = Self {
             dir,
             name: unique("stsmoke").replace('-', ""),
@@ -114,13 +54,13 @@ impl Demo {
         demo
     }
 
-    fn file(&self) -> PathBuf {
-        self.dir.path().join("compose.yml")
+    fn file() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/demo/compose.yml")
     }
 
     /// `stackctl GLOBALS COMMAND -f FILE -p NAME REST`; no password may show in its output.
     fn run(&self, globals: &[&str], command: &str, rest: &[&str]) -> Output {
-        let file = self.file();
+        let file = Self::file();
         let mut args: Vec<&str> = globals.to_vec();
         args.extend([command, "-f", file.to_str().unwrap(), "-p", &self.name]);
         args.extend(rest);
@@ -233,8 +173,8 @@ fn smoke_is_green_on_the_demo_stack_and_names_the_step_that_breaks() {
         step(&events, "gitlab hook")["detail"]
             .as_str()
             .unwrap()
-            .contains("Pipeline #"),
-        "{green:#?}"
+            .contains("Pipeline [#"),
+        "the pipeline event, rendered by integrations/gitlab.js: {green:#?}"
     );
     let last = events.last().unwrap();
     assert_eq!(last["event"], "smoke_finished");

@@ -5,9 +5,10 @@
 # service is ready (healthy, or a job that exited 0) and prints the time that took.
 #
 # Usage: bash compose/chat/local-proof.sh [up|down]
-#   CHAT_PROOF_WITH=docker-compose (default) | stackctl — who brings it up. `stackctl up` takes
-#   several -f files once multi-file merging lands; until then use docker-compose (1.29.2 merges
-#   override files).
+#   CHAT_PROOF_WITH=stackctl (default) | docker-compose — who brings it up (both merge the
+#   override file by compose's rules).
+#   COMPOSE_PROFILES=gitlab — also the `gitlab` profile: the GitLab simulator, the Rocket.Chat
+#   incoming webhook running integrations/gitlab.js, and the project hook pointing at it.
 #   HTTP_PORT / HTTPS_PORT (default 8080 / 8443), DOMAIN (default chat.example.test),
 #   ADMIN_PASS / BOT_PASS (default: random for this run).
 # Then: curl --cacert <(docker exec chatproof_nginx_1 cat /etc/nginx/certs/fullchain.pem) \
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/../.."
 
 project=chatproof
 release=target/x86_64-unknown-linux-musl/release
-with=${CHAT_PROOF_WITH:-docker-compose}
+with=${CHAT_PROOF_WITH:-stackctl}
 files=(-f compose/chat/compose.yml -f compose/chat/compose.local.yml)
 
 export STACKCTL_BIN="$PWD/$release/stackctl"
@@ -27,6 +28,12 @@ export ADMIN_EMAIL=${ADMIN_EMAIL:-admin@$DOMAIN}
 export HTTP_PORT=${HTTP_PORT:-8080} HTTPS_PORT=${HTTPS_PORT:-8443}
 export ADMIN_PASS=${ADMIN_PASS:-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')}
 export BOT_PASS=${BOT_PASS:-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')}
+# The `gitlab` profile: the token an administrator would have created after GitLab's first
+# boot (the simulator is started knowing it), the project, the webhook's shared secret.
+export GITLAB_API_TOKEN=${GITLAB_API_TOKEN:-glpat-$(head -c 15 /dev/urandom | base64 | tr -d '/+=')}
+export GITLAB_WEBHOOK_TOKEN=${GITLAB_WEBHOOK_TOKEN:-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')}
+export GITLAB_PROJECT=${GITLAB_PROJECT:-ops/chat}
+export GITLAB_HTTP_PORT=${GITLAB_HTTP_PORT:-8929} GITLAB_SSH_PORT=${GITLAB_SSH_PORT:-2224}
 
 env_file=(--env-file compose/chat/.env.example)
 compose=(docker-compose "${env_file[@]}" "${files[@]}" -p "$project")

@@ -188,6 +188,10 @@ fn service(s: &Service, show_secrets: bool) -> Value {
     put("hostname", json!(s.hostname));
     put("container_name", json!(s.container_name));
     put("extra_hosts", json!(s.extra_hosts));
+    // compose prints `shm_size` in bytes, as a string.
+    put("shm_size", json!(s.shm_size.map(|n| n.to_string())));
+    put("stop_signal", json!(s.stop_signal));
+    put("stop_grace_period", json!(s.stop_grace_period.map(text)));
     put("profiles", json!(s.profiles));
     let mut ours = Map::new();
     if !s.ready.is_empty() {

@@ -21,8 +21,9 @@ pub struct DownArgs {
     #[arg(long)]
     pub remove_orphans: bool,
     /// Seconds each container gets to stop before it is killed (as `docker compose down -t`)
-    #[arg(long, short = 't', value_name = "SECONDS", default_value_t = 10)]
-    pub timeout: u16,
+    /// [default: the service's `stop_grace_period`, else 10]
+    #[arg(long, short = 't', value_name = "SECONDS")]
+    pub timeout: Option<u16>,
 }
 
 /// Takes the stack down and says what was removed.
@@ -34,7 +35,8 @@ pub async fn run(args: DownArgs, settings: &Settings) -> Result<ExitStatus> {
         &docker,
         args.volumes,
         args.remove_orphans,
-        std::time::Duration::from_secs(args.timeout.into()),
+        args.timeout
+            .map(|seconds| std::time::Duration::from_secs(seconds.into())),
     )
     .await?;
     if settings.output == Output::Json {

@@ -113,6 +113,11 @@ pub fn create_body(
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         healthcheck,
         hostname: service.hostname.clone(),
+        stop_signal: service.stop_signal.clone(),
+        // Docker counts whole seconds; compose truncates a fraction the same way.
+        stop_timeout: service
+            .stop_grace_period
+            .map(|grace| i64::try_from(grace.as_secs()).unwrap_or(i64::MAX)),
         user: service.user.clone(),
         working_dir: service.working_dir.clone(),
         host_config: Some(HostConfig {
@@ -120,6 +125,7 @@ pub fn create_body(
             mounts: (!mounts.is_empty()).then_some(mounts),
             restart_policy: restart,
             extra_hosts: (!service.extra_hosts.is_empty()).then(|| service.extra_hosts.clone()),
+            shm_size: service.shm_size,
             network_mode: Some(network.clone()),
             ..Default::default()
         }),

@@ -339,12 +339,15 @@ impl DockerApi {
             .map_err(|e| daemon_error(&format!("cannot inspect container `{id}`"), &e))
     }
 
-    /// Stops a container: its stop signal, then SIGKILL after `grace` (as `docker stop -t`).
-    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "stop", id = %id))]
-    pub async fn stop(&self, id: &str, grace: std::time::Duration) -> Result<(), Error> {
-        let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
-        let options = StopContainerOptionsBuilder::new().t(seconds).build();
-        let result = self.docker.stop_container(id, Some(options)).await;
+    /// Stops a container: its stop signal, then SIGKILL after `grace` (as `docker stop -t`), or
+    /// after the container's own `StopTimeout` (Docker's default: 10 s) without one.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "stop", id = %id, grace = ?grace))]
+    pub async fn stop(&self, id: &str, grace: Option<std::time::Duration>) -> Result<(), Error> {
+        let options = grace.map(|grace| {
+            let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+            StopContainerOptionsBuilder::new().t(seconds).build()
+        });
+        let result = self.docker.stop_container(id, options).await;
         match result {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) || is_not_modified(&e) => Ok(()),

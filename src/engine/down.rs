@@ -27,13 +27,14 @@ pub struct Removed {
 }
 
 /// Removes the stack's containers (and orphans when asked; each stopped with `grace` before it
-/// is killed), networks, and volumes with `volumes`.
+/// is killed — without one, the container's own stop timeout, which `up` set from the service's
+/// `stop_grace_period`, or Docker's 10 s), networks, and volumes with `volumes`.
 pub async fn down(
     stack: &Stack,
     docker: &DockerApi,
     volumes: bool,
     remove_orphans: bool,
-    grace: Duration,
+    grace: Option<Duration>,
 ) -> Result<Removed, Error> {
     let mut removed = Removed::default();
     let mut doomed = Vec::new();

@@ -234,6 +234,21 @@ impl Converter<'_> {
         }
     }
 
+    /// A size in bytes: a number, or a string with a unit (`256m`).
+    fn bytes(&mut self, path: &Path_, value: &Value) -> Option<i64> {
+        let text = match value {
+            Value::Number(n) => n.to_string(),
+            _ => self.string(path, value)?,
+        };
+        match syntax::bytes(&text) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                self.problem(path, format!("`{}`: {e}", last(path)), None);
+                None
+            }
+        }
+    }
+
     fn duration(&mut self, path: &Path_, value: &Value) -> Option<std::time::Duration> {
         let text = self.string(path, value)?;
         match syntax::duration(&text) {
@@ -365,6 +380,9 @@ impl Converter<'_> {
             hostname: None,
             container_name: None,
             extra_hosts: Vec::new(),
+            shm_size: None,
+            stop_signal: None,
+            stop_grace_period: None,
             profiles: Vec::new(),
             ready: Vec::new(),
             job: None,
@@ -422,6 +440,9 @@ impl Converter<'_> {
                     });
                 }
                 "extra_hosts" => service.extra_hosts = self.extra_hosts(&path, value),
+                "shm_size" => service.shm_size = self.bytes(&path, value),
+                "stop_signal" => service.stop_signal = self.name(&path, value),
+                "stop_grace_period" => service.stop_grace_period = self.duration(&path, value),
                 "profiles" => {
                     service.profiles = dedupe(self.strings(&path, value, false));
                     if service.profiles.iter().any(String::is_empty) {
@@ -439,7 +460,7 @@ impl Converter<'_> {
         }
         for (index, (file, required)) in env_files.into_iter().enumerate() {
             let path = clean(&self.dir.join(&file));
-            match std::fs::read_to_string(&path) {
+            match crate::limits::read_text(&path, super::document::MAX_FILE_BYTES) {
                 Ok(text) => match super::dotenv::parse(&text) {
                     Ok(vars) => service.environment.extend(vars),
                     Err(e) => self.problem(

@@ -241,7 +241,8 @@ fn add_missing(vars: &mut Variables, more: Variables) {
 }
 
 fn read_env(path: &Path, required: bool) -> Result<Variables, Error> {
-    match std::fs::read_to_string(path) {
+    // Bounded like the stack file itself: `--env-file /dev/zero` is an error, not a hang.
+    match crate::limits::read_text(path, super::document::MAX_FILE_BYTES) {
         Ok(text) => super::dotenv::parse(&text)
             .map_err(|e| Error::usage(format!("`{}` {e}", path.display()))),
         Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(Variables::new()),

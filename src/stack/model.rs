@@ -48,6 +48,12 @@ pub struct Service {
     pub hostname: Option<String>,
     pub container_name: Option<String>,
     pub extra_hosts: Vec<String>,
+    /// `shm_size`: the size of `/dev/shm` in bytes.
+    pub shm_size: Option<i64>,
+    /// `stop_signal`: what `docker stop` sends first (the image's, else SIGTERM).
+    pub stop_signal: Option<String>,
+    /// `stop_grace_period`: how long a stop waits before SIGKILL (Docker's default: 10 s).
+    pub stop_grace_period: Option<std::time::Duration>,
     #[serde(skip)]
     pub profiles: Vec<String>,
     /// `x-stackctl.ready`: checks stackctl probes itself to notice readiness early.

@@ -38,6 +38,34 @@ pub fn is_variable_name(name: &str) -> bool {
             .any(|c| c == '=' || c.is_whitespace() || c.is_control())
 }
 
+/// A byte value as compose writes one (`shm_size`, `mem_limit`): an integer, optionally with
+/// a unit `b`, `k`/`kb`, `m`/`mb`, `g`/`gb` (powers of 1024, case-insensitive; compose-go
+/// `types.UnitBytes` via docker/go-units `RAMInBytes`).
+///
+/// # Errors
+/// What is wrong, quoting the text.
+pub fn bytes(text: &str) -> Result<i64, String> {
+    let invalid = || format!("`{text}` is not a size; expected e.g. `256m`, `1gb`, `65536`");
+    let trimmed = text.trim();
+    let digits = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    if digits == 0 {
+        return Err(invalid());
+    }
+    let number: i64 = trimmed[..digits].parse().map_err(|_| invalid())?;
+    let shift = match trimmed[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" => 10,
+        "m" | "mb" => 20,
+        "g" | "gb" => 30,
+        _ => return Err(invalid()),
+    };
+    number
+        .checked_mul(1_i64 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
 /// A duration as compose reads it (Go's `time.ParseDuration` plus compose-go's `d` and `w`):
 /// decimal numbers with units `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`, `d`, `w`, e.g. `1m30s`,
 /// `1.5s`; `0` alone needs no unit.
@@ -260,6 +288,18 @@ pub fn is_restart_policy(policy: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_follow_compose() {
+        assert_eq!(bytes("256m").unwrap(), 256 << 20);
+        assert_eq!(bytes("1GB").unwrap(), 1 << 30);
+        assert_eq!(bytes("64k").unwrap(), 64 << 10);
+        assert_eq!(bytes("65536").unwrap(), 65536);
+        assert_eq!(bytes("12b").unwrap(), 12);
+        for bad in ["", "m", "256x", "-1m", "1.5g", "99999999999g"] {
+            assert!(bytes(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
 
     #[test]
     fn durations_follow_go() {

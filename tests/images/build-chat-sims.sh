@@ -4,6 +4,7 @@
 #   stackctl-test/chat-mongo:TAG       `mongod` command line → the MongoDB simulator
 #   stackctl-test/chat-rocketchat:TAG  the Rocket.Chat simulator, configured by PORT/MONGO_URL/ADMIN_*
 #   stackctl-test/chat-hubot:TAG       a bot that logs in over REST and answers `<name> ping`
+#   stackctl-test/chat-gitlab:TAG      the GitLab simulator (the `gitlab` profile)
 # Each takes the real image's configuration (command line, environment) unchanged, so
 # compose/chat/compose.local.yml only swaps images. None contains stackctl: like the real
 # images, they get it from the STACKCTL_BIN bind mount.
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/../.."
 
 tag=${1:-local}
 dir=target/x86_64-unknown-linux-musl/release
-for b in mongo-sim mongod-shim rocketchat-sim hubot-sim; do
+for b in mongo-sim mongod-shim rocketchat-sim hubot-sim gitlab-sim; do
   if [ ! -x "$dir/$b" ]; then
     echo "build-chat-sims: error: \`$dir/$b\` is missing" >&2
     echo "hint: build the static binaries first: bash tests/setup.sh" >&2
@@ -23,11 +24,14 @@ done
 
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
-cp "$dir"/{mongo-sim,mongod-shim,rocketchat-sim,hubot-sim} "$ctx/"
+cp "$dir"/{mongo-sim,mongod-shim,rocketchat-sim,hubot-sim,gitlab-sim} "$ctx/"
 
+# Each image's Dockerfile is read from stdin; `with_node` also puts node into the image.
 build() {
   local image=$1
-  if ! docker build -q -t "$image" -f - "$ctx" >"$ctx/log" 2>&1; then
+  cat >"$ctx/Dockerfile"
+  [ "${2:-}" != with_node ] || bash tests/images/add-node.sh "$ctx"
+  if ! docker build -q -t "$image" "$ctx" >"$ctx/log" 2>&1; then
     cat "$ctx/log" >&2
     exit 1
   fi
@@ -42,8 +46,9 @@ ENTRYPOINT ["/mongod-shim", "--host-name", "mongo", "--election-delay", "2s"]
 CMD ["mongod"]
 EOF
 
-# Rocket.Chat listens only once MongoDB has a primary (MONGO_URL), then boots for 3 s.
-build "stackctl-test/chat-rocketchat:$tag" <<'EOF'
+# Rocket.Chat listens only once MongoDB has a primary (MONGO_URL), then boots for 3 s. It runs
+# incoming-webhook scripts (the `gitlab` profile's integrations/gitlab.js) with node.
+build "stackctl-test/chat-rocketchat:$tag" with_node <<'EOF'
 FROM scratch
 COPY rocketchat-sim /
 ENTRYPOINT ["/rocketchat-sim", "--bind", "0.0.0.0", "--booting-for", "3s"]
@@ -57,4 +62,11 @@ WORKDIR /tmp
 ENTRYPOINT ["/hubot-sim"]
 EOF
 
-echo "stackctl-test/chat-mongo:$tag stackctl-test/chat-rocketchat:$tag stackctl-test/chat-hubot:$tag"
+# GitLab's command line is the local override's (port, allowlist, token, project).
+build "stackctl-test/chat-gitlab:$tag" <<'EOF'
+FROM scratch
+COPY gitlab-sim /
+ENTRYPOINT ["/gitlab-sim"]
+EOF
+
+echo "stackctl-test/chat-mongo:$tag stackctl-test/chat-rocketchat:$tag stackctl-test/chat-hubot:$tag stackctl-test/chat-gitlab:$tag"

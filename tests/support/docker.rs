@@ -16,22 +16,25 @@ pub const TARGET: &str = "x86_64-unknown-linux-musl";
 pub fn static_binaries() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .current_dir(root)
-            .args(["build", "--release", "--target", TARGET])
-            .args(["-p", "stackctl", "-p", "stackctl-fixtures"])
-            .status()
-            .expect("cargo runs");
-        assert!(
-            status.success(),
-            "the static build failed; `bash tests/setup.sh` installs the musl target and musl-tools"
+        super::cargo_build(
+            &["--release", "--target", TARGET, "-p", "stackctl", "-p", "stackctl-fixtures"],
+            "the static build failed; `bash tests/setup.sh` installs the musl target and musl-tools",
         );
-        let target_dir =
-            std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root.join("target"), PathBuf::from);
-        target_dir.join(TARGET).join("release")
+        super::target_dir().join(TARGET).join("release")
     })
+}
+
+/// The simulators, static, beside [`static_binaries`]: built apart from stackctl (the MongoDB
+/// driver's features differ) and always as one set — the same packages `tests/setup.sh` builds —
+/// so that cargo's feature resolution, and so its cache, is the same in every caller.
+pub fn static_simulators() -> &'static Path {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut args = vec!["--release", "--target", TARGET];
+        args.extend(super::SIMULATORS);
+        super::cargo_build(&args, "building the static simulators failed");
+    });
+    static_binaries()
 }
 
 /// A name no other test run uses.

@@ -12,6 +12,50 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The workspace's target directory (`CARGO_TARGET_DIR` or `target/`).
+pub fn target_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR").map_or_else(
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
+        PathBuf::from,
+    )
+}
+
+/// The simulators' packages, always built as one set (so that cargo resolves the same features
+/// every time and keeps its cache).
+pub const SIMULATORS: [&str; 6] = [
+    "-p",
+    "mongo-sim",
+    "-p",
+    "rocketchat-sim",
+    "-p",
+    "gitlab-sim",
+];
+
+/// `cargo build ARGS` in the workspace, for binaries the tests run (simulators, static
+/// builds); panics with `what` when it fails.
+pub fn cargo_build(args: &[&str], what: &str) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    // The variables `cargo test` sets for this process (CARGO_PKG_NAME, CARGO_MANIFEST_DIR,
+    // OUT_DIR, ...) would reach the build scripts' `rerun-if-env-changed` checks (ring's among
+    // them) and rebuild shared dependencies on every run, then again in the shell.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if (key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR")
+            || key == "OUT_DIR"
+        {
+            command.env_remove(key.as_ref());
+        }
+    }
+    let status = command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("build")
+        .args(args)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "{what}");
+}
+
 /// The binary cargo built for these tests, or the one `STACKCTL_TEST_BINARY` names (to run
 /// the suite against another build, e.g. the static release binary or an older commit's).
 pub fn binary() -> PathBuf {

@@ -9,39 +9,10 @@ use std::sync::OnceLock;
 /// Builds the workspace's test-support binaries once per test run (debug profile).
 fn built(package: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut command = Command::new(cargo);
-        // The variables `cargo test` sets for this process (CARGO_PKG_NAME, CARGO_MANIFEST_DIR,
-        // OUT_DIR, ...) would reach the build scripts' `rerun-if-env-changed` checks (ring's
-        // among them) and rebuild shared dependencies on every run, then again in the shell.
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if (key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR")
-                || key == "OUT_DIR"
-            {
-                command.env_remove(key.as_ref());
-            }
-        }
-        let status = command
-            .current_dir(root)
-            .args([
-                "build",
-                "-p",
-                "mongo-sim",
-                "-p",
-                "rocketchat-sim",
-                "-p",
-                "gitlab-sim",
-            ])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the simulators failed");
+        super::cargo_build(&super::SIMULATORS, "building the simulators failed");
     });
-    let target =
-        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root.join("target"), PathBuf::from);
-    target.join("debug").join(package)
+    super::target_dir().join("debug").join(package)
 }
 
 /// A running simulator, killed on drop.
