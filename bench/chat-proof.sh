@@ -13,6 +13,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"; bash compose/chat/local-proof.sh down >/dev/null 2>&1 || true' EXIT
 # The same passwords for every run, so that `up` again finds nothing to change.
 export ADMIN_PASS=bench-admin-pass-$$ BOT_PASS=bench-bot-pass-$$
+export GITLAB_API_TOKEN=glpat-bench-$$ GITLAB_WEBHOOK_TOKEN=bench-hook-secret-$$
 median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 seconds() { grep -o 'ready in [0-9.]* s' | grep -o '[0-9.]*'; }
 for profile in none gitlab; do

@@ -58,7 +58,8 @@ bash tests/images/build-chat-sims.sh "$LOCAL_IMAGES_TAG" >/dev/null
 
 # Ready = every service of the files has a container that is healthy (with a healthcheck),
 # running (without one) or exited 0 (a job).
-services=$("${compose[@]}" config --services)
+# The services of the active profiles (docker-compose 1.29's `config --services` lists all).
+services=$("${stackctl[@]}" graph "${files[@]}" -p "$project" "${env_file[@]}" | awk '{print $2}')
 not_ready() {
   local s id state
   for s in $services; do
