@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, Run)] = &[
     ("check-line", check_line),
     ("fit", fit),
     ("cert-names", cert_names),
+    ("stack-file", stack_file),
 ];
 
 fn text(input: &[u8]) -> String {
@@ -250,4 +251,58 @@ fn fit(input: &[u8]) -> Signature {
 fn cert_names(input: &[u8]) -> Signature {
     let names = stackctl::tls::common_names(input);
     format!("{}", names.len().min(3))
+}
+
+/// The stack loader on any file: it never panics or hangs (anchors, nesting and sizes are
+/// bounded), a refusal is a message that names the file, and a stack it accepts is one whose
+/// dependencies all exist and whose levels hold every service once.
+fn stack_file(input: &[u8]) -> Signature {
+    use std::collections::{BTreeMap, BTreeSet};
+    // One directory per thread: the loader reads files, and tests run in parallel.
+    thread_local! {
+        static DIR: std::path::PathBuf = {
+            let dir = std::env::temp_dir().join(format!(
+                "stackctl-fuzz-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            std::fs::create_dir_all(&dir).expect("a scratch directory");
+            dir
+        };
+    }
+    let dir = DIR.with(Clone::clone);
+    let file = dir.join("compose.yml");
+    std::fs::write(&file, input).expect("the input is written");
+    let options = stackctl::stack::LoadOptions {
+        files: vec![file],
+        project: Some("fuzz".to_owned()),
+        env_file: None,
+        environment: BTreeMap::new(),
+        cwd: dir,
+    };
+    match stackctl::stack::open(&options, &BTreeSet::new()) {
+        Ok(stack) => {
+            for service in stack.services.values() {
+                for dep in service.depends_on.keys() {
+                    assert!(
+                        stack.services.contains_key(dep),
+                        "`{}` depends on `{dep}`, which is not in the stack",
+                        service.name
+                    );
+                }
+            }
+            let levels = stackctl::engine::plan::levels(&stack);
+            let placed: usize = levels.iter().map(Vec::len).sum();
+            assert_eq!(placed, stack.services.len(), "every service has one level");
+            format!("ok {}", stack.services.len().min(3))
+        }
+        Err(e) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("compose.yml"),
+                "a refusal names the file: {message}"
+            );
+            shape(&text(input), Err(message))
+        }
+    }
 }
