@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::docker::{docker, static_simulators, unique, wait_for_health};
+use crate::support::docker::{docker, image_script, static_simulators, unique, wait_for_health};
 use crate::support::{Output, closed_port, stackctl};
 
 const DOMAIN: &str = "chat.example.test";
@@ -30,22 +30,6 @@ const GITLAB_TOKEN: &str = "glpat-proof-admin-token";
 /// The repository's root: the compose files and image scripts are read from there.
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs one of the scripts in `tests/images/`, returning its stdout.
-fn image_script(script: &str, args: &[&str]) -> String {
-    let out = Command::new("bash")
-        .current_dir(root())
-        .arg(format!("tests/images/{script}"))
-        .args(args)
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "{script} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod ansible;
 mod bounded;
 mod chat_stack;
 mod check_dns;

@@ -26,6 +26,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Python tools (Ansible and its linters), pinned in tests/requirements.txt, in a virtualenv of
+# the project's own: target/venv. pip does nothing when they are already installed.
+if ! python3 -m venv --help >/dev/null 2>&1; then
+  echo "setup: installing python3-venv" >&2
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq python3-venv >/dev/null
+fi
+[ -x target/venv/bin/pip ] || python3 -m venv target/venv
+target/venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+
 if ! rustup target list --installed | grep -qx "$target"; then
   echo "setup: adding the $target target" >&2
   rustup target add "$target"

@@ -37,6 +37,22 @@ pub fn static_simulators() -> &'static Path {
     static_binaries()
 }
 
+/// Runs one of the image scripts in `tests/images/`, returning its stdout (the images built).
+pub fn image_script(script: &str, args: &[&str]) -> String {
+    let out = Command::new("bash")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg(format!("tests/images/{script}"))
+        .args(args)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// A name no other test run uses.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

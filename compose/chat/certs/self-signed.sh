@@ -1,6 +1,7 @@
 #!/bin/sh
 # The `certs` job: makes sure nginx has a certificate and key in /etc/nginx/certs.
-# - both files present: nothing to do (a kept self-signed pair, or your own certificate);
+# - both files present: nothing to do (your own certificate, or a kept self-signed pair for
+#   DOMAIN; one made for another name is made again);
 # - TLS_CERT_DIR set (you provide the files) but something is missing: fail, naming the file;
 # - otherwise: write a self-signed certificate for DOMAIN (valid 825 days, the longest clients
 #   accept for a leaf), an ECDSA P-256 key readable only by its owner.
@@ -12,8 +13,16 @@ cert="$dir/${TLS_CERT_FILE:?}"
 key="$dir/${TLS_KEY_FILE:?}"
 
 if [ -s "$cert" ] && [ -s "$key" ]; then
-  echo "certs: $cert and $key in place; nothing to do"
-  exit 0
+  # A kept self-signed pair is for the DOMAIN it was made for: when DOMAIN changes, nginx
+  # would serve a certificate for the old name (and its healthcheck, which asks for the new
+  # one, would fail for good), so the pair is made again. Provided certificates are never
+  # touched.
+  if [ -n "${TLS_CERT_DIR:-}" ] || ! command -v openssl >/dev/null 2>&1 ||
+    openssl x509 -in "$cert" -noout -checkhost "${DOMAIN:?}" 2>/dev/null | grep -q 'does match'; then
+    echo "certs: $cert and $key in place; nothing to do"
+    exit 0
+  fi
+  echo "certs: the self-signed certificate in $cert is not for $DOMAIN; making a new one"
 fi
 if [ -n "${TLS_CERT_DIR:-}" ]; then
   for f in "$cert" "$key"; do
