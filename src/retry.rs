@@ -41,9 +41,10 @@ impl RetryPolicy {
                 delay: Self::MIN_DELAY,
             }
             .delays(),
+            // Twice the floor at least: delays grow to half the cap before jitter.
             Self::Exponential { min, max, factor } if min < Self::MIN_DELAY => Self::Exponential {
                 min: Self::MIN_DELAY,
-                max: max.max(Self::MIN_DELAY),
+                max: max.max(Self::MIN_DELAY * 2),
                 factor,
             }
             .delays(),

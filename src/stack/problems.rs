@@ -87,7 +87,29 @@ impl Problems {
     }
 
     /// One usage error (exit 2) listing every problem, or `None` without problems.
-    pub fn into_error(self, files: &[File], origins: &Origins) -> Option<Error> {
+    ///
+    /// A value already reported while it was read (a required variable that is not set, a
+    /// merge conflict) is not reported again by the checks of the merged stack, which would
+    /// only describe the unexpanded or half-merged text.
+    pub fn into_error(mut self, files: &[File], origins: &Origins) -> Option<Error> {
+        let read: Vec<(usize, Vec<String>)> = self
+            .list
+            .iter()
+            .filter_map(|p| match &p.at {
+                At::File(file, path) => Some((*file, path.clone())),
+                _ => None,
+            })
+            .collect();
+        self.list.retain(|p| {
+            let At::Merged(path) = &p.at else {
+                return true;
+            };
+            origins.resolve(path).is_none_or(|(file, path)| {
+                !read
+                    .iter()
+                    .any(|(f, prefix)| *f == file && path.starts_with(prefix))
+            })
+        });
         let first = self.list.first()?;
         let all_names = || {
             files
