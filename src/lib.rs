@@ -27,6 +27,7 @@ pub mod output;
 pub mod probe;
 pub mod reason;
 pub mod redact;
+pub mod render;
 pub mod retry;
 pub mod rocketchat;
 pub(crate) mod run;

@@ -126,6 +126,16 @@ fn mask_query(query: &str) -> Option<String> {
     changed.then(|| parts.join("&"))
 }
 
+/// Environment variables whose names say they hold a credential (`ADMIN_PASS`, `API_TOKEN`,
+/// `TLS_KEY_FILE`...): masked by `config`, put in a Secret by `render kubernetes`.
+#[must_use]
+pub fn is_secret_variable(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["PASS", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE"]
+        .iter()
+        .any(|w| upper.contains(w))
+}
+
 /// Parameter names that carry credentials by convention (OAuth, API keys, signed URLs).
 fn is_secret_name(name: &str) -> bool {
     let decoded: String = url::form_urlencoded::parse(name.as_bytes())

@@ -20,6 +20,7 @@ mod gitlab_script;
 mod mongo;
 mod operator;
 mod probe;
+mod render;
 mod rocketchat;
 mod secrets;
 mod smoke;

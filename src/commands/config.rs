@@ -232,11 +232,7 @@ fn shown(name: &str, value: &str, show_secrets: bool) -> String {
     if show_secrets {
         return value.to_owned();
     }
-    let upper = name.to_ascii_uppercase();
-    let secret_name = ["PASS", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE"]
-        .iter()
-        .any(|w| upper.contains(w));
-    if secret_name && !value.is_empty() {
+    if crate::redact::is_secret_variable(name) && !value.is_empty() {
         "***".to_owned()
     } else {
         crate::redact::text(value)

@@ -9,8 +9,10 @@ pub mod config;
 pub mod down;
 pub mod graph;
 pub mod init;
+pub mod install;
 pub mod man;
 pub mod probe;
+pub mod render;
 pub mod smoke;
 pub mod status;
 pub mod up;
@@ -52,6 +54,11 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// End-to-end chat test for CI: services healthy, the bot posts, the admin reads it back, the hook delivers
     Smoke(smoke::SmokeArgs),
+    /// Write the stack for another engine (Kubernetes manifests)
+    #[command(subcommand)]
+    Render(render::RenderCommand),
+    /// Copy this binary into a directory (for containers that share it through a volume)
+    Install(install::InstallArgs),
 }
 
 /// Runs the command. `tree` builds the command-line definitions for the commands that document
@@ -75,5 +82,7 @@ pub async fn execute(
         Command::Man(args) => man::run(&args, tree(), settings).map(Completion::Exit),
         Command::Probe(args) => probe::run(args, settings).await.map(Completion::Exit),
         Command::Smoke(args) => smoke::run(args, settings).await.map(Completion::Exit),
+        Command::Render(command) => render::run(command, settings).map(Completion::Exit),
+        Command::Install(args) => install::run(&args, settings).map(Completion::Exit),
     }
 }

@@ -1,0 +1,547 @@
+//! The stack as Kubernetes manifests that keep its meaning (`stackctl render kubernetes`):
+//!
+//! - a long-running service is a Deployment, or a StatefulSet when it has named volumes (one
+//!   claim per volume); every one gets a headless Service with `publishNotReadyAddresses`, so
+//!   that peers resolve it before it is Ready — the replica-set init dials `mongo` while
+//!   `mongo`'s readiness waits for a PRIMARY (the DNS trap of ../shared/brief/beyond.md §3);
+//! - a healthcheck is a readiness probe (exec, `timeoutSeconds` set: Kubernetes' default is
+//!   1 s) and, with a `start_period`, a startup probe;
+//! - `depends_on` is initContainers: `service_healthy`/`service_started` run `stackctl wait` on
+//!   the dependency's own check target as its name resolves in the cluster;
+//!   `service_completed_successfully` runs the job itself, to completion, before the dependant
+//!   (our jobs are idempotent); a job nothing waits for is a `Job` with `backoffLimit` from
+//!   `x-stackctl.job.attempts`;
+//! - the stackctl binary that compose files bind-mount from the host comes from the stackctl
+//!   image instead: an initContainer copies it into an `emptyDir` mounted at the same path;
+//! - variables whose names say they are credentials go to one Secret per service.
+//!
+//! What has no faithful equivalent (other bind mounts, host ports, `extra_hosts`) is left out
+//! with a warning naming the service and key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::stack::{Condition, Healthcheck, MountKind, Service, Stack};
+
+/// How the manifests are written.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// An image holding the static binary at `/stackctl`.
+    pub stackctl_image: String,
+}
+
+/// The manifests (file name → object) and what could not be carried over.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    pub objects: Vec<(String, Value)>,
+    pub warnings: Vec<String>,
+}
+
+/// Compose's healthcheck defaults (interval, timeout 30 s, 3 retries).
+const DEFAULT_PERIOD: Duration = Duration::from_secs(30);
+/// How long an initContainer waits for a dependency.
+const WAIT_TIMEOUT: &str = "10m";
+
+/// A DNS-1123 label: lower case, digits and `-`.
+#[must_use]
+pub fn object_name(name: &str) -> String {
+    let mapped: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let trimmed = mapped.trim_matches('-');
+    trimmed.chars().take(63).collect()
+}
+
+fn seconds(d: Duration) -> u64 {
+    d.as_secs().max(1)
+}
+
+/// Renders every service of the stack.
+#[must_use]
+pub fn render(stack: &Stack, options: &Options) -> Rendered {
+    let mut out = Rendered::default();
+    let awaited: BTreeSet<&str> = stack
+        .services
+        .values()
+        .flat_map(|s| {
+            s.depends_on
+                .iter()
+                .filter(|(_, d)| d.condition == Condition::ServiceCompletedSuccessfully)
+                .map(|(name, _)| name.as_str())
+        })
+        .collect();
+    for service in stack.services.values() {
+        let mut pod = Pod::new(stack, service, options, &mut out.warnings);
+        pod.dependencies(stack, service, options);
+        let name = object_name(&service.name);
+        if !pod.secret.is_empty() {
+            out.objects.push((
+                format!("{name}-secret.yaml"),
+                json!({
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": metadata(stack, service, &format!("{name}-env")),
+                    "type": "Opaque",
+                    "stringData": pod.secret,
+                }),
+            ));
+        }
+        if service.is_job() {
+            if awaited.contains(service.name.as_str()) {
+                // It runs as an initContainer of each service that waits for it.
+                continue;
+            }
+            let attempts = service.job.as_ref().map_or(1, |j| j.attempts.max(1));
+            let mut spec = json!({
+                "backoffLimit": attempts - 1,
+                "template": {
+                    "metadata": {"labels": labels(stack, service)},
+                    "spec": pod.spec("Never"),
+                },
+            });
+            if let Some(timeout) = service.job.as_ref().and_then(|j| j.timeout) {
+                spec["activeDeadlineSeconds"] = json!(seconds(timeout));
+            }
+            out.objects.push((
+                format!("{name}-job.yaml"),
+                json!({"apiVersion": "batch/v1", "kind": "Job",
+                       "metadata": metadata(stack, service, &name), "spec": spec}),
+            ));
+            continue;
+        }
+        out.objects.push((
+            format!("{name}-service.yaml"),
+            headless_service(stack, service),
+        ));
+        let template = json!({
+            "metadata": {"labels": labels(stack, service)},
+            "spec": pod.spec("Always"),
+        });
+        let selector = json!({"matchLabels": labels(stack, service)});
+        let workload = if pod.claims.is_empty() {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": metadata(stack, service, &name),
+                   "spec": {"replicas": 1, "selector": selector, "strategy": {"type": "Recreate"},
+                            "template": template}})
+        } else {
+            let claims: Vec<Value> = pod
+                .claims
+                .iter()
+                .map(|claim| {
+                    json!({"metadata": {"name": claim},
+                           "spec": {"accessModes": ["ReadWriteOnce"],
+                                    "resources": {"requests": {"storage": "1Gi"}}}})
+                })
+                .collect();
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+                   "metadata": metadata(stack, service, &name),
+                   "spec": {"replicas": 1, "serviceName": name, "selector": selector,
+                            "template": template, "volumeClaimTemplates": claims}})
+        };
+        let kind = workload["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        out.objects.push((format!("{name}-{kind}.yaml"), workload));
+    }
+    out
+}
+
+fn labels(stack: &Stack, service: &Service) -> Value {
+    json!({
+        "app.kubernetes.io/name": object_name(&service.name),
+        "app.kubernetes.io/part-of": object_name(&stack.project),
+    })
+}
+
+fn metadata(stack: &Stack, service: &Service, name: &str) -> Value {
+    let mut labels = labels(stack, service);
+    labels["app.kubernetes.io/managed-by"] = json!("stackctl");
+    json!({"name": name, "labels": labels})
+}
+
+/// The container ports a service's `ports` name, with their protocols as Kubernetes spells
+/// them (`TCP`), each once.
+fn container_ports(service: &Service) -> BTreeSet<(u16, String)> {
+    service
+        .ports
+        .iter()
+        .map(|p| (p.container_port, p.protocol.to_ascii_uppercase()))
+        .collect()
+}
+
+/// Headless: the name resolves to the pod, Ready or not (`publishNotReadyAddresses`).
+fn headless_service(stack: &Stack, service: &Service) -> Value {
+    let name = object_name(&service.name);
+    let mut spec = json!({
+        "clusterIP": "None",
+        "publishNotReadyAddresses": true,
+        "selector": labels(stack, service),
+    });
+    let ports = container_ports(service);
+    if !ports.is_empty() {
+        spec["ports"] = ports
+            .iter()
+            .map(|(port, protocol)| {
+                json!({"name": format!("{}-{port}", protocol.to_ascii_lowercase()),
+                       "port": port, "targetPort": port, "protocol": protocol})
+            })
+            .collect();
+    }
+    json!({"apiVersion": "v1", "kind": "Service",
+           "metadata": metadata(stack, service, &name), "spec": spec})
+}
+
+/// One pod's parts while they are gathered.
+struct Pod {
+    init: Vec<Value>,
+    main: Value,
+    volumes: BTreeMap<String, Value>,
+    claims: Vec<String>,
+    secret: BTreeMap<String, String>,
+    /// Where the stackctl binary is mounted, when the service expects it there.
+    binary_dirs: BTreeSet<String>,
+}
+
+impl Pod {
+    fn new(
+        stack: &Stack,
+        service: &Service,
+        options: &Options,
+        warnings: &mut Vec<String>,
+    ) -> Self {
+        let mut pod = Self {
+            init: Vec::new(),
+            main: Value::Null,
+            volumes: BTreeMap::new(),
+            claims: Vec::new(),
+            secret: BTreeMap::new(),
+            binary_dirs: BTreeSet::new(),
+        };
+        let name = object_name(&service.name);
+        let mut container = pod.container(stack, service, &name, warnings);
+        if let Some(h) = &service.healthcheck {
+            if let Some(probe) = probe(h) {
+                container["readinessProbe"] = probe.clone();
+                if let Some(start) = h.start_period {
+                    let mut startup = probe;
+                    let period = seconds(h.interval.unwrap_or(DEFAULT_PERIOD));
+                    startup["failureThreshold"] =
+                        json!(seconds(start).div_ceil(period) + u64::from(h.retries.unwrap_or(3)));
+                    container["startupProbe"] = startup;
+                }
+            }
+        }
+        for port in &service.ports {
+            if port.host_port.is_some() {
+                warnings.push(format!(
+                    "service `{}`: `ports` publishes host port {}; expose the Service with an Ingress or a LoadBalancer instead",
+                    service.name,
+                    port.host_port.unwrap_or_default()
+                ));
+            }
+        }
+        if !service.extra_hosts.is_empty() {
+            warnings.push(format!(
+                "service `{}`: `extra_hosts` left out; use `hostAliases` if the names are needed",
+                service.name
+            ));
+        }
+        for dir in pod.binary_dirs.clone() {
+            pod.init.push(json!({
+                "name": "stackctl-binary",
+                "image": options.stackctl_image,
+                "command": ["/stackctl", "install", "--to", dir],
+                "volumeMounts": [{"name": "stackctl-binary", "mountPath": dir}],
+            }));
+            pod.volumes.insert(
+                "stackctl-binary".to_owned(),
+                json!({"name": "stackctl-binary", "emptyDir": {}}),
+            );
+        }
+        pod.main = container;
+        pod
+    }
+
+    /// The service's container: image, command, environment (secrets by reference), ports and
+    /// volume mounts.
+    fn container(
+        &mut self,
+        stack: &Stack,
+        service: &Service,
+        name: &str,
+        warnings: &mut Vec<String>,
+    ) -> Value {
+        let secret_name = format!("{name}-env");
+        let env: Vec<Value> = service
+            .environment
+            .iter()
+            .map(|(key, value)| {
+                if crate::redact::is_secret_variable(key) && !value.is_empty() {
+                    self.secret.insert(key.clone(), value.clone());
+                    json!({"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}})
+                } else {
+                    json!({"name": key, "value": value})
+                }
+            })
+            .collect();
+        let mut mounts = Vec::new();
+        for mount in &service.volumes {
+            match mount.kind {
+                MountKind::Volume => {
+                    let volume = object_name(&mount.source);
+                    if !self.claims.contains(&volume) {
+                        self.claims.push(volume.clone());
+                    }
+                    mounts.push(json!({"name": volume, "mountPath": mount.target,
+                                        "readOnly": mount.read_only}));
+                }
+                MountKind::Bind if mount.target.rsplit('/').next() == Some("stackctl") => {
+                    let dir = mount.target.rsplit_once('/').map_or("/", |(d, _)| d);
+                    let dir = if dir.is_empty() { "/" } else { dir };
+                    self.binary_dirs.insert(dir.to_owned());
+                    mounts.push(json!({"name": "stackctl-binary", "mountPath": dir, "readOnly": true}));
+                }
+                MountKind::Bind => warnings.push(format!(
+                    "service `{}`: bind mount of `{}` at `{}` left out; put the file in the image or a ConfigMap",
+                    service.name, mount.source, mount.target
+                )),
+            }
+        }
+        let _ = stack;
+        let mut container =
+            json!({"name": name, "image": service.image.clone().unwrap_or_default()});
+        if let Some(entrypoint) = &service.entrypoint {
+            container["command"] = json!(entrypoint);
+        }
+        if let Some(command) = &service.command {
+            container["args"] = json!(command);
+        }
+        if !env.is_empty() {
+            container["env"] = json!(env);
+        }
+        let ports = container_ports(service);
+        if !ports.is_empty() {
+            container["ports"] = ports
+                .iter()
+                .map(|(port, protocol)| json!({"containerPort": port, "protocol": protocol}))
+                .collect();
+        }
+        if !mounts.is_empty() {
+            container["volumeMounts"] = json!(mounts);
+        }
+        if let Some(dir) = &service.working_dir {
+            container["workingDir"] = json!(dir);
+        }
+        container
+    }
+
+    /// initContainers for `depends_on`, in the order of the dependencies' names.
+    fn dependencies(&mut self, stack: &Stack, service: &Service, options: &Options) {
+        for (dep_name, dep) in &service.depends_on {
+            let Some(dependency) = stack.services.get(dep_name) else {
+                continue;
+            };
+            let init_name = format!("wait-{}", object_name(dep_name));
+            match dep.condition {
+                Condition::ServiceCompletedSuccessfully => {
+                    let mut warnings = Vec::new();
+                    let mut job = Self::new(stack, dependency, options, &mut warnings);
+                    // What the job itself waits for comes first (the loader refuses cycles).
+                    job.dependencies(stack, dependency, options);
+                    job.main["name"] = json!(format!("run-{}", object_name(dep_name)));
+                    self.init.append(&mut job.init);
+                    self.init.push(job.main);
+                    self.volumes.append(&mut job.volumes);
+                    for claim in job.claims {
+                        if !self.claims.contains(&claim) {
+                            self.claims.push(claim);
+                        }
+                    }
+                }
+                Condition::ServiceHealthy | Condition::ServiceStarted => {
+                    let targets = wait_targets(dependency);
+                    if targets.is_empty() {
+                        continue;
+                    }
+                    let mut command = vec![
+                        "/stackctl".to_owned(),
+                        "wait".to_owned(),
+                        "--timeout".to_owned(),
+                        WAIT_TIMEOUT.to_owned(),
+                    ];
+                    command.extend(targets);
+                    self.init
+                        .push(json!({"name": init_name, "image": options.stackctl_image,
+                                           "command": command}));
+                }
+            }
+        }
+    }
+
+    fn spec(&self, restart: &str) -> Value {
+        let mut spec = json!({"restartPolicy": restart, "containers": [self.main]});
+        // A step two dependencies share (the binary's copy, a job both wait for) runs once,
+        // where it first comes: container names are unique within a pod.
+        let mut seen = BTreeSet::new();
+        let init: Vec<&Value> = self
+            .init
+            .iter()
+            .filter(|c| seen.insert(c["name"].as_str().unwrap_or_default().to_owned()))
+            .collect();
+        if !init.is_empty() {
+            spec["initContainers"] = json!(init);
+        }
+        let volumes: Vec<&Value> = self.volumes.values().collect();
+        if !volumes.is_empty() {
+            spec["volumes"] = json!(volumes);
+        }
+        spec
+    }
+}
+
+/// The exec probe of a compose healthcheck (`CMD` argv as is, `CMD-SHELL` through `sh -c`).
+fn probe(h: &Healthcheck) -> Option<Value> {
+    let command: Vec<String> = match h.test.first().map(String::as_str) {
+        Some("CMD") => h.test[1..].to_vec(),
+        Some("CMD-SHELL") => vec!["sh".into(), "-c".into(), h.test[1..].join(" ")],
+        _ => return None,
+    };
+    Some(json!({
+        "exec": {"command": command},
+        "periodSeconds": seconds(h.interval.unwrap_or(DEFAULT_PERIOD)),
+        "timeoutSeconds": seconds(h.timeout.unwrap_or(DEFAULT_PERIOD)),
+        "failureThreshold": h.retries.unwrap_or(3).max(1),
+    }))
+}
+
+/// What `stackctl wait` checks for a dependency, from its peers' side: the target of its own
+/// `stackctl check` healthcheck with the loopback host replaced by the service's name, else
+/// its ports, else only that its name resolves.
+fn wait_targets(service: &Service) -> Vec<String> {
+    let host = object_name(&service.name);
+    if let Some(target) = service
+        .healthcheck
+        .as_ref()
+        .and_then(|h| check_target(&h.test, &host))
+    {
+        return vec![target];
+    }
+    let ports: BTreeSet<u16> = service.ports.iter().map(|p| p.container_port).collect();
+    if ports.is_empty() {
+        return vec![format!("dns://{host}")];
+    }
+    ports.iter().map(|p| format!("tcp://{host}:{p}")).collect()
+}
+
+/// `["CMD", ".../stackctl", "check", KIND, ...]` → a `wait` target aimed at `host`.
+fn check_target(test: &[String], host: &str) -> Option<String> {
+    let args = test.get(1..)?;
+    let at = args.iter().position(|a| a == "check")?;
+    if !args[..at].iter().any(|a| a.ends_with("stackctl")) {
+        return None;
+    }
+    let kind = args.get(at + 1)?.as_str();
+    let rest = &args[at + 2..];
+    let value_of = |flag: &str| {
+        rest.iter()
+            .position(|a| a == flag)
+            .and_then(|i| rest.get(i + 1))
+            .cloned()
+    };
+    let retarget = |url: &str| {
+        let mut parsed = url::Url::parse(url).ok()?;
+        parsed.set_host(Some(host)).ok()?;
+        Some(parsed.to_string())
+    };
+    match kind {
+        "tcp" => {
+            let addr = rest.iter().find(|a| !a.starts_with('-'))?;
+            let port = addr.rsplit_once(':')?.1;
+            Some(format!("tcp://{host}:{port}"))
+        }
+        "http" => retarget(rest.iter().find(|a| a.starts_with("http"))?),
+        "mongo" => {
+            let uri = retarget(&value_of("--uri")?)?;
+            Some(match value_of("--replica-set") {
+                Some(rs) if !uri.contains("replicaSet=") => {
+                    let sep = if uri.contains('?') { '&' } else { '?' };
+                    format!("{uri}{sep}replicaSet={rs}")
+                }
+                _ => uri,
+            })
+        }
+        "rocketchat" => Some(format!("rocketchat+{}", retarget(&value_of("--url")?)?)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+
+    #[test]
+    fn names_are_dns_labels() {
+        assert_eq!(object_name("rc_bot.user"), "rc-bot-user");
+        assert_eq!(object_name("-Mongo-"), "mongo");
+    }
+
+    #[test]
+    fn a_services_own_check_becomes_its_peers_wait_target() {
+        let mongo = test(&[
+            "CMD",
+            "/opt/stackctl/stackctl",
+            "check",
+            "mongo",
+            "--uri",
+            "mongodb://127.0.0.1:27017/?directConnection=true",
+            "--replica-set",
+            "rs0",
+        ]);
+        assert_eq!(
+            check_target(&mongo, "mongo").as_deref(),
+            Some("mongodb://mongo:27017/?directConnection=true&replicaSet=rs0")
+        );
+        let rc = test(&[
+            "CMD",
+            "/stackctl",
+            "check",
+            "rocketchat",
+            "--url",
+            "http://127.0.0.1:3000",
+        ]);
+        assert_eq!(
+            check_target(&rc, "rocketchat").as_deref(),
+            Some("rocketchat+http://rocketchat:3000/")
+        );
+        let tcp = test(&["CMD", "/stackctl", "check", "tcp", "127.0.0.1:8080"]);
+        assert_eq!(check_target(&tcp, "web").as_deref(), Some("tcp://web:8080"));
+        let shell = test(&["CMD-SHELL", "curl -f http://localhost/"]);
+        assert_eq!(check_target(&shell, "web"), None);
+    }
+
+    #[test]
+    fn probes_set_their_timeout() {
+        let h = Healthcheck {
+            test: test(&["CMD-SHELL", "true"]),
+            interval: Some(Duration::from_secs(10)),
+            timeout: None,
+            retries: Some(5),
+            start_period: None,
+            start_interval: None,
+        };
+        let p = probe(&h).unwrap();
+        assert_eq!(p["exec"]["command"], json!(["sh", "-c", "true"]));
+        assert_eq!(p["timeoutSeconds"], 30);
+        assert_eq!(p["periodSeconds"], 10);
+        assert_eq!(p["failureThreshold"], 5);
+    }
+}
