@@ -257,6 +257,17 @@ fn parsers_hold_their_properties_under_fuzzing() {
         .map(|(name, run)| (*name, fuzz(name, *run, budget, seed)))
         .collect();
     std::panic::set_hook(hook);
+    // The stack-file target's scratch directories (one per thread of this process).
+    let scratch = format!("stackctl-fuzz-{}-", std::process::id());
+    for entry in std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().starts_with(&scratch) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
     let mut failures = Vec::new();
     let mut total = 0;
     for (name, result) in &results {
