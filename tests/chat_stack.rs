@@ -587,6 +587,26 @@ fn the_gitlab_profile_carries_every_event_kind_into_the_room() {
     }
     assert_eq!(read().len(), before + events.len());
 
+    // `stackctl smoke` on the same stack finds everything from the files: Rocket.Chat and nginx
+    // (not the jobs that run in their images), the hook and its secret token; its front-door
+    // steps go through the real nginx, TLS and the WebSocket upgrade included.
+    let probe_binary = stack.setting("STACKCTL_BIN").to_owned();
+    let smoke = stack.stackctl("smoke", &["--binary", &probe_binary]);
+    let said = format!("{}{}", smoke.stdout, smoke.stderr);
+    assert_eq!(smoke.code, Some(0), "{said}");
+    for step in [
+        "gitlab hook",
+        "front door",
+        "front door websocket",
+        "admin reads back",
+    ] {
+        assert!(said.contains(&format!("ok   {step}: ")), "{step}: {said}");
+    }
+    assert!(
+        !said.contains(stack.setting("GITLAB_WEBHOOK_TOKEN")),
+        "{said}"
+    );
+
     let down = stack.down();
     assert_eq!(down.code, Some(0), "down failed:\n{down:#?}");
     let left = stack.leftovers();

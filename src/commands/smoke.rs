@@ -59,7 +59,7 @@ pub struct SmokeArgs {
     /// Read the incoming webhook's URL from this file [default: the webhook job's `--output`, read out of its container]
     #[arg(long, value_name = "FILE")]
     pub hook_file: Option<PathBuf>,
-    /// Send this variable's value as `X-Gitlab-Token` with the GitLab event
+    /// Send this variable's value as `X-Gitlab-Token` with the GitLab event [default: the secret the webhook job's `--gitlab-token-env` gave the script]
     #[arg(long, value_name = "VAR")]
     pub gitlab_token_env: Option<String>,
     /// Run the chat steps from this service's network namespace [default: Rocket.Chat's service]
@@ -341,10 +341,10 @@ async fn run_chat(
         bot_password: found.bot_password.clone(),
         admin_password: found.admin_password.clone(),
         hook_url,
-        gitlab_token: args
-            .gitlab_token_env
-            .as_ref()
-            .and_then(|var| settings.variables.get(var).cloned()),
+        gitlab_token: match &args.gitlab_token_env {
+            Some(var) => settings.variables.get(var).cloned(),
+            None => found.gitlab_token.clone(),
+        },
         budget_ms: u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX),
         keep: args.keep,
     };

@@ -461,6 +461,9 @@ impl Runner<'_> {
                     RcError::Booting(_) => failure.hint(
                         "a 503 from `/hooks` means the integration is disabled: enable it in Administration > Integrations",
                     ),
+                    RcError::Api { ref message, .. } if message.contains("X-Gitlab-Token") => failure.hint(
+                        "the hook's script checks GitLab's secret token: pass it with `--gitlab-token-env VAR` (by default, the webhook job's `--gitlab-token-env` is read)",
+                    ),
                     _ => failure.hint(format!(
                         "the integration's room `{room}` and script must still exist: `stackctl smoke --log-level debug` shows more"
                     )),

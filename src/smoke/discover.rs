@@ -10,8 +10,8 @@
 //!   `ROCKETCHAT_URL`, else the `--user`, `--password-env`, `--room`, `--url` of a service's
 //!   `check rocketchat-room` healthcheck, else an `init rocketchat-user` job's `--name`.
 //! - The room: the bot's, else an `init rocketchat-room` job's `--name`.
-//! - The hook: an `init rocketchat-webhook` job's `--output FILE` (read from its container)
-//!   and `--room`.
+//! - The hook: an `init rocketchat-webhook` job's `--output FILE` (read from its container),
+//!   `--room`, and the secret of its `--gitlab-token-env` (sent as `X-Gitlab-Token`).
 //! - The front door: a service whose image (or name) is nginx; its virtual host is the host of
 //!   Rocket.Chat's `ROOT_URL`.
 //!
@@ -25,6 +25,8 @@ use crate::stack::{Service, Stack};
 pub struct Discovered {
     /// The Rocket.Chat service.
     pub rocketchat: Option<String>,
+    /// The webhook script's `X-Gitlab-Token` secret (the webhook job's `--gitlab-token-env`).
+    pub gitlab_token: Option<String>,
     /// Rocket.Chat's base URL as seen from inside the stack.
     pub url: Option<String>,
     /// The service that runs the bot.
@@ -53,6 +55,7 @@ impl std::fmt::Debug for Discovered {
             )
             .field("room", &self.room)
             .field("hook", &self.hook)
+            .field("gitlab_token", &self.gitlab_token.as_ref().map(|_| "***"))
             .field("front_door", &self.front_door)
             .finish()
     }
@@ -83,12 +86,15 @@ pub struct FrontDoor {
 pub fn discover(stack: &Stack) -> Discovered {
     let mut found = Discovered::default();
     let services: Vec<&Service> = stack.services.values().collect();
-    let rocketchat = services
+    // Rocket.Chat and the front door are long-running services: the jobs that run in their
+    // images (`rc-admin` in Rocket.Chat's, `certs` in nginx's) are not them.
+    let servers: Vec<&Service> = services.iter().copied().filter(|s| !s.is_job()).collect();
+    let rocketchat = servers
         .iter()
         .find(|s| image_of(s).contains("rocket.chat") || image_of(s).contains("rocketchat"))
-        .or_else(|| services.iter().find(|s| s.name == "rocketchat"))
+        .or_else(|| servers.iter().find(|s| s.name == "rocketchat"))
         .or_else(|| {
-            services.iter().find(|s| {
+            servers.iter().find(|s| {
                 s.entrypoint
                     .iter()
                     .chain(&s.command)
@@ -98,7 +104,7 @@ pub fn discover(stack: &Stack) -> Discovered {
             })
         })
         .or_else(|| {
-            services
+            servers
                 .iter()
                 .find(|s| s.environment.contains_key("ADMIN_PASS"))
         })
@@ -123,7 +129,7 @@ pub fn discover(stack: &Stack) -> Discovered {
     }
     find_bot(&services, &mut found);
     find_jobs(&services, &mut found);
-    found.front_door = services
+    found.front_door = servers
         .iter()
         .find(|s| image_of(s).contains("nginx") || s.name == "nginx")
         .map(|nginx| {
@@ -254,6 +260,8 @@ fn find_jobs(services: &[&Service], found: &mut Discovered) {
         if has("rocketchat-webhook")
             && let Some(path) = flag(&words, "--output")
         {
+            // The secret the job wrote into the script, which GitLab sends as X-Gitlab-Token.
+            found.gitlab_token = env_value(service, flag(&words, "--gitlab-token-env"));
             found.hook = Some(HookJob {
                 service: service.name.clone(),
                 path,
@@ -279,6 +287,49 @@ mod tests {
             cwd: dir.path().to_path_buf(),
         };
         open(&options, &std::collections::BTreeSet::new()).unwrap()
+    }
+
+    /// The chat stack runs its jobs in the servers' images (`rc-admin` in Rocket.Chat's,
+    /// `certs` in nginx's) and their names sort first: the servers are still found.
+    #[test]
+    fn jobs_in_the_servers_images_are_not_the_servers() {
+        let stack = load(
+            r#"
+services:
+  certs:
+    image: nginx:1.27
+    entrypoint: ["/bin/sh", "/opt/chat/self-signed.sh"]
+    restart: on-failure
+  gitlab-hook:
+    image: registry.rocket.chat/rocketchat/rocket.chat:8.0.1
+    entrypoint: ["/opt/stackctl/stackctl", "init", "gitlab-webhook"]
+    x-stackctl:
+      job: {attempts: 5}
+  rc-admin:
+    image: registry.rocket.chat/rocketchat/rocket.chat:8.0.1
+    entrypoint: ["/opt/stackctl/stackctl", "init", "rocketchat-admin", "--url", "http://rocketchat:3000"]
+    environment: {ADMIN_PASS: a-pass}
+  rocketchat:
+    image: registry.rocket.chat/rocketchat/rocket.chat:8.0.1
+    environment: {PORT: "3000", ADMIN_PASS: a-pass, ROOT_URL: "https://chat.example.org"}
+  nginx:
+    image: nginx:1.27
+    ports: ["443:443"]
+    depends_on:
+      certs: {condition: service_completed_successfully}
+      rocketchat: {condition: service_started}
+  bot:
+    image: bot
+    depends_on:
+      rc-admin: {condition: service_completed_successfully}
+"#,
+        );
+        let found = discover(&stack);
+        assert_eq!(found.rocketchat.as_deref(), Some("rocketchat"));
+        assert_eq!(found.url.as_deref(), Some("http://rocketchat:3000"));
+        let door = found.front_door.expect("the front door");
+        assert_eq!(door.service, "nginx");
+        assert_eq!(door.vhost.as_deref(), Some("chat.example.org"));
     }
 
     #[test]
