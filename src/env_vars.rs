@@ -34,6 +34,8 @@ pub const STACKCTL_FILE: &str = "STACKCTL_FILE";
 pub const STACKCTL_PROJECT: &str = "STACKCTL_PROJECT";
 /// Default global timeout of `up`.
 pub const STACKCTL_UP_TIMEOUT: &str = "STACKCTL_UP_TIMEOUT";
+/// The engine of `up`, `down` and `status`: `compose` (plain containers) or `swarm`.
+pub const STACKCTL_ENGINE: &str = "STACKCTL_ENGINE";
 /// Active compose profiles (compose's own variable).
 pub const COMPOSE_PROFILES: &str = "COMPOSE_PROFILES";
 
@@ -52,6 +54,7 @@ pub const SHOWN_IN_HELP: &[&str] = &[
     STACKCTL_UP_TIMEOUT,
     STACKCTL_FILE,
     STACKCTL_PROJECT,
+    STACKCTL_ENGINE,
 ];
 /// The stack files when `-f` is not given, separated by `COMPOSE_PATH_SEPARATOR` (compose's
 /// own variables; read from the environment or the working directory's `.env`).

@@ -415,7 +415,15 @@ fn validation_errors_name_file_line_and_fix_before_touching_docker() {
         ),
         (
             "unsupported key",
-            "services:\n  a:\n    image: x\n    deploy:\n      replicas: 2\n",
+            "services:\n  a:\n    image: x\n    privileged: true\n",
+        ),
+        (
+            "unsupported deploy key",
+            "services:\n  a:\n    image: x\n    deploy:\n      replicas: 2\n      rollback_config: {parallelism: 1}\n",
+        ),
+        (
+            "bad deploy value",
+            "services:\n  a:\n    image: x\n    deploy:\n      resources:\n        limits: {cpus: half}\n",
         ),
         (
             "healthy without healthcheck",
@@ -589,8 +597,8 @@ fn a_missing_image_that_cannot_be_pulled_fails_clearly() {
     assert!(out.stderr.contains("hint: "), "{out:#?}");
 }
 
-/// `stop_grace_period`, `stop_signal` and `shm_size` reach the container as compose sets them,
-/// and `down` without `-t` gives each container its own grace period: the fixture (PID 1, no
+/// `stop_grace_period`, `stop_signal`, `shm_size` and `deploy.resources` and
+/// `deploy.restart_policy` reach the container as compose sets them, and `down` without `-t` gives each container its own grace period: the fixture (PID 1, no
 /// handler) ignores the stop signal, so the stop takes the 2 s period, not Docker's 10 s.
 #[test]
 fn stop_settings_and_shm_size_reach_docker_and_down_honours_them() {
@@ -603,6 +611,11 @@ services:
     stop_grace_period: 2s
     stop_signal: SIGUSR1
     shm_size: 128m
+    deploy:
+      resources:
+        limits: {cpus: "0.5", memory: 64m, pids: 100}
+        reservations: {memory: 32m}
+      restart_policy: {condition: on-failure, max_attempts: 3}
     x-stackctl:
       ready: ["tcp://slow:8080"]
 "#,
@@ -617,10 +630,18 @@ services:
     let settings = docker(&[
         "inspect",
         "-f",
-        "{{.Config.StopTimeout}} {{.Config.StopSignal}} {{.HostConfig.ShmSize}}",
+        "{{.Config.StopTimeout}} {{.Config.StopSignal}} {{.HostConfig.ShmSize}} {{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} {{.HostConfig.MemoryReservation}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
         &id,
     ]);
-    assert_eq!(settings, format!("2 SIGUSR1 {}", 128 << 20));
+    assert_eq!(
+        settings,
+        format!(
+            "2 SIGUSR1 {} 500000000 {} {} 100 on-failure:3",
+            128 << 20,
+            64 << 20,
+            32 << 20
+        )
+    );
     let down = project.run(&["down"]);
     down.code(0);
     assert!(

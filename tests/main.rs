@@ -25,5 +25,6 @@ mod rocketchat;
 mod secrets;
 mod smoke;
 mod stack_files;
+mod swarm;
 mod tls;
 mod wait;

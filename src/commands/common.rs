@@ -12,6 +12,23 @@ use crate::settings::Settings;
 use crate::stack::{LoadOptions, Stack};
 
 /// Which stack: shared by `up`, `down`, `status` and `graph`.
+/// Where the stack runs: `--engine`, shared by `up`, `down` and `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// Plain containers on this Docker host, as `docker compose` makes them
+    Compose,
+    /// Swarm services on the swarm this Docker host manages
+    Swarm,
+}
+
+/// `--engine`.
+#[derive(Debug, clap::Args)]
+pub struct EngineArg {
+    /// Run the stack as plain containers or as Swarm services
+    #[arg(long, value_enum, default_value = "compose", env = crate::env_vars::STACKCTL_ENGINE)]
+    pub engine: Engine,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct StackArgs {
     /// Stack file (a compose file); repeat to merge several in order, as compose does [default: `COMPOSE_FILE`, else `compose.yaml`, `compose.yml`, `docker-compose.yml` or `docker-compose.yaml` here or in a parent directory, with `compose.override.yml` beside it]

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::common::{StackArgs, open_stack};
+use super::common::{Engine, EngineArg, StackArgs, open_stack};
 use crate::engine::DockerApi;
 use crate::error::Result;
 use crate::exit::ExitStatus;
@@ -14,6 +14,8 @@ use crate::settings::{Output, Settings};
 pub struct DownArgs {
     #[command(flatten)]
     pub stack: StackArgs,
+    #[command(flatten)]
+    pub engine: EngineArg,
     /// Also remove the named volumes (their data is lost)
     #[arg(long, short = 'v')]
     pub volumes: bool,
@@ -30,24 +32,32 @@ pub struct DownArgs {
 pub async fn run(args: DownArgs, settings: &Settings) -> Result<ExitStatus> {
     let stack = open_stack(&args.stack, settings)?;
     let docker = DockerApi::connect().await?;
-    let removed = crate::engine::down::down(
-        &stack,
-        &docker,
-        args.volumes,
-        args.remove_orphans,
-        args.timeout
-            .map(|seconds| std::time::Duration::from_secs(seconds.into())),
-    )
-    .await?;
+    let removed = match args.engine.engine {
+        Engine::Compose => {
+            crate::engine::down::down(
+                &stack,
+                &docker,
+                args.volumes,
+                args.remove_orphans,
+                args.timeout
+                    .map(|seconds| std::time::Duration::from_secs(seconds.into())),
+            )
+            .await?
+        }
+        // Swarm stops a removed service's tasks with their own `stop_grace_period`; services
+        // no longer in the file are the stack's all the same (found by its label).
+        Engine::Swarm => crate::engine::swarm::down(&stack, &docker, args.volumes).await?,
+    };
     if settings.output == Output::Json {
         let line = serde_json::json!({
             "project": stack.project,
-            "removed": {"containers": removed.containers, "networks": removed.networks, "volumes": removed.volumes},
+            "removed": {"services": removed.services, "containers": removed.containers, "networks": removed.networks, "volumes": removed.volumes},
         });
         let _ = writeln!(std::io::stdout().lock(), "{line}");
     } else if settings.output != Output::Quiet {
         let mut err = std::io::stderr().lock();
         for (kind, names) in [
+            ("service", &removed.services),
             ("container", &removed.containers),
             ("network", &removed.networks),
             ("volume", &removed.volumes),
@@ -56,7 +66,8 @@ pub async fn run(args: DownArgs, settings: &Settings) -> Result<ExitStatus> {
                 let _ = writeln!(err, "removed {kind} {name}");
             }
         }
-        if removed.containers.is_empty()
+        if removed.services.is_empty()
+            && removed.containers.is_empty()
             && removed.networks.is_empty()
             && removed.volumes.is_empty()
         {

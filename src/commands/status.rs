@@ -4,7 +4,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::common::{StackArgs, open_stack};
+use super::common::{Engine, EngineArg, StackArgs, open_stack};
 use crate::engine::DockerApi;
 use crate::error::Result;
 use crate::exit::ExitStatus;
@@ -14,17 +14,32 @@ use crate::settings::{Output, Settings};
 pub struct StatusArgs {
     #[command(flatten)]
     pub stack: StackArgs,
+    #[command(flatten)]
+    pub engine: EngineArg,
 }
 
 /// Prints the stack's status as a table or JSON.
 pub async fn run(args: StatusArgs, settings: &Settings) -> Result<ExitStatus> {
     let stack = open_stack(&args.stack, settings)?;
     let docker = DockerApi::connect().await?;
-    let statuses = crate::engine::status::status(&stack, &docker).await?;
-    let text = if settings.output == Output::Json {
-        serde_json::to_string(&statuses).unwrap_or_default() + "\n"
-    } else {
-        crate::engine::status::render(&statuses)
+    let json = settings.output == Output::Json;
+    let text = match args.engine.engine {
+        Engine::Compose => {
+            let statuses = crate::engine::status::status(&stack, &docker).await?;
+            if json {
+                serde_json::to_string(&statuses).unwrap_or_default() + "\n"
+            } else {
+                crate::engine::status::render(&statuses)
+            }
+        }
+        Engine::Swarm => {
+            let statuses = crate::engine::swarm::status(&stack, &docker).await?;
+            if json {
+                serde_json::to_string(&statuses).unwrap_or_default() + "\n"
+            } else {
+                crate::engine::swarm::render(&statuses)
+            }
+        }
     };
     let _ = write!(std::io::stdout().lock(), "{text}");
     Ok(ExitStatus::Success)

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::common::{StackArgs, open_stack};
+use super::common::{Engine, EngineArg, StackArgs, open_stack};
 use crate::cli::values;
 use crate::engine::{DockerApi, UpOptions};
 use crate::env_vars;
@@ -18,6 +18,8 @@ use crate::settings::Settings;
 pub struct UpArgs {
     #[command(flatten)]
     pub stack: StackArgs,
+    #[command(flatten)]
+    pub engine: EngineArg,
     /// Only these services (and what they depend on)
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
@@ -44,6 +46,9 @@ pub async fn run(args: UpArgs, settings: &Settings) -> Result<ExitStatus> {
         },
     };
     let reporter = Reporter::new(renderer_for(settings));
-    crate::engine::up(stack, docker, options, &reporter).await?;
+    match args.engine.engine {
+        Engine::Compose => crate::engine::up(stack, docker, options, &reporter).await?,
+        Engine::Swarm => crate::engine::swarm::up(stack, docker, options, &reporter).await?,
+    };
     Ok(ExitStatus::Success)
 }

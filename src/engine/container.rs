@@ -82,6 +82,22 @@ pub fn create_body(
             maximum_retry_count: count.parse().ok(),
         }
     });
+    let restart = restart.or_else(|| {
+        let policy = service.deploy.as_ref()?.restart_policy.as_ref()?;
+        Some(RestartPolicy {
+            name: Some(match policy.condition.as_str() {
+                "none" => RestartPolicyNameEnum::NO,
+                "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+                _ => RestartPolicyNameEnum::ALWAYS,
+            }),
+            maximum_retry_count: policy
+                .max_attempts
+                .filter(|_| policy.condition == "on-failure")
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+        })
+    });
+    let deploy = service.deploy.clone().unwrap_or_default();
+    let (limits, reservations) = (deploy.limits, deploy.reservations);
     let healthcheck = service.healthcheck.as_ref().map(|h| HealthConfig {
         test: Some(h.test.clone()),
         interval: nanos(h.interval),
@@ -126,6 +142,12 @@ pub fn create_body(
             restart_policy: restart,
             extra_hosts: (!service.extra_hosts.is_empty()).then(|| service.extra_hosts.clone()),
             shm_size: service.shm_size,
+            // `deploy.resources` and `deploy.restart_policy` apply to plain containers too, as
+            // `docker compose` applies them.
+            memory: limits.memory_bytes,
+            memory_reservation: reservations.memory_bytes,
+            nano_cpus: limits.nano_cpus,
+            pids_limit: limits.pids,
             network_mode: Some(network.clone()),
             ..Default::default()
         }),

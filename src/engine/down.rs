@@ -21,6 +21,8 @@ const PARALLEL: usize = 16;
 /// What was removed.
 #[derive(Debug, Default)]
 pub struct Removed {
+    /// Swarm services (`--engine swarm`).
+    pub services: Vec<String>,
     pub containers: Vec<String>,
     pub networks: Vec<String>,
     pub volumes: Vec<String>,

@@ -6,6 +6,7 @@ pub mod down;
 pub mod labels;
 pub mod plan;
 pub mod status;
+pub mod swarm;
 pub mod up;
 
 pub use docker::DockerApi;

@@ -122,10 +122,15 @@ pub fn render(stack: &Stack, options: &Options) -> Rendered {
             "spec": pod.spec("Always"),
         });
         let selector = json!({"matchLabels": labels(stack, service)});
+        let replicas = service
+            .deploy
+            .as_ref()
+            .and_then(|d| d.replicas)
+            .unwrap_or(1);
         let workload = if pod.claims.is_empty() {
             json!({"apiVersion": "apps/v1", "kind": "Deployment",
                    "metadata": metadata(stack, service, &name),
-                   "spec": {"replicas": 1, "selector": selector, "strategy": {"type": "Recreate"},
+                   "spec": {"replicas": replicas, "selector": selector, "strategy": {"type": "Recreate"},
                             "template": template}})
         } else {
             let claims: Vec<Value> = pod
@@ -139,7 +144,7 @@ pub fn render(stack: &Stack, options: &Options) -> Rendered {
                 .collect();
             json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
                    "metadata": metadata(stack, service, &name),
-                   "spec": {"replicas": 1, "serviceName": name, "selector": selector,
+                   "spec": {"replicas": replicas, "serviceName": name, "selector": selector,
                             "template": template, "volumeClaimTemplates": claims}})
         };
         let kind = workload["kind"]
@@ -149,6 +154,30 @@ pub fn render(stack: &Stack, options: &Options) -> Rendered {
         out.objects.push((format!("{name}-{kind}.yaml"), workload));
     }
     out
+}
+
+/// `deploy.resources` as a container's `resources`: CPUs in millicores, memory in bytes.
+fn resources(deploy: &crate::stack::Deploy) -> Value {
+    let quantities = |r: &crate::stack::Resources| {
+        let mut out = serde_json::Map::new();
+        if let Some(n) = r.nano_cpus {
+            out.insert("cpu".into(), json!(format!("{}m", (n / 1_000_000).max(1))));
+        }
+        if let Some(bytes) = r.memory_bytes {
+            out.insert("memory".into(), json!(bytes.to_string()));
+        }
+        out
+    };
+    let mut out = serde_json::Map::new();
+    let limits = quantities(&deploy.limits);
+    if !limits.is_empty() {
+        out.insert("limits".into(), Value::Object(limits));
+    }
+    let requests = quantities(&deploy.reservations);
+    if !requests.is_empty() {
+        out.insert("requests".into(), Value::Object(requests));
+    }
+    Value::Object(out)
 }
 
 fn labels(stack: &Stack, service: &Service) -> Value {
@@ -242,6 +271,18 @@ impl Pod {
                     "service `{}`: `ports` publishes host port {}; expose the Service with an Ingress or a LoadBalancer instead",
                     service.name,
                     port.host_port.unwrap_or_default()
+                ));
+            }
+        }
+        if let Some(deploy) = &service.deploy {
+            let resources = resources(deploy);
+            if resources != json!({}) {
+                container["resources"] = resources;
+            }
+            if deploy.global || !deploy.constraints.is_empty() || !deploy.spread.is_empty() {
+                warnings.push(format!(
+                    "service `{}`: `deploy` placement and `mode: global` left out; use node affinity or a DaemonSet",
+                    service.name
                 ));
             }
         }

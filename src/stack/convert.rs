@@ -33,9 +33,9 @@ pub struct Converted {
     pub volumes: BTreeMap<String, Volume>,
 }
 
-type Path_ = [String];
+pub(super) type Path_ = [String];
 
-fn sub(path: &Path_, key: &str) -> Vec<String> {
+pub(super) fn sub(path: &Path_, key: &str) -> Vec<String> {
     let mut out = path.to_vec();
     out.push(key.to_owned());
     out
@@ -45,19 +45,19 @@ fn path_of(segments: &[&str]) -> Vec<String> {
     segments.iter().map(|s| (*s).to_owned()).collect()
 }
 
-fn last(path: &Path_) -> &str {
+pub(super) fn last(path: &Path_) -> &str {
     path.last().map_or("value", String::as_str)
 }
 
 impl Converter<'_> {
-    fn problem(&mut self, path: &Path_, message: impl Into<String>, hint: Option<&str>) {
+    pub(super) fn problem(&mut self, path: &Path_, message: impl Into<String>, hint: Option<&str>) {
         self.problems
             .at(path, message.into(), hint.map(str::to_owned));
     }
 
     /// A string where the schema says `string`. Numbers and booleans are refused as compose
     /// refuses them (`user: 1000` must be quoted).
-    fn string(&mut self, path: &Path_, value: &Value) -> Option<String> {
+    pub(super) fn string(&mut self, path: &Path_, value: &Value) -> Option<String> {
         match value {
             Value::String(s) => Some(s.clone()),
             Value::Number(_) | Value::Bool(_) => {
@@ -81,7 +81,7 @@ impl Converter<'_> {
     }
 
     /// A non-empty string.
-    fn name(&mut self, path: &Path_, value: &Value) -> Option<String> {
+    pub(super) fn name(&mut self, path: &Path_, value: &Value) -> Option<String> {
         let text = self.string(path, value)?;
         if text.trim().is_empty() {
             self.problem(path, format!("`{}` must not be empty", last(path)), None);
@@ -91,7 +91,7 @@ impl Converter<'_> {
     }
 
     /// A list of strings (the schema's `list_of_strings`); with `single`, a lone string too.
-    fn strings(&mut self, path: &Path_, value: &Value, single: bool) -> Vec<String> {
+    pub(super) fn strings(&mut self, path: &Path_, value: &Value, single: bool) -> Vec<String> {
         match value {
             Value::Sequence(items) => items
                 .iter()
@@ -137,7 +137,7 @@ impl Converter<'_> {
     /// A mapping of keys to `string | number | boolean | null` (the schema's `list_or_dict`,
     /// already in mapping form after merging). `null` takes the variable's value when
     /// `from_env`, or is empty.
-    fn key_values(
+    pub(super) fn key_values(
         &mut self,
         path: &Path_,
         value: &Value,
@@ -198,7 +198,7 @@ impl Converter<'_> {
         out
     }
 
-    fn mapping<'v>(&mut self, path: &Path_, value: &'v Value) -> Option<&'v Mapping> {
+    pub(super) fn mapping<'v>(&mut self, path: &Path_, value: &'v Value) -> Option<&'v Mapping> {
         if let Value::Mapping(map) = value {
             Some(map)
         } else {
@@ -215,7 +215,7 @@ impl Converter<'_> {
         }
     }
 
-    fn boolean(&mut self, path: &Path_, value: &Value) -> Option<bool> {
+    pub(super) fn boolean(&mut self, path: &Path_, value: &Value) -> Option<bool> {
         match value {
             Value::Bool(b) => Some(*b),
             Value::String(s) if s == "true" || s == "false" => Some(s == "true"),
@@ -235,7 +235,7 @@ impl Converter<'_> {
     }
 
     /// A size in bytes: a number, or a string with a unit (`256m`).
-    fn bytes(&mut self, path: &Path_, value: &Value) -> Option<i64> {
+    pub(super) fn bytes(&mut self, path: &Path_, value: &Value) -> Option<i64> {
         let text = match value {
             Value::Number(n) => n.to_string(),
             _ => self.string(path, value)?,
@@ -249,7 +249,7 @@ impl Converter<'_> {
         }
     }
 
-    fn duration(&mut self, path: &Path_, value: &Value) -> Option<std::time::Duration> {
+    pub(super) fn duration(&mut self, path: &Path_, value: &Value) -> Option<std::time::Duration> {
         let text = self.string(path, value)?;
         match syntax::duration(&text) {
             Ok(d) => Some(d),
@@ -383,6 +383,7 @@ impl Converter<'_> {
             shm_size: None,
             stop_signal: None,
             stop_grace_period: None,
+            deploy: None,
             profiles: Vec::new(),
             ready: Vec::new(),
             job: None,
@@ -443,6 +444,7 @@ impl Converter<'_> {
                 "shm_size" => service.shm_size = self.bytes(&path, value),
                 "stop_signal" => service.stop_signal = self.name(&path, value),
                 "stop_grace_period" => service.stop_grace_period = self.duration(&path, value),
+                "deploy" => service.deploy = self.deploy(&path, value),
                 "profiles" => {
                     service.profiles = dedupe(self.strings(&path, value, false));
                     if service.profiles.iter().any(String::is_empty) {

@@ -141,7 +141,7 @@ fn rule(path: &[String]) -> Rule {
         ["services", _, "environment"] | ["services", _, "build", "args"] => {
             Rule::KeyValue { bare_is_null: true }
         }
-        ["services", _, "labels"] => Rule::KeyValue {
+        ["services", _, "labels"] | ["services", _, "deploy", "labels"] => Rule::KeyValue {
             bare_is_null: false,
         },
         ["services", _, "depends_on"] => Rule::DependsOn,

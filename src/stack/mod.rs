@@ -2,6 +2,7 @@
 //! interpolation, `.env`, profiles) and checked before anything touches Docker.
 
 mod convert;
+mod deploy;
 mod document;
 mod dotenv;
 mod files;

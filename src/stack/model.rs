@@ -54,6 +54,11 @@ pub struct Service {
     pub stop_signal: Option<String>,
     /// `stop_grace_period`: how long a stop waits before SIGKILL (Docker's default: 10 s).
     pub stop_grace_period: Option<std::time::Duration>,
+    /// `deploy`: the cluster keys compose defines (`--engine swarm`; resource limits apply to
+    /// plain containers too, as in `docker compose`). Absent from the hash when unset, so
+    /// containers made before stackctl read `deploy` keep theirs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<Deploy>,
     #[serde(skip)]
     pub profiles: Vec<String>,
     /// `x-stackctl.ready`: checks stackctl probes itself to notice readiness early.
@@ -179,4 +184,44 @@ pub struct Network {
 pub struct Volume {
     pub external: bool,
     pub name: Option<String>,
+}
+
+/// `deploy` (compose specification, `deploy.md`): what a cluster engine needs beyond the
+/// container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Deploy {
+    /// `mode: global` (one task per node) instead of `replicated`.
+    pub global: bool,
+    pub replicas: Option<u64>,
+    /// `endpoint_mode: vip` (a virtual IP, ports on the routing mesh) instead of `dnsrr`;
+    /// unset, stackctl uses `dnsrr` (see `engine::swarm::spec`).
+    pub endpoint_mode: Option<String>,
+    /// `deploy.labels`: on the service, not its containers.
+    pub labels: BTreeMap<String, String>,
+    pub constraints: Vec<String>,
+    /// `placement.preferences[].spread`.
+    pub spread: Vec<String>,
+    pub max_replicas_per_node: Option<u64>,
+    pub limits: Resources,
+    pub reservations: Resources,
+    pub restart_policy: Option<DeployRestart>,
+}
+
+/// `deploy.resources.limits` / `reservations`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Resources {
+    /// CPUs in billionths (`cpus: "0.5"` is 500 000 000), as the Engine API counts them.
+    pub nano_cpus: Option<i64>,
+    pub memory_bytes: Option<i64>,
+    pub pids: Option<i64>,
+}
+
+/// `deploy.restart_policy`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeployRestart {
+    /// `none`, `on-failure` or `any` (compose's default).
+    pub condition: String,
+    pub delay: Option<Duration>,
+    pub max_attempts: Option<u64>,
+    pub window: Option<Duration>,
 }

@@ -66,6 +66,35 @@ pub fn bytes(text: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
+/// `deploy.resources.*.cpus`: a decimal number of CPUs, as nano-CPUs (`0.5` → 500 000 000),
+/// the unit of the Engine API's `NanoCPUs`. At most nine decimals, like the CLI's `--cpus`.
+///
+/// # Errors
+/// What is wrong, quoting the text.
+pub fn nano_cpus(text: &str) -> Result<i64, String> {
+    let invalid = || format!("`{text}` is not a number of CPUs; expected e.g. `0.5`, `2`");
+    let trimmed = text.trim();
+    let (whole, fraction) = trimmed.split_once('.').unwrap_or((trimmed, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty())
+        || !digits(whole)
+        || !digits(fraction)
+        || fraction.len() > 9
+    {
+        return Err(invalid());
+    }
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| invalid())?
+    };
+    let fraction: i64 = format!("{fraction:0<9}").parse().map_err(|_| invalid())?;
+    whole
+        .checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(fraction))
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
 /// A duration as compose reads it (Go's `time.ParseDuration` plus compose-go's `d` and `w`):
 /// decimal numbers with units `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`, `d`, `w`, e.g. `1m30s`,
 /// `1.5s`; `0` alone needs no unit.
@@ -298,6 +327,17 @@ mod tests {
         assert_eq!(bytes("12b").unwrap(), 12);
         for bad in ["", "m", "256x", "-1m", "1.5g", "99999999999g"] {
             assert!(bytes(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn cpus_are_counted_in_billionths() {
+        assert_eq!(nano_cpus("0.5").unwrap(), 500_000_000);
+        assert_eq!(nano_cpus("2").unwrap(), 2_000_000_000);
+        assert_eq!(nano_cpus(".25").unwrap(), 250_000_000);
+        assert_eq!(nano_cpus("1.000000001").unwrap(), 1_000_000_001);
+        for bad in ["", ".", "-1", "1.5x", "0.0000000001", "1e3", "99999999999"] {
+            assert!(nano_cpus(bad).is_err(), "{bad:?} was accepted");
         }
     }
 

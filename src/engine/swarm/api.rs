@@ -1,0 +1,273 @@
+//! The Swarm half of the Engine API through bollard: services, tasks, overlay networks, scoped
+//! to one stack by `com.docker.stack.namespace`.
+
+use std::collections::HashMap;
+
+use bollard::models::{
+    LocalNodeState, NetworkCreateRequest, Service, ServiceSpec, Task, TaskState,
+};
+use bollard::query_parameters::{
+    InspectServiceOptions, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    ListServicesOptionsBuilder, ListTasksOptionsBuilder, ListVolumesOptionsBuilder,
+    UpdateServiceOptionsBuilder,
+};
+
+use super::spec::NAMESPACE;
+use crate::engine::docker::{DockerApi, daemon_error, is_not_found};
+use crate::error::Error;
+
+const SWARM_HINT: &str = "make this host a single-node swarm with `docker swarm init --advertise-addr 127.0.0.1` (undo: `docker swarm leave --force`), or point DOCKER_HOST at a manager";
+
+/// Fails unless the daemon is an active swarm manager (services can only be made there).
+#[tracing::instrument(
+    level = "debug",
+    name = "docker",
+    skip_all,
+    fields(call = "swarm_state")
+)]
+pub async fn require_manager(docker: &DockerApi) -> Result<u64, Error> {
+    let info = docker
+        .client()
+        .info()
+        .await
+        .map_err(|e| daemon_error("cannot read the daemon's info", &e))?;
+    let swarm = info.swarm.unwrap_or_default();
+    if swarm.local_node_state != Some(LocalNodeState::ACTIVE) {
+        return Err(
+            Error::failed("this Docker daemon is not part of a swarm (`--engine swarm`)")
+                .with_hint(SWARM_HINT),
+        );
+    }
+    if swarm.control_available != Some(true) {
+        return Err(Error::failed(
+            "this Docker daemon is a swarm worker; services are made on a manager",
+        )
+        .with_hint(SWARM_HINT));
+    }
+    Ok(swarm.nodes.and_then(|n| u64::try_from(n).ok()).unwrap_or(1))
+}
+
+fn namespace_filter(project: &str) -> String {
+    format!("{NAMESPACE}={project}")
+}
+
+/// The stack's services.
+#[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "list_services", project = %project))]
+pub async fn services(docker: &DockerApi, project: &str) -> Result<Vec<Service>, Error> {
+    let label = namespace_filter(project);
+    let filters = HashMap::from([("label", vec![label.as_str()])]);
+    docker
+        .client()
+        .list_services(Some(
+            ListServicesOptionsBuilder::new()
+                .filters(&filters)
+                .status(true)
+                .build(),
+        ))
+        .await
+        .map_err(|e| daemon_error("cannot list services", &e))
+}
+
+/// One service, if it exists.
+#[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "inspect_service", name = %name))]
+pub async fn service(docker: &DockerApi, name: &str) -> Result<Option<Service>, Error> {
+    match docker
+        .client()
+        .inspect_service(name, None::<InspectServiceOptions>)
+        .await
+    {
+        Ok(found) => Ok(Some(found)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(daemon_error(
+            &format!("cannot inspect service `{name}`"),
+            &e,
+        )),
+    }
+}
+
+#[tracing::instrument(
+    level = "debug",
+    name = "docker",
+    skip_all,
+    fields(call = "create_service")
+)]
+pub async fn create(docker: &DockerApi, spec: ServiceSpec) -> Result<(), Error> {
+    let name = spec.name.clone().unwrap_or_default();
+    docker
+        .client()
+        .create_service(spec, None)
+        .await
+        .map_err(|e| daemon_error(&format!("cannot create service `{name}`"), &e))?;
+    Ok(())
+}
+
+/// Replaces a service's spec; `version` is the one read last (Swarm's optimistic lock).
+#[tracing::instrument(
+    level = "debug",
+    name = "docker",
+    skip_all,
+    fields(call = "update_service")
+)]
+pub async fn update(docker: &DockerApi, spec: ServiceSpec, version: u64) -> Result<(), Error> {
+    let name = spec.name.clone().unwrap_or_default();
+    let options = UpdateServiceOptionsBuilder::new()
+        .version(i32::try_from(version).unwrap_or(i32::MAX))
+        .build();
+    docker
+        .client()
+        .update_service(&name, spec, options, None)
+        .await
+        .map_err(|e| daemon_error(&format!("cannot update service `{name}`"), &e))?;
+    Ok(())
+}
+
+#[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "delete_service", name = %name))]
+pub async fn remove(docker: &DockerApi, name: &str) -> Result<(), Error> {
+    match docker.client().delete_service(name).await {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(daemon_error(&format!("cannot remove service `{name}`"), &e)),
+    }
+}
+
+/// A service's tasks, current and past (Swarm keeps a few per slot).
+#[tracing::instrument(level = "trace", name = "docker", skip_all, fields(call = "list_tasks", service = %service))]
+pub async fn tasks(docker: &DockerApi, service: &str) -> Result<Vec<Task>, Error> {
+    let filters = HashMap::from([("service", vec![service])]);
+    docker
+        .client()
+        .list_tasks(Some(
+            ListTasksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|e| daemon_error(&format!("cannot list the tasks of `{service}`"), &e))
+}
+
+/// Creates an attachable overlay network unless it exists; an existing network of another
+/// driver (a `bridge` left by a plain `up`) is an error, as Swarm cannot use it.
+#[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "ensure_overlay", name = %name))]
+pub async fn ensure_overlay(
+    docker: &DockerApi,
+    name: &str,
+    labels: HashMap<String, String>,
+) -> Result<bool, Error> {
+    let filters = HashMap::from([("name", vec![name])]);
+    let existing = docker
+        .client()
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|e| daemon_error("cannot list networks", &e))?;
+    if let Some(found) = existing.iter().find(|n| n.name.as_deref() == Some(name)) {
+        let driver = found.driver.clone().unwrap_or_default();
+        if driver != "overlay" {
+            return Err(Error::failed(format!(
+                "network `{name}` exists with driver `{driver}`; Swarm services need an overlay network"
+            ))
+            .with_hint("it is left from a plain `stackctl up`: run `stackctl down` first"));
+        }
+        return Ok(false);
+    }
+    let request = NetworkCreateRequest {
+        name: name.to_owned(),
+        driver: Some("overlay".to_owned()),
+        // Attachable: `stackctl probe` (and `docker run --network`) can join it; stack
+        // deploy's overlays refuse that.
+        attachable: Some(true),
+        labels: Some(labels),
+        ..Default::default()
+    };
+    docker
+        .client()
+        .create_network(request)
+        .await
+        .map_err(|e| daemon_error(&format!("cannot create network `{name}`"), &e))?;
+    Ok(true)
+}
+
+/// The stack's networks: `(id, name)`.
+pub async fn networks(docker: &DockerApi, project: &str) -> Result<Vec<(String, String)>, Error> {
+    let label = namespace_filter(project);
+    let filters = HashMap::from([("label", vec![label.as_str()])]);
+    let found = docker
+        .client()
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|e| daemon_error("cannot list networks", &e))?;
+    Ok(found
+        .into_iter()
+        .map(|n| (n.id.unwrap_or_default(), n.name.unwrap_or_default()))
+        .collect())
+}
+
+/// The stack's volumes on this node.
+pub async fn volumes(docker: &DockerApi, project: &str) -> Result<Vec<String>, Error> {
+    let label = namespace_filter(project);
+    let filters = HashMap::from([("label", vec![label.as_str()])]);
+    let found = docker
+        .client()
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|e| daemon_error("cannot list volumes", &e))?;
+    Ok(found
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.name)
+        .collect())
+}
+
+/// The stack's task containers left on this node: `(id, running)`.
+pub async fn containers_left(
+    docker: &DockerApi,
+    project: &str,
+) -> Result<Vec<(String, bool)>, Error> {
+    let label = namespace_filter(project);
+    let filters = HashMap::from([("label", vec![label.as_str()])]);
+    let found = docker
+        .client()
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(|e| daemon_error("cannot list containers", &e))?;
+    Ok(found
+        .into_iter()
+        .map(|c| {
+            let running = c.state.is_some_and(|s| s.to_string() == "running");
+            (c.id.unwrap_or_default(), running)
+        })
+        .collect())
+}
+
+/// The address of a task's container on a network, when the container is on this node.
+pub async fn task_address(docker: &DockerApi, task: &Task, network: &str) -> Option<String> {
+    let id = task
+        .status
+        .as_ref()?
+        .container_status
+        .as_ref()?
+        .container_id
+        .clone()?;
+    let inspect = docker.inspect(&id).await.ok()?;
+    let networks = inspect.network_settings?.networks?;
+    networks
+        .get(network)?
+        .ip_address
+        .clone()
+        .filter(|ip| !ip.is_empty())
+}
+
+/// A task's state.
+#[must_use]
+pub fn state(task: &Task) -> Option<TaskState> {
+    task.status.as_ref()?.state
+}

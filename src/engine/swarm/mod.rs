@@ -1,0 +1,226 @@
+//! `--engine swarm`: the same stack file deployed as Swarm services through the Engine API,
+//! in dependency order by stackctl's own engine (`docker stack deploy` ignores `depends_on`
+//! and refuses its long form). Services, networks and volumes carry `docker stack deploy`'s
+//! `com.docker.stack.namespace` label, so `docker stack ps/services/rm` see the stack.
+
+mod api;
+pub mod spec;
+mod up;
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use up::up;
+
+use super::docker::DockerApi;
+use super::down::Removed;
+use crate::error::Error;
+use crate::stack::Stack;
+
+/// How long `down` waits for Swarm to remove the task containers before it removes the
+/// networks and volumes they use.
+const DRAIN: Duration = Duration::from_secs(60);
+
+/// Removes the stack's services, then (once their task containers are gone) its networks and,
+/// with `volumes`, its volumes on this node.
+pub async fn down(stack: &Stack, docker: &DockerApi, volumes: bool) -> Result<Removed, Error> {
+    api::require_manager(docker).await?;
+    let mut removed = Removed::default();
+    for found in api::services(docker, &stack.project).await? {
+        let name = found
+            .spec
+            .and_then(|s| s.name)
+            .unwrap_or_else(|| found.id.unwrap_or_default());
+        api::remove(docker, &name).await?;
+        removed.services.push(name);
+    }
+    // Swarm stops the tasks of a removed service (each with its stop grace period) and removes
+    // their containers, but leaves the exited containers of a job's finished tasks: once
+    // nothing runs, stackctl removes what is left itself.
+    let started = Instant::now();
+    loop {
+        let containers = api::containers_left(docker, &stack.project).await?;
+        if containers.is_empty() {
+            break;
+        }
+        let left = containers.iter().filter(|(_, running)| *running).count();
+        if left == 0 {
+            for (id, _) in &containers {
+                // Swarm may be removing it too: what matters is that it goes, seen above.
+                if let Err(e) = docker.remove_container(id, false).await {
+                    tracing::debug!(container = %id, error = %e.message(), "left to Swarm");
+                }
+            }
+        }
+        let left = containers.len();
+        if started.elapsed() > DRAIN {
+            return Err(Error::failed(format!(
+                "{left} task container(s) of `{}` were still there after {}s; networks and volumes are kept",
+                stack.project,
+                DRAIN.as_secs()
+            ))
+            .with_hint("run `stackctl down --engine swarm` again once `docker ps -a` no longer lists them"));
+        }
+        tracing::debug!(left, "waiting for Swarm to remove the task containers");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (id, name) in api::networks(docker, &stack.project).await? {
+        remove_network(docker, &id, &name).await?;
+        removed.networks.push(name);
+    }
+    if volumes {
+        for name in api::volumes(docker, &stack.project).await? {
+            docker.remove_volume(&name).await?;
+            removed.volumes.push(name);
+        }
+    }
+    Ok(removed)
+}
+
+/// An overlay network lingers in use for a moment after its last task container is gone (the
+/// load balancer endpoint is released asynchronously): retry, bounded.
+async fn remove_network(docker: &DockerApi, id: &str, name: &str) -> Result<(), Error> {
+    let started = Instant::now();
+    loop {
+        match docker.remove_network(id).await {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() < Duration::from_secs(10) => {
+                tracing::debug!(network = %name, error = %e.message(), "network busy; retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One Swarm service's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceStatus {
+    pub service: String,
+    /// The Swarm service, when it exists.
+    pub swarm_service: Option<String>,
+    /// `replicated`, `global`, `job`, or `missing`.
+    pub mode: String,
+    pub running: u64,
+    pub desired: u64,
+    /// Completed tasks (a job's result).
+    pub completed: u64,
+    pub job: bool,
+    /// The newest task's state and error, as `docker service ps` shows them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_task: Option<String>,
+    pub ports: Vec<String>,
+}
+
+/// The status of every service in the stack file, read from Swarm.
+pub async fn status(stack: &Stack, docker: &DockerApi) -> Result<Vec<ServiceStatus>, Error> {
+    api::require_manager(docker).await?;
+    let found = api::services(docker, &stack.project).await?;
+    let mut out = Vec::new();
+    for (name, service) in &stack.services {
+        let full = spec::service_name(stack, name);
+        let Some(svc) = found
+            .iter()
+            .find(|s| s.spec.as_ref().and_then(|s| s.name.as_deref()) == Some(full.as_str()))
+        else {
+            out.push(ServiceStatus {
+                service: name.clone(),
+                swarm_service: None,
+                mode: "missing".to_owned(),
+                running: 0,
+                desired: 0,
+                completed: 0,
+                job: service.is_job(),
+                last_task: None,
+                ports: Vec::new(),
+            });
+            continue;
+        };
+        let mode = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.mode.clone())
+            .unwrap_or_default();
+        let mode = if mode.replicated_job.is_some() || mode.global_job.is_some() {
+            "job"
+        } else if mode.global.is_some() {
+            "global"
+        } else {
+            "replicated"
+        };
+        let counts = svc.service_status.clone().unwrap_or_default();
+        let tasks = api::tasks(docker, &full).await?;
+        let last_task = tasks
+            .iter()
+            .max_by_key(|t| t.updated_at.clone())
+            .and_then(|t| t.status.clone())
+            .map(|s| {
+                let state = s.state.map(|s| s.to_string()).unwrap_or_default();
+                match s.err.filter(|e| !e.is_empty()) {
+                    Some(err) => format!("{state}: {err}"),
+                    None => state,
+                }
+            });
+        let ports = svc
+            .endpoint
+            .as_ref()
+            .and_then(|e| e.ports.clone())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| {
+                Some(format!(
+                    "*:{}->{}/{}",
+                    p.published_port?,
+                    p.target_port?,
+                    p.protocol.map(|p| p.to_string()).unwrap_or_default()
+                ))
+            })
+            .collect();
+        out.push(ServiceStatus {
+            service: name.clone(),
+            swarm_service: Some(full),
+            mode: mode.to_owned(),
+            running: counts.running_tasks.unwrap_or(0),
+            desired: counts.desired_tasks.unwrap_or(0),
+            completed: counts.completed_tasks.unwrap_or(0),
+            job: service.is_job(),
+            last_task,
+            ports,
+        });
+    }
+    Ok(out)
+}
+
+/// The status table for people.
+#[must_use]
+pub fn render(statuses: &[ServiceStatus]) -> String {
+    use std::fmt::Write as _;
+    let width = statuses
+        .iter()
+        .map(|s| s.service.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let mut out = format!(
+        "{:width$}  {:10} {:9} {:24} PORTS\n",
+        "SERVICE", "MODE", "REPLICAS", "LAST TASK"
+    );
+    for s in statuses {
+        let replicas = if s.job {
+            format!("{}/1 done", s.completed.min(1))
+        } else {
+            format!("{}/{}", s.running, s.desired)
+        };
+        let _ = writeln!(
+            out,
+            "{:width$}  {:10} {:9} {:24} {}",
+            s.service,
+            s.mode,
+            replicas,
+            s.last_task.as_deref().unwrap_or("-"),
+            s.ports.join(", ")
+        );
+    }
+    out
+}
