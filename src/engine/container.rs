@@ -29,6 +29,24 @@ fn nanos(d: Option<Duration>) -> Option<i64> {
     d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
+/// A bind mount or named volume as the Engine API's `Mount` (containers and Swarm tasks alike).
+#[must_use]
+pub fn mount(stack: &Stack, m: &crate::stack::Mount) -> Mount {
+    Mount {
+        target: Some(m.target.clone()),
+        source: Some(match m.kind {
+            MountKind::Bind => m.source.clone(),
+            MountKind::Volume => labels::volume_name(stack, &m.source),
+        }),
+        typ: Some(match m.kind {
+            MountKind::Bind => MountType::BIND,
+            MountKind::Volume => MountType::VOLUME,
+        }),
+        read_only: Some(m.read_only),
+        ..Default::default()
+    }
+}
+
 /// The create request. `start_interval` is sent only when the API has it (1.44+).
 #[must_use]
 pub fn create_body(
@@ -53,23 +71,7 @@ pub fn create_body(
             .get_or_insert_with(Vec::new)
             .push(binding);
     }
-    let mounts: Vec<Mount> = service
-        .volumes
-        .iter()
-        .map(|m| Mount {
-            target: Some(m.target.clone()),
-            source: Some(match m.kind {
-                MountKind::Bind => m.source.clone(),
-                MountKind::Volume => labels::volume_name(stack, &m.source),
-            }),
-            typ: Some(match m.kind {
-                MountKind::Bind => MountType::BIND,
-                MountKind::Volume => MountType::VOLUME,
-            }),
-            read_only: Some(m.read_only),
-            ..Default::default()
-        })
-        .collect();
+    let mounts: Vec<Mount> = service.volumes.iter().map(|m| mount(stack, m)).collect();
     let restart = service.restart.as_deref().map(|policy| {
         let (name, count) = policy.split_once(':').unwrap_or((policy, "0"));
         RestartPolicy {

@@ -5,6 +5,7 @@ pub mod docker;
 pub mod down;
 pub mod labels;
 pub mod plan;
+pub mod progress;
 pub mod status;
 pub mod swarm;
 pub mod up;

@@ -7,7 +7,6 @@
 //! within milliseconds of its dependency being ready instead of a healthcheck interval later.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +20,7 @@ use tokio::task::JoinSet;
 use super::container::{create_body, networks};
 use super::docker::DockerApi;
 use super::labels;
+use super::progress::{Failure, Progress};
 use crate::check::Check;
 use crate::error::Error;
 use crate::output::{Event, Reporter, human_duration, millis};
@@ -60,17 +60,13 @@ enum State {
 struct Shared {
     stack: Stack,
     docker: DockerApi,
-    reporter: Reporter,
+    progress: Progress,
     options: UpOptions,
-    started: Instant,
     states: BTreeMap<String, watch::Sender<State>>,
     existing: HashMap<String, ContainerSummary>,
     /// Woken by every Docker event of the project.
     changed: Arc<Notify>,
     start_interval: bool,
-    /// Why each service that is not ready yet is not: the last probe result, or the
-    /// dependency it waits for. Said per service when `up` times out.
-    notes: std::sync::Mutex<BTreeMap<String, String>>,
     /// Long-running services counted ready, watched until `up` returns: one that dies after
     /// it was counted must still fail the run.
     watched: std::sync::Mutex<Vec<Watched>>,
@@ -87,43 +83,7 @@ struct Watched {
     reported: i64,
 }
 
-/// How a service failed: what, why, and its last log lines.
-#[derive(Debug, Clone)]
-struct Failure {
-    service: String,
-    message: String,
-    logs: Vec<String>,
-    hint: Option<String>,
-}
-
-impl Failure {
-    fn new(service: &str, message: impl Into<String>) -> Self {
-        Self {
-            service: service.to_owned(),
-            message: message.into(),
-            logs: Vec::new(),
-            hint: None,
-        }
-    }
-}
-
 impl Shared {
-    fn emit(&self, service: &str, status: &str, detail: Option<String>) {
-        self.reporter.emit(&Event::Service {
-            service: service.to_owned(),
-            status: status.to_owned(),
-            detail,
-            elapsed_ms: millis(self.started.elapsed()),
-        });
-    }
-
-    fn note(&self, service: &str, note: impl Into<String>) {
-        self.notes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(service.to_owned(), note.into());
-    }
-
     fn set(&self, service: &str, state: State) {
         if let Some(tx) = self.states.get(service) {
             tx.send_replace(state);
@@ -173,13 +133,11 @@ pub async fn up(
         start_interval: docker.api_at_least(1, 44),
         stack,
         docker,
-        reporter: reporter.clone(),
+        progress: Progress::new(reporter, started),
         options,
-        started,
         states,
         existing,
         changed: Arc::clone(&changed),
-        notes: std::sync::Mutex::default(),
         watched: std::sync::Mutex::default(),
     });
 
@@ -202,7 +160,9 @@ pub async fn up(
             let result = run_service(&shared, &name).await;
             if let Err(failure) = &result {
                 shared.set(&name, State::Failed);
-                shared.emit(&name, "failed", Some(failure.message.clone()));
+                shared
+                    .progress
+                    .emit(&name, "failed", Some(failure.message.clone()));
             }
             result
         });
@@ -239,7 +199,7 @@ pub async fn up(
                 if first_failure.is_none() {
                     first_failure = sweep(&shared).await;
                 }
-                break first_failure.map_or(Ok(()), |f| Err(failure_error(&f)));
+                break first_failure.map_or(Ok(()), |f| Err(f.to_error()));
             }
             Err(_) => {
                 tasks.abort_all();
@@ -307,13 +267,15 @@ async fn ensure_networks_and_volumes(
 
 async fn run_service(shared: &Shared, name: &str) -> Result<(), Failure> {
     let service = &shared.stack.services[name];
-    shared.note(name, "preparing its image");
+    shared.progress.note(name, "preparing its image");
     let (image, image_id) = prepare_image(shared, service).await?;
     wait_for_dependencies(shared, service).await?;
     let hash = labels::config_hash(service, &image_id);
     if service.is_job() {
         if shared.options.no_jobs {
-            shared.emit(name, "skipped", Some("`--no-jobs`".to_owned()));
+            shared
+                .progress
+                .emit(name, "skipped", Some("`--no-jobs`".to_owned()));
             shared.set(name, State::Completed);
             return Ok(());
         }
@@ -325,46 +287,17 @@ async fn run_service(shared: &Shared, name: &str) -> Result<(), Failure> {
 
 /// The image to run and its id: present locally, built (`build:`), or pulled.
 async fn prepare_image(shared: &Shared, service: &Service) -> Result<(String, String), Failure> {
-    let docker = &shared.docker;
-    let image = service
-        .image
-        .clone()
-        .unwrap_or_else(|| format!("{}-{}", shared.stack.project, service.name));
-    let fail = |e: Error| Failure {
-        service: service.name.clone(),
-        message: e.message().to_owned(),
-        logs: Vec::new(),
-        hint: e.hint().map(str::to_owned),
-    };
-    if let Some(build) = &service.build {
-        shared.emit(&service.name, "building", Some(image.clone()));
-        let args = build.args.clone().into_iter().collect();
-        let labels = HashMap::from([(labels::PROJECT.to_owned(), shared.stack.project.clone())]);
-        docker
-            .build(
-                &image,
-                &build.context,
-                build.dockerfile.as_deref(),
-                &args,
-                &labels,
-            )
-            .await
-            .map_err(fail)?;
-    } else if docker.image_id(&image).await.map_err(fail)?.is_none() {
-        shared.emit(&service.name, "pulling", Some(image.clone()));
-        docker.pull(&image, |_| {}).await.map_err(fail)?;
-    }
-    let id = docker
-        .image_id(&image)
-        .await
-        .map_err(fail)?
-        .ok_or_else(|| {
-            Failure::new(
-                &service.name,
-                format!("image `{image}` is missing after it was prepared"),
-            )
-        })?;
-    Ok((image, id))
+    super::progress::prepare_image(
+        &shared.docker,
+        &shared.stack.project,
+        service,
+        |status, image| {
+            shared
+                .progress
+                .emit(&service.name, status, Some(image.to_owned()));
+        },
+    )
+    .await
 }
 
 async fn wait_for_dependencies(shared: &Shared, service: &Service) -> Result<(), Failure> {
@@ -388,14 +321,18 @@ async fn wait_for_dependencies(shared: &Shared, service: &Service) -> Result<(),
             format!("{dep} {what}")
         })
         .collect();
-    shared.emit(&service.name, "waiting", Some(waiting.join(", ")));
+    shared
+        .progress
+        .emit(&service.name, "waiting", Some(waiting.join(", ")));
     for (dep, condition) in deps {
         let what = match condition {
             Condition::ServiceStarted => "to start",
             Condition::ServiceHealthy => "to be healthy",
             Condition::ServiceCompletedSuccessfully => "to complete",
         };
-        shared.note(&service.name, format!("waits for `{dep}` {what}"));
+        shared
+            .progress
+            .note(&service.name, format!("waits for `{dep}` {what}"));
         let mut rx = shared.states[dep].subscribe();
         let state = rx
             .wait_for(|s| *s == State::Failed || satisfied(s, condition))
@@ -433,12 +370,7 @@ async fn create_container(
 ) -> Result<(String, bool), Failure> {
     let docker = &shared.docker;
     let name = labels::container_name(&shared.stack, service);
-    let fail = |e: Error| Failure {
-        service: service.name.clone(),
-        message: e.message().to_owned(),
-        logs: Vec::new(),
-        hint: e.hint().map(str::to_owned),
-    };
+    let fail = |e: Error| Failure::from_error(&service.name, &e);
     if let Some(existing) = shared.existing.get(&service.name) {
         let id = existing.id.clone().unwrap_or_default();
         if label(existing, labels::CONFIG_HASH) == Some(hash) {
@@ -453,10 +385,10 @@ async fn create_container(
                 .map_or_else(|| "another tool".to_owned(), |v| format!("compose {v}"));
             format!("it was created by {by}, whose config hash cannot be compared with ours")
         };
-        shared.emit(&service.name, "recreating", Some(why));
+        shared.progress.emit(&service.name, "recreating", Some(why));
         docker.remove_container(&id, false).await.map_err(fail)?;
     } else {
-        shared.emit(&service.name, "creating", None);
+        shared.progress.emit(&service.name, "creating", None);
     }
     let body = create_body(&shared.stack, service, image, hash, shared.start_interval);
     let id = docker.create(&name, body).await.map_err(fail)?;
@@ -489,13 +421,13 @@ async fn run_long_lived(
         .and_then(|s| s.running)
         .unwrap_or(false);
     if reused && running {
-        shared.emit(
+        shared.progress.emit(
             &service.name,
             "unchanged",
             Some("already running".to_owned()),
         );
     } else {
-        shared.emit(&service.name, "starting", None);
+        shared.progress.emit(&service.name, "starting", None);
         shared
             .docker
             .start(&id, &service.name)
@@ -557,7 +489,7 @@ async fn sweep(shared: &Shared) -> Option<Failure> {
         let now = restart_count(&inspect);
         if now > entry.reported {
             tracing::debug!(service = %entry.service, restarts = now, "restarted after ready");
-            shared.emit(
+            shared.progress.emit(
                 &entry.service,
                 "restarted",
                 Some(format!(
@@ -639,7 +571,7 @@ async fn wait_until_ready(shared: &Shared, service: &Service, id: &str) -> Resul
         .healthcheck
         .as_ref()
         .is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE"));
-    let since = shared.started.elapsed();
+    let since = shared.progress.started.elapsed();
     let inspect_now = || async {
         shared
             .docker
@@ -686,7 +618,7 @@ async fn wait_until_ready(shared: &Shared, service: &Service, id: &str) -> Resul
                     None => why,
                 };
                 tracing::debug!(service = %service.name, %note, "not ready");
-                shared.note(&service.name, note);
+                shared.progress.note(&service.name, note);
                 pause(&mut delays, notified).await;
                 continue;
             }
@@ -697,11 +629,11 @@ async fn wait_until_ready(shared: &Shared, service: &Service, id: &str) -> Resul
                 if has_health { "healthy" } else { "ready" },
                 Some(format!(
                     "{reason} after {}",
-                    human_duration(shared.started.elapsed().saturating_sub(since))
+                    human_duration(shared.progress.started.elapsed().saturating_sub(since))
                 )),
             ),
         };
-        shared.emit(&service.name, status, detail);
+        shared.progress.emit(&service.name, status, detail);
         shared.set(&service.name, State::Ready);
         return Ok(baseline_restarts);
     }
@@ -806,7 +738,7 @@ async fn run_job(
             let state = inspect.state.unwrap_or_default();
             if state.status == Some(ContainerStateStatusEnum::EXITED) && state.exit_code == Some(0)
             {
-                shared.emit(
+                shared.progress.emit(
                     name,
                     "completed",
                     Some("already done with this definition; not run again".to_owned()),
@@ -828,8 +760,12 @@ async fn run_job(
     let mut last_logs = Vec::new();
     let mut last_code = 0;
     for attempt in 1..=job.attempts {
-        shared.emit(name, "attempt", Some(format!("{attempt}/{}", job.attempts)));
-        shared.note(name, format!("attempt {attempt}/{} running", job.attempts));
+        shared
+            .progress
+            .emit(name, "attempt", Some(format!("{attempt}/{}", job.attempts)));
+        shared
+            .progress
+            .note(name, format!("attempt {attempt}/{} running", job.attempts));
         shared
             .docker
             .start(&id, name)
@@ -837,7 +773,7 @@ async fn run_job(
             .map_err(|e| Failure::new(name, e.message()))?;
         last_code = wait_for_exit(shared, &id, name).await?;
         if last_code == 0 {
-            shared.emit(
+            shared.progress.emit(
                 name,
                 "completed",
                 Some(format!(
@@ -850,7 +786,7 @@ async fn run_job(
             return Ok(());
         }
         last_logs = attempt_logs(shared, &id).await;
-        shared.note(
+        shared.progress.note(
             name,
             format!("attempt {attempt} exited with code {last_code}"),
         );
@@ -859,7 +795,7 @@ async fn run_job(
         }
         if attempt < job.attempts {
             let delay = delays.next().unwrap_or(Duration::from_secs(1));
-            shared.emit(
+            shared.progress.emit(
                 name,
                 "retrying",
                 Some(format!(
@@ -956,50 +892,24 @@ async fn pause(
     }
 }
 
-fn failure_error(failure: &Failure) -> Error {
-    let mut message = format!("service `{}` failed: {}", failure.service, failure.message);
-    if !failure.logs.is_empty() {
-        message.push_str("\nlast log lines:");
-        for line in &failure.logs {
-            let _ = write!(message, "\n  | {line}");
-        }
-    }
-    let error = Error::failed(message);
-    match &failure.hint {
-        Some(hint) => error.with_hint(hint.clone()),
-        None => error,
-    }
-}
-
 fn timeout_error(shared: &Shared) -> Error {
-    let mut message = format!(
-        "timed out after {}; not ready:",
-        human_duration(shared.options.timeout)
-    );
-    let notes = shared
-        .notes
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    for (name, tx) in &shared.states {
-        let state = tx.borrow().clone();
-        let what = match state {
-            State::Pending => "not started",
-            State::Running => "started, not ready",
-            State::Ready | State::Completed => continue,
-            State::Failed => "failed",
+    let states: Vec<(String, State)> = shared
+        .states
+        .iter()
+        .map(|(name, tx)| (name.clone(), tx.borrow().clone()))
+        .collect();
+    let not_ready = states.iter().filter_map(|(name, state)| {
+        let (what, fallback) = match state {
+            State::Pending => ("not started", "(preparing its image)"),
+            State::Running => ("started, not ready", ""),
+            State::Ready | State::Completed => return None,
+            State::Failed => ("failed", ""),
         };
-        let why = notes.get(name).map_or_else(
-            || match state {
-                State::Pending => "(preparing its image)".to_owned(),
-                _ => String::new(),
-            },
-            |note| format!("({note})"),
-        );
-        let _ = write!(message, "\n  {name}: {what} {why}");
-        message.truncate(message.trim_end().len());
-    }
-    Error::timeout(message).with_hint(
+        Some((name.as_str(), what, fallback))
+    });
+    shared.progress.timeout_error(
+        shared.options.timeout,
+        not_ready,
         "raise `--timeout`, or look at the services above with `stackctl status` and `docker logs`",
     )
 }

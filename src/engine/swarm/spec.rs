@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
-    EndpointSpec, EndpointSpecModeEnum, HealthConfig, Limit, Mount, MountType, MountVolumeOptions,
+    EndpointSpec, EndpointSpecModeEnum, HealthConfig, Limit, Mount, MountVolumeOptions,
     NetworkAttachmentConfig, ResourceObject, ServiceSpec, ServiceSpecMode,
     ServiceSpecModeReplicated, ServiceSpecModeReplicatedJob, TaskSpec, TaskSpecContainerSpec,
     TaskSpecPlacement, TaskSpecPlacementPreferences, TaskSpecPlacementSpread, TaskSpecResources,
     TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
 
-use crate::engine::container::networks;
+use crate::engine::container::{mount, networks};
 use crate::engine::labels;
 use crate::stack::{MountKind, Resources, Service, Stack};
 
@@ -103,21 +103,11 @@ pub fn service_spec(
         .volumes
         .iter()
         .map(|m| Mount {
-            target: Some(m.target.clone()),
-            source: Some(match m.kind {
-                MountKind::Bind => m.source.clone(),
-                MountKind::Volume => labels::volume_name(stack, &m.source),
-            }),
-            typ: Some(match m.kind {
-                MountKind::Bind => MountType::BIND,
-                MountKind::Volume => MountType::VOLUME,
-            }),
-            read_only: Some(m.read_only),
             volume_options: (m.kind == MountKind::Volume).then(|| MountVolumeOptions {
                 labels: Some(resource_labels(stack, labels::VOLUME, &m.source)),
                 ..Default::default()
             }),
-            ..Default::default()
+            ..mount(stack, m)
         })
         .collect();
     let health_check = service.healthcheck.as_ref().map(|h| HealthConfig {

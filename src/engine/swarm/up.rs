@@ -14,9 +14,9 @@
 //!   replaces a task that loses its PRIMARY. The line is not part of the config hash: a later
 //!   `up` with the same stack file changes nothing.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::models::{Task, TaskState};
@@ -28,9 +28,10 @@ use super::spec::{resource_labels, service_name, service_spec};
 use crate::engine::container::networks;
 use crate::engine::docker::DockerApi;
 use crate::engine::labels;
+use crate::engine::progress::{Failure, Progress};
 use crate::engine::up::UpOptions;
 use crate::error::Error;
-use crate::output::{Event, Reporter, human_duration, millis};
+use crate::output::{Event, Reporter, millis};
 use crate::stack::{Condition, Service, Stack};
 
 /// The longest pause between two looks at a service's tasks.
@@ -51,75 +52,16 @@ enum State {
 struct Shared {
     stack: Stack,
     docker: DockerApi,
-    reporter: Reporter,
+    progress: Progress,
     options: UpOptions,
-    started: Instant,
     nodes: u64,
     states: BTreeMap<String, watch::Sender<State>>,
-    notes: Mutex<BTreeMap<String, String>>,
 }
 
 impl Shared {
-    fn emit(&self, service: &str, status: &str, detail: Option<String>) {
-        self.reporter.emit(&Event::Service {
-            service: service.to_owned(),
-            status: status.to_owned(),
-            detail,
-            elapsed_ms: millis(self.started.elapsed()),
-        });
-    }
-
-    fn note(&self, service: &str, note: impl Into<String>) {
-        self.notes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(service.to_owned(), note.into());
-    }
-
     fn set(&self, service: &str, state: State) {
         if let Some(tx) = self.states.get(service) {
             tx.send_replace(state);
-        }
-    }
-}
-
-/// A service that failed: why, and its last task's log lines.
-struct Failure {
-    service: String,
-    message: String,
-    logs: Vec<String>,
-    hint: Option<String>,
-}
-
-impl Failure {
-    fn new(service: &str, message: impl Into<String>) -> Self {
-        Self {
-            service: service.to_owned(),
-            message: message.into(),
-            logs: Vec::new(),
-            hint: None,
-        }
-    }
-
-    fn from_error(service: &str, e: &Error) -> Self {
-        Self {
-            hint: e.hint().map(str::to_owned),
-            ..Self::new(service, e.message())
-        }
-    }
-
-    fn into_error(self) -> Error {
-        let mut message = format!("service `{}` failed: {}", self.service, self.message);
-        if !self.logs.is_empty() {
-            message.push_str("\nlast log lines:");
-            for line in &self.logs {
-                let _ = write!(message, "\n  | {line}");
-            }
-        }
-        let error = Error::failed(message);
-        match self.hint {
-            Some(hint) => error.with_hint(hint),
-            None => error,
         }
     }
 }
@@ -155,12 +97,10 @@ pub async fn up(
     let shared = Arc::new(Shared {
         stack,
         docker,
-        reporter: reporter.clone(),
+        progress: Progress::new(reporter, started),
         options,
-        started,
         nodes,
         states,
-        notes: Mutex::default(),
     });
     let mut tasks = JoinSet::new();
     for name in &selected {
@@ -170,7 +110,9 @@ pub async fn up(
             let result = Box::pin(run_service(&shared, &name)).await;
             if let Err(failure) = &result {
                 shared.set(&name, State::Failed);
-                shared.emit(&name, "failed", Some(failure.message.clone()));
+                shared
+                    .progress
+                    .emit(&name, "failed", Some(failure.message.clone()));
             }
             result
         });
@@ -192,7 +134,7 @@ pub async fn up(
                     "internal error in a service task: {join}"
                 )));
             }
-            Ok(None) => break first_failure.map_or(Ok(()), |f| Err(f.into_error())),
+            Ok(None) => break first_failure.map_or(Ok(()), |f| Err(f.to_error())),
             Err(_) => {
                 tasks.abort_all();
                 break Err(timeout_error(&shared));
@@ -257,11 +199,13 @@ async fn ensure_networks(
 
 async fn run_service(shared: &Shared, name: &str) -> Result<(), Failure> {
     let service = &shared.stack.services[name];
-    shared.note(name, "preparing its image");
+    shared.progress.note(name, "preparing its image");
     let (image, image_id) = prepare_image(shared, service).await?;
     wait_for_dependencies(shared, service).await?;
     if service.is_job() && shared.options.no_jobs {
-        shared.emit(name, "skipped", Some("`--no-jobs`".to_owned()));
+        shared
+            .progress
+            .emit(name, "skipped", Some("`--no-jobs`".to_owned()));
         shared.set(name, State::Completed);
         return Ok(());
     }
@@ -286,7 +230,7 @@ async fn run_service(shared: &Shared, name: &str) -> Result<(), Failure> {
     if let Some(found) = existing {
         Box::pin(update(shared, service, spec, &hash, &found)).await?;
     } else {
-        shared.emit(name, "creating", None);
+        shared.progress.emit(name, "creating", None);
         api::create(&shared.docker, spec).await.map_err(fail)?;
     }
     if service.is_job() {
@@ -315,7 +259,7 @@ async fn update(
         .map(String::as_str)
         == Some(hash);
     if same && !(service.is_job() && job_ended_failed(shared, service, found).await) {
-        shared.emit(name, "unchanged", None);
+        shared.progress.emit(name, "unchanged", None);
         return Ok(());
     }
     let why = if same {
@@ -331,7 +275,7 @@ async fn update(
     } else {
         "its definition or image changed"
     };
-    shared.emit(name, "updating", Some(why.to_owned()));
+    shared.progress.emit(name, "updating", Some(why.to_owned()));
     let version = found
         .version
         .as_ref()
@@ -348,30 +292,18 @@ async fn update(
 /// image needs — but only this node has it.
 async fn prepare_image(shared: &Shared, service: &Service) -> Result<(String, String), Failure> {
     let docker = &shared.docker;
-    let image = service
-        .image
-        .clone()
-        .unwrap_or_else(|| format!("{}-{}", shared.stack.project, service.name));
     let fail = |e: Error| Failure::from_error(&service.name, &e);
-    if let Some(build) = &service.build {
-        shared.emit(&service.name, "building", Some(image.clone()));
-        let args = build.args.clone().into_iter().collect();
-        let build_labels =
-            HashMap::from([(labels::PROJECT.to_owned(), shared.stack.project.clone())]);
-        docker
-            .build(
-                &image,
-                &build.context,
-                build.dockerfile.as_deref(),
-                &args,
-                &build_labels,
-            )
-            .await
-            .map_err(fail)?;
-    } else if docker.image_id(&image).await.map_err(fail)?.is_none() {
-        shared.emit(&service.name, "pulling", Some(image.clone()));
-        docker.pull(&image, |_| {}).await.map_err(fail)?;
-    }
+    let (image, _) = crate::engine::progress::prepare_image(
+        docker,
+        &shared.stack.project,
+        service,
+        |status, image| {
+            shared
+                .progress
+                .emit(&service.name, status, Some(image.to_owned()));
+        },
+    )
+    .await?;
     let inspect = docker.client().inspect_image(&image).await.map_err(|e| {
         fail(crate::engine::docker::daemon_error(
             "cannot inspect image",
@@ -404,8 +336,12 @@ async fn wait_for_dependencies(shared: &Shared, service: &Service) -> Result<(),
             Condition::ServiceHealthy => "to be healthy",
             Condition::ServiceCompletedSuccessfully => "to complete",
         };
-        shared.emit(&service.name, "waiting", Some(format!("{dep} {what}")));
-        shared.note(&service.name, format!("waits for `{dep}` {what}"));
+        shared
+            .progress
+            .emit(&service.name, "waiting", Some(format!("{dep} {what}")));
+        shared
+            .progress
+            .note(&service.name, format!("waits for `{dep}` {what}"));
         let mut rx = tx.subscribe();
         let state = rx
             .wait_for(|s| *s == State::Failed || satisfied(*s, condition))
@@ -584,14 +520,14 @@ async fn watch_service(
         };
         if started && !announced {
             announced = true;
-            shared.emit(name, "started", None);
+            shared.progress.emit(name, "started", None);
             shared.set(name, State::Started);
         }
         if running >= wanted {
             if wanted == 0 && !announced {
                 shared.set(name, State::Started);
             }
-            shared.emit(
+            shared.progress.emit(
                 name,
                 if has_health { "healthy" } else { "ready" },
                 Some(format!("{running}/{wanted} tasks")),
@@ -627,7 +563,7 @@ async fn watch_service(
             .iter()
             .filter_map(|t| api::state(t).map(|s| s.to_string()))
             .collect();
-        shared.note(
+        shared.progress.note(
             name,
             format!(
                 "{running}/{wanted} tasks running; tasks: {}",
@@ -706,14 +642,16 @@ async fn watch_job(
         for task in &current {
             let id = task.id.clone().unwrap_or_default();
             if !before.contains(&id) && seen.insert(id) {
-                shared.emit(name, "attempt", Some(format!("{}/{attempts}", seen.len())));
+                shared
+                    .progress
+                    .emit(name, "attempt", Some(format!("{}/{attempts}", seen.len())));
             }
         }
         if current
             .iter()
             .any(|t| api::state(t) == Some(TaskState::COMPLETE))
         {
-            shared.emit(name, "completed", None);
+            shared.progress.emit(name, "completed", None);
             shared.set(name, State::Completed);
             return Ok(());
         }
@@ -732,7 +670,7 @@ async fn watch_job(
                 )
             });
         }
-        shared.note(
+        shared.progress.note(
             name,
             format!("{} of {attempts} attempts failed so far", failed.len()),
         );
@@ -741,30 +679,23 @@ async fn watch_job(
 }
 
 fn timeout_error(shared: &Shared) -> Error {
-    let mut message = format!(
-        "timed out after {}; not ready:",
-        human_duration(shared.options.timeout)
-    );
-    let notes = shared
-        .notes
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    for (name, tx) in &shared.states {
-        let state = *tx.borrow();
+    let states: Vec<(String, State)> = shared
+        .states
+        .iter()
+        .map(|(name, tx)| (name.clone(), *tx.borrow()))
+        .collect();
+    let not_ready = states.iter().filter_map(|(name, state)| {
         let what = match state {
             State::Pending => "not started",
             State::Started => "started, not ready",
-            State::Ready | State::Completed => continue,
+            State::Ready | State::Completed => return None,
             State::Failed => "failed",
         };
-        let why = notes
-            .get(name)
-            .map_or_else(String::new, |note| format!("({note})"));
-        let _ = write!(message, "\n  {name}: {what} {why}");
-        message.truncate(message.trim_end().len());
-    }
-    Error::timeout(message).with_hint(
+        Some((name.as_str(), what, ""))
+    });
+    shared.progress.timeout_error(
+        shared.options.timeout,
+        not_ready,
         "raise `--timeout`, or look at the services above with `docker service ps --no-trunc`",
     )
 }
