@@ -36,6 +36,10 @@ pub const STACKCTL_PROJECT: &str = "STACKCTL_PROJECT";
 pub const STACKCTL_UP_TIMEOUT: &str = "STACKCTL_UP_TIMEOUT";
 /// The engine of `up`, `down` and `status`: `compose` (plain containers) or `swarm`.
 pub const STACKCTL_ENGINE: &str = "STACKCTL_ENGINE";
+/// The check catalog of `verify` and `serve`, like `-c`.
+pub const STACKCTL_CATALOG: &str = "STACKCTL_CATALOG";
+/// The address `serve` listens on, like `--listen`.
+pub const STACKCTL_LISTEN: &str = "STACKCTL_LISTEN";
 /// Active compose profiles (compose's own variable).
 pub const COMPOSE_PROFILES: &str = "COMPOSE_PROFILES";
 
@@ -55,6 +59,8 @@ pub const SHOWN_IN_HELP: &[&str] = &[
     STACKCTL_FILE,
     STACKCTL_PROJECT,
     STACKCTL_ENGINE,
+    STACKCTL_CATALOG,
+    STACKCTL_LISTEN,
 ];
 /// The stack files when `-f` is not given, separated by `COMPOSE_PATH_SEPARATOR` (compose's
 /// own variables; read from the environment or the working directory's `.env`).

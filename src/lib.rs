@@ -10,6 +10,7 @@
 //! - shared leaves: [`stack`], [`output`], [`settings`], [`target`], [`retry`], [`secret`],
 //!   [`redact`], [`reason`], [`tls`], [`limits`], [`error`], [`exit`], [`env_vars`].
 
+pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod commands;

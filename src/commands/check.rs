@@ -182,7 +182,27 @@ pub struct RcRoomCheckArgs {
 
 /// Runs one check and prints its line.
 pub async fn run(kind: CheckCommand, settings: &Settings) -> Result<ExitStatus> {
-    let (check, timeout) = match kind {
+    let (check, timeout) = build(kind, settings).await?;
+    let report = check.run(timeout).await;
+    let line = if settings.output == Output::Json {
+        report.json()
+    } else {
+        report.line()
+    };
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+    Ok(if report.outcome.is_healthy() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
+}
+
+/// The check a command line describes, and its `--timeout` (a catalog entry's runs too).
+pub async fn build(
+    kind: CheckCommand,
+    settings: &Settings,
+) -> Result<(Check, std::time::Duration)> {
+    Ok(match kind {
         CheckCommand::Tcp(args) => (Check::Tcp(TcpCheck::new(args.address)), args.limit.timeout),
         CheckCommand::Http(args) => {
             let spec = HttpSpec {
@@ -244,18 +264,6 @@ pub async fn run(kind: CheckCommand, settings: &Settings) -> Result<ExitStatus> 
             )),
             args.limit.timeout,
         ),
-    };
-    let report = check.run(timeout).await;
-    let line = if settings.output == Output::Json {
-        report.json()
-    } else {
-        report.line()
-    };
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
-    Ok(if report.outcome.is_healthy() {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Failure
     })
 }
 

@@ -16,6 +16,7 @@ pub mod render;
 pub mod smoke;
 pub mod status;
 pub mod up;
+pub mod verify;
 pub mod wait;
 
 use clap::Subcommand;
@@ -54,6 +55,8 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// End-to-end chat test for CI: services healthy, the bot posts, the admin reads it back, the hook delivers
     Smoke(smoke::SmokeArgs),
+    /// Run every check of a catalog once (in parallel); exit 0 when every critical one passes
+    Verify(verify::VerifyArgs),
     /// Write the stack for another engine (Kubernetes manifests)
     #[command(subcommand)]
     Render(render::RenderCommand),
@@ -82,6 +85,7 @@ pub async fn execute(
         Command::Man(args) => man::run(&args, tree(), settings).map(Completion::Exit),
         Command::Probe(args) => probe::run(args, settings).await.map(Completion::Exit),
         Command::Smoke(args) => smoke::run(args, settings).await.map(Completion::Exit),
+        Command::Verify(args) => verify::run(args, settings).await.map(Completion::Exit),
         Command::Render(command) => render::run(command, settings).map(Completion::Exit),
         Command::Install(args) => install::run(&args, settings).map(Completion::Exit),
     }

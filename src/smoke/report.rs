@@ -176,7 +176,7 @@ pub fn junit(results: &[StepResult], project: &str, elapsed: Duration) -> String
 }
 
 /// XML text and attribute escaping; characters XML 1.0 cannot hold are dropped.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

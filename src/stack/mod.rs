@@ -19,6 +19,35 @@ pub use files::{DEFAULT_FILES, OVERRIDE_FILES};
 pub use load::{LoadOptions, normalize_project};
 pub use model::*;
 
+/// A compose-style duration (`5s`, `1m30s`, `250ms`), for the other files stackctl reads.
+///
+/// # Errors
+/// What is wrong, quoting the text.
+pub fn syntax_duration(text: &str) -> Result<std::time::Duration, String> {
+    syntax::duration(text)
+}
+
+/// Compose interpolation of one string (`${VAR:-default}`...), for the other files stackctl
+/// reads; unset variables are added to `unset`.
+///
+/// # Errors
+/// A `${VAR:?message}` whose variable is unset, or malformed syntax.
+pub fn interpolate_text(
+    text: &str,
+    vars: &std::collections::BTreeMap<String, String>,
+    unset: &mut BTreeSet<String>,
+) -> Result<String, String> {
+    interpolate::interpolate(text, vars, unset)
+}
+
+/// A `.env` file's variables, read as compose reads them.
+///
+/// # Errors
+/// The line that cannot be read, and why.
+pub fn parse_dotenv(text: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    dotenv::parse(text)
+}
+
 use std::collections::BTreeSet;
 
 use crate::error::Error;

@@ -1,0 +1,470 @@
+//! Check catalogs (`checks/*.yml`): what "healthy" means for a whole stack, one entry per
+//! check, each a `stackctl check` command line or a target URL, optionally run from inside a
+//! service's network namespace (`from:`). Read by `verify` (once) and `serve` (on intervals).
+//! The format is documented in `checks/README.md`; `checks/catalog.schema.json` is its JSON
+//! Schema for editors.
+
+pub mod report;
+pub mod run;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::commands::check::CheckCommand;
+use crate::error::Error;
+use crate::stack::syntax_duration;
+
+/// The largest catalog read: far above any real one, small enough to refuse `/dev/zero`.
+const MAX_BYTES: u64 = 1 << 20;
+
+/// A catalog, read and checked.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub file: PathBuf,
+    /// The compose project whose services `from:` names (`project:`, else `-p`).
+    pub project: Option<String>,
+    pub checks: Vec<Entry>,
+}
+
+/// How bad a failing check is: a critical one fails `verify` and `/healthz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    Warning,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub enum What {
+    /// `stackctl check` arguments, e.g. `["mongo", "--uri", "mongodb://mongo:27017"]`.
+    Command(Vec<String>),
+    /// A target URL as `wait` and `probe` take them (`tcp://`, `http(s)://`, `dns://`,
+    /// `mongodb://`, `rocketchat+http(s)://`).
+    Target(String),
+}
+
+/// One check of the catalog.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    /// The line of the entry in the file.
+    pub line: usize,
+    pub what: What,
+    /// The service whose network namespace it runs from (a target URL only).
+    pub from: Option<String>,
+    pub timeout: Duration,
+    /// `serve`: how often it runs.
+    pub interval: Duration,
+    /// `serve`: failures in a row before it counts as down (flapping is not an outage).
+    pub retries: u32,
+    pub severity: Severity,
+    /// Condition on the result: it must pass within this long.
+    pub max_latency: Option<Duration>,
+    pub tags: Vec<String>,
+}
+
+impl Entry {
+    /// The kind of check (`tcp`, `http`, `mongo`, `rocketchat-room`...).
+    #[must_use]
+    pub fn kind(&self) -> String {
+        match &self.what {
+            What::Command(args) => args.first().cloned().unwrap_or_default(),
+            What::Target(url) => {
+                let scheme = url.split_once("://").map_or("", |(s, _)| s);
+                match scheme {
+                    "https" => "http",
+                    "mongodb" => "mongo",
+                    s if s.starts_with("rocketchat") => "rocketchat",
+                    s => s,
+                }
+                .to_owned()
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalog {
+    project: Option<String>,
+    #[serde(default)]
+    defaults: RawDefaults,
+    checks: Vec<RawEntry>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    timeout: Option<String>,
+    interval: Option<String>,
+    retries: Option<u32>,
+    severity: Option<Severity>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawCheck {
+    Line(String),
+    Args(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    name: String,
+    check: RawCheck,
+    from: Option<String>,
+    timeout: Option<String>,
+    interval: Option<String>,
+    retries: Option<u32>,
+    severity: Option<Severity>,
+    max_latency: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+/// `stackctl check ...` as clap parses it: the same options, the same errors.
+#[derive(Parser)]
+#[command(name = "check", no_binary_name = true)]
+struct CheckLine {
+    #[command(subcommand)]
+    kind: CheckCommand,
+}
+
+/// Parses a catalog entry's command as `stackctl check` would.
+///
+/// # Errors
+/// clap's message, first line.
+pub fn parse_command(args: &[String]) -> Result<CheckCommand, String> {
+    CheckLine::try_parse_from(args)
+        .map(|line| line.kind)
+        .map_err(|e| {
+            let text = e.to_string();
+            text.lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_owned()
+        })
+}
+
+fn problem(file: &Path, line: usize, message: impl std::fmt::Display, hint: &str) -> Error {
+    let name = file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let error = Error::usage(format!("{name}:{line}: {message}"));
+    if hint.is_empty() {
+        error
+    } else {
+        error.with_hint(hint.to_owned())
+    }
+}
+
+/// Substitutes `${VAR}`s line by line (so that errors keep their line), comments left alone.
+fn interpolate(file: &Path, text: &str, vars: &BTreeMap<String, String>) -> Result<String, Error> {
+    let mut out = String::with_capacity(text.len());
+    let mut unset = BTreeSet::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with('#') || !line.contains('$') {
+            out.push_str(line);
+        } else {
+            let done = crate::stack::interpolate_text(line, vars, &mut unset).map_err(|e| {
+                problem(
+                    file,
+                    index + 1,
+                    e,
+                    "set the variable in the environment or in `.env` beside the catalog; `$$` is a literal `$`",
+                )
+            })?;
+            if done.contains('\n') {
+                return Err(problem(
+                    file,
+                    index + 1,
+                    "a variable's value spans lines",
+                    "a catalog takes one-line values",
+                ));
+            }
+            out.push_str(&done);
+        }
+        out.push('\n');
+    }
+    for name in unset {
+        tracing::warn!(file = %file.display(), "variable `{name}` is not set; it stands for an empty string");
+    }
+    Ok(out)
+}
+
+/// The line of the `index`th entry of `checks:` (the line of its `- `), for messages.
+fn entry_lines(text: &str) -> Vec<usize> {
+    let mut lines = Vec::new();
+    let mut inside = false;
+    let mut indent = None;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let depth = line.len() - trimmed.len();
+        if depth == 0 {
+            inside = trimmed.starts_with("checks:");
+            continue;
+        }
+        if inside && trimmed.starts_with("- ") && *indent.get_or_insert(depth) == depth {
+            lines.push(index + 1);
+        }
+    }
+    lines
+}
+
+/// Reads, interpolates and checks a catalog. `vars` are the environment over the `.env`
+/// beside the file.
+///
+/// # Errors
+/// A usage error (exit 2) naming `file:line`, what was expected, and a hint.
+pub fn load(file: &Path, vars: &BTreeMap<String, String>) -> Result<Catalog, Error> {
+    let text = crate::limits::read_text(file, MAX_BYTES).map_err(|e| {
+        Error::usage(format!(
+            "cannot read the catalog `{}`: {}",
+            file.display(),
+            crate::reason::io_reason(&e)
+        ))
+        .with_hint("pass the catalog with `-c FILE` (e.g. `checks/chat.yml`)")
+    })?;
+    let text = interpolate(file, &text, vars)?;
+    let raw: RawCatalog = yaml_serde::from_str(&text).map_err(|e| {
+        let line = e.location().map_or(1, |l| l.line());
+        let message = e.to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        let hint = if message.contains("unknown field") {
+            "an entry takes `name`, `check`, `from`, `timeout`, `interval`, `retries`, `severity`, `max_latency` and `tags` (see checks/README.md)"
+        } else if message.contains("did not match any variant") {
+            "`check` is a target URL (`tcp://mongo:27017`), a command line (`mongo --uri mongodb://mongo:27017`) or a list of its words"
+        } else {
+            "see checks/README.md for the format"
+        };
+        problem(file, line, message, hint)
+    })?;
+    let lines = entry_lines(&text);
+    let duration = |line: usize, key: &str, text: Option<&String>, default: Duration| match text {
+        None => Ok(default),
+        Some(t) => syntax_duration(t)
+            .map_err(|e| problem(file, line, format!("`{key}`: {e}"), ""))
+            .and_then(|d| {
+                if d.is_zero() {
+                    Err(problem(file, line, format!("`{key}` must be above 0"), ""))
+                } else {
+                    Ok(d)
+                }
+            }),
+    };
+    let default_timeout = duration(
+        1,
+        "timeout",
+        raw.defaults.timeout.as_ref(),
+        Duration::from_secs(5),
+    )?;
+    let default_interval = duration(
+        1,
+        "interval",
+        raw.defaults.interval.as_ref(),
+        Duration::from_secs(30),
+    )?;
+    let mut checks = Vec::new();
+    let mut names = BTreeSet::new();
+    for (index, entry) in raw.checks.into_iter().enumerate() {
+        let line = lines.get(index).copied().unwrap_or(1);
+        if entry.name.trim().is_empty() {
+            return Err(problem(file, line, "a check needs a `name`", ""));
+        }
+        if !names.insert(entry.name.clone()) {
+            return Err(problem(
+                file,
+                line,
+                format!("two checks are named `{}`", entry.name),
+                "names identify checks in reports and metrics; make them unique",
+            ));
+        }
+        let what = match entry.check {
+            RawCheck::Line(text) if text.contains("://") && !text.trim().contains(' ') => {
+                What::Target(text.trim().to_owned())
+            }
+            RawCheck::Line(text) => What::Command(
+                shlex::split(&text)
+                    .ok_or_else(|| problem(file, line, "`check` has an unterminated quote", ""))?,
+            ),
+            RawCheck::Args(args) => What::Command(args),
+        };
+        match &what {
+            What::Target(url) => {
+                url.parse::<crate::netns::target::ProbeTarget>()
+                    .map_err(|e| problem(file, line, format!("check `{}`: {e}", entry.name), ""))?;
+            }
+            What::Command(args) => {
+                if entry.from.is_some() {
+                    return Err(problem(
+                        file,
+                        line,
+                        format!(
+                            "check `{}`: `from` runs a target URL, not a command",
+                            entry.name
+                        ),
+                        "write the check as a URL (`tcp://mongo:27017`, `mongodb://mongo:27017/?replicaSet=rs0`, `rocketchat+http://rocketchat:3000`...), or drop `from`",
+                    ));
+                }
+                parse_command(args).map_err(|e| {
+                    problem(
+                        file,
+                        line,
+                        format!("check `{}`: {e}", entry.name),
+                        "the command is what follows `stackctl check`, e.g. `tcp mongo:27017`; `stackctl check --help` lists the kinds",
+                    )
+                })?;
+            }
+        }
+        let timeout = duration(line, "timeout", entry.timeout.as_ref(), default_timeout)?;
+        let interval = duration(line, "interval", entry.interval.as_ref(), default_interval)?;
+        let max_latency = entry
+            .max_latency
+            .as_ref()
+            .map(|t| duration(line, "max_latency", Some(t), Duration::ZERO))
+            .transpose()?;
+        checks.push(Entry {
+            name: entry.name,
+            line,
+            what,
+            from: entry.from,
+            timeout: timeout.min(crate::limits::MAX_DURATION),
+            interval,
+            retries: entry.retries.or(raw.defaults.retries).unwrap_or(1).max(1),
+            severity: entry
+                .severity
+                .or(raw.defaults.severity)
+                .unwrap_or(Severity::Critical),
+            max_latency,
+            tags: entry.tags,
+        });
+    }
+    if checks.is_empty() {
+        return Err(problem(
+            file,
+            1,
+            "the catalog has no checks",
+            "add entries under `checks:`",
+        ));
+    }
+    Ok(Catalog {
+        file: file.to_path_buf(),
+        project: raw.project,
+        checks,
+    })
+}
+
+/// The variables a catalog sees: the `.env` beside it, overridden by the environment.
+#[must_use]
+pub fn variables(file: &Path) -> BTreeMap<String, String> {
+    let mut vars = file
+        .parent()
+        .map(|dir| dir.join(".env"))
+        .and_then(|env| crate::limits::read_text(&env, MAX_BYTES).ok())
+        .and_then(|text| crate::stack::parse_dotenv(&text).ok())
+        .unwrap_or_default();
+    vars.extend(std::env::vars());
+    vars
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Catalog, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checks.yml");
+        std::fs::write(&file, text).unwrap();
+        let vars = BTreeMap::from([("HOST".to_owned(), "mongo".to_owned())]);
+        load(&file, &vars)
+    }
+
+    #[test]
+    fn entries_take_urls_command_lines_and_lists() {
+        let catalog = load_text(
+            "project: demo\ndefaults:\n  timeout: 2s\nchecks:\n  - name: tcp\n    check: tcp://${HOST}:27017\n    from: bot\n  - name: mongo\n    check: mongo --uri mongodb://${HOST}:27017 --replica-set rs0\n    severity: warning\n    max_latency: 200ms\n  - name: http\n    check: [http, \"http://web:80/\", --status, 2xx]\n    timeout: 1s\n",
+        )
+        .unwrap();
+        assert_eq!(catalog.project.as_deref(), Some("demo"));
+        let [tcp, mongo, http] = &catalog.checks[..] else {
+            panic!("{catalog:?}")
+        };
+        assert!(matches!(&tcp.what, What::Target(u) if u == "tcp://mongo:27017"));
+        assert_eq!(tcp.kind(), "tcp");
+        assert_eq!(tcp.timeout, Duration::from_secs(2));
+        assert_eq!(tcp.line, 5);
+        assert_eq!(mongo.kind(), "mongo");
+        assert_eq!(mongo.severity, Severity::Warning);
+        assert_eq!(mongo.max_latency, Some(Duration::from_millis(200)));
+        assert_eq!(mongo.line, 8);
+        assert_eq!(http.timeout, Duration::from_secs(1));
+        assert_eq!(http.line, 12);
+    }
+
+    #[test]
+    fn mistakes_name_the_line_and_the_fix() {
+        let cases = [
+            (
+                "checks:\n  - name: a\n    check: tcp://a:1\n    tiemout: 1s\n",
+                "checks.yml:4",
+                "unknown field `tiemout`",
+            ),
+            (
+                "checks:\n  - name: a\n    check: tcp a:1\n  - name: b\n    check: mongo --urii x\n",
+                "checks.yml:4",
+                "unexpected argument '--urii'",
+            ),
+            (
+                "checks:\n  - name: a\n    check: ftp://a:1\n",
+                "checks.yml:2",
+                "check `a`",
+            ),
+            (
+                "checks:\n  - name: a\n    check: tcp a:1\n    from: bot\n",
+                "checks.yml:2",
+                "`from` runs a target URL",
+            ),
+            (
+                "checks:\n  - name: a\n    check: tcp://a:1\n    timeout: soon\n",
+                "checks.yml:2",
+                "not a duration",
+            ),
+            (
+                "checks:\n  - name: a\n    check: tcp://a:1\n  - name: a\n    check: tcp://b:1\n",
+                "checks.yml:4",
+                "two checks are named `a`",
+            ),
+            (
+                "checks:\n  - name: a\n    check: tcp://${NOPE:?set NOPE}:1\n",
+                "checks.yml:3",
+                "set NOPE",
+            ),
+            (
+                "checks:\n  - name: a\n    check: tcp://a:1\n    severity: fatal\n",
+                "checks.yml:4",
+                "unknown variant `fatal`",
+            ),
+        ];
+        for (text, at, what) in cases {
+            let e = load_text(text).unwrap_err();
+            assert_eq!(e.exit_status(), crate::exit::ExitStatus::Usage, "{e:?}");
+            assert!(e.message().starts_with(at), "{text}: {}", e.message());
+            assert!(e.message().contains(what), "{text}: {}", e.message());
+        }
+    }
+}
