@@ -33,6 +33,7 @@ pub mod retry;
 pub mod rocketchat;
 pub(crate) mod run;
 pub mod secret;
+pub mod serve;
 pub mod settings;
 pub mod smoke;
 pub mod stack;

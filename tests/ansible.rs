@@ -274,10 +274,11 @@ fn the_role_brings_the_stack_up_once_and_then_changes_only_what_a_new_domain_tou
         .filter(|(service, id)| before.get(*service) != Some(id))
         .map(|(service, _)| service.as_str())
         .collect();
-    // The domain is in Rocket.Chat's ROOT_URL, the certificate and nginx's vhost and check.
+    // The domain is in Rocket.Chat's ROOT_URL, the certificate, nginx's vhost and check, and
+    // the status service's front-door check.
     assert_eq!(
         recreated,
-        ["certs", "nginx", "rocketchat"],
+        ["certs", "nginx", "rocketchat", "status"],
         "{}",
         moved.stdout
     );

@@ -5,6 +5,7 @@ mod support;
 
 mod ansible;
 mod bounded;
+mod catalog;
 mod chat_stack;
 mod check_dns;
 mod check_http;

@@ -20,6 +20,9 @@ command -v curl >/dev/null || missing+=(curl)
 command -v bc >/dev/null || missing+=(bc)
 command -v node >/dev/null || missing+=(nodejs)
 command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+# xmllint validates JUnit reports against tests/schemas/junit.xsd; wrk loads `serve`'s /metrics.
+command -v xmllint >/dev/null || missing+=(libxml2-utils)
+command -v wrk >/dev/null || missing+=(wrk)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   as_root apt-get update -qq

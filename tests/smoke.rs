@@ -14,19 +14,19 @@ use crate::support::docker::{Cleanup, docker, static_binaries, static_simulators
 use crate::support::{Output, stackctl};
 
 /// The demo's default passwords (`${ADMIN_PASS:-bench-admin-pass}`...): they must never show.
-const ADMIN_PASS: &str = "bench-admin-pass";
-const BOT_PASS: &str = "bench-bot-pass";
+pub(crate) const ADMIN_PASS: &str = "bench-admin-pass";
+pub(crate) const BOT_PASS: &str = "bench-bot-pass";
 
-struct Demo {
-    dir: tempfile::TempDir,
-    name: String,
-    image: String,
+pub(crate) struct Demo {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) name: String,
+    pub(crate) image: String,
     _cleanup: Cleanup,
 }
 
 impl Demo {
     /// Builds the demo image and brings the demo stack up with `stackctl up`.
-    fn up() -> Self {
+    pub(crate) fn up() -> Self {
         static_simulators();
         let mut cleanup = Cleanup::default();
         let image = unique("stackctl-test-demo");
@@ -59,7 +59,7 @@ impl Demo {
     }
 
     /// `stackctl GLOBALS COMMAND -f FILE -p NAME REST`; no password may show in its output.
-    fn run(&self, globals: &[&str], command: &str, rest: &[&str]) -> Output {
+    pub(crate) fn run(&self, globals: &[&str], command: &str, rest: &[&str]) -> Output {
         let file = Self::file();
         let mut args: Vec<&str> = globals.to_vec();
         args.extend([command, "-f", file.to_str().unwrap(), "-p", &self.name]);
@@ -182,6 +182,7 @@ fn smoke_is_green_on_the_demo_stack_and_names_the_step_that_breaks() {
         (last["ok"].clone(), last["failed"].clone()),
         (json!(true), json!(0))
     );
+    crate::catalog::xmllint(&junit);
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<testcase ").count(), events.len() - 1, "{xml}");
     assert!(xml.contains(r#"failures="0""#), "{xml}");

@@ -57,6 +57,8 @@ pub struct Entry {
     pub what: What,
     /// The service whose network namespace it runs from (a target URL only).
     pub from: Option<String>,
+    /// The service it is about (`service:`, else the host it checks).
+    pub service: String,
     pub timeout: Duration,
     /// `serve`: how often it runs.
     pub interval: Duration,
@@ -119,6 +121,7 @@ struct RawEntry {
     name: String,
     check: RawCheck,
     from: Option<String>,
+    service: Option<String>,
     timeout: Option<String>,
     interval: Option<String>,
     retries: Option<u32>,
@@ -246,7 +249,7 @@ pub fn load(file: &Path, vars: &BTreeMap<String, String>) -> Result<Catalog, Err
             .unwrap_or(&message)
             .to_owned();
         let hint = if message.contains("unknown field") {
-            "an entry takes `name`, `check`, `from`, `timeout`, `interval`, `retries`, `severity`, `max_latency` and `tags` (see checks/README.md)"
+            "an entry takes `name`, `check`, `from`, `service`, `timeout`, `interval`, `retries`, `severity`, `max_latency` and `tags` (see checks/README.md)"
         } else if message.contains("did not match any variant") {
             "`check` is a target URL (`tcp://mongo:27017`), a command line (`mongo --uri mongodb://mongo:27017`) or a list of its words"
         } else {
@@ -338,11 +341,13 @@ pub fn load(file: &Path, vars: &BTreeMap<String, String>) -> Result<Catalog, Err
             .as_ref()
             .map(|t| duration(line, "max_latency", Some(t), Duration::ZERO))
             .transpose()?;
+        let service = entry.service.unwrap_or_else(|| checked_host(&what));
         checks.push(Entry {
             name: entry.name,
             line,
             what,
             from: entry.from,
+            service,
             timeout: timeout.min(crate::limits::MAX_DURATION),
             interval,
             retries: entry.retries.or(raw.defaults.retries).unwrap_or(1).max(1),
@@ -367,6 +372,35 @@ pub fn load(file: &Path, vars: &BTreeMap<String, String>) -> Result<Catalog, Err
         project: raw.project,
         checks,
     })
+}
+
+/// The host a check is about: a URL's host, or a `HOST:PORT` argument's host.
+fn checked_host(what: &What) -> String {
+    let words: Vec<&str> = match what {
+        What::Target(url) => vec![url.as_str()],
+        What::Command(args) => args.iter().skip(1).map(String::as_str).collect(),
+    };
+    for word in words {
+        if let Some((_, rest)) = word.split_once("://") {
+            let authority = rest.split(['/', '?']).next().unwrap_or_default();
+            let host = authority.rsplit('@').next().unwrap_or_default();
+            let host = host.split(',').next().unwrap_or_default();
+            let host = match host.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or_default(),
+                None => host.split(':').next().unwrap_or_default(),
+            };
+            return host.to_owned();
+        }
+        if let Some((host, port)) = word.rsplit_once(':') {
+            if !host.is_empty() && !word.starts_with('-') && port.parse::<u16>().is_ok() {
+                return host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned();
+            }
+        }
+    }
+    String::new()
 }
 
 /// The variables a catalog sees: the `.env` beside it, overridden by the environment.
@@ -408,12 +442,24 @@ mod tests {
         assert_eq!(tcp.kind(), "tcp");
         assert_eq!(tcp.timeout, Duration::from_secs(2));
         assert_eq!(tcp.line, 5);
+        assert_eq!(tcp.service, "mongo");
         assert_eq!(mongo.kind(), "mongo");
         assert_eq!(mongo.severity, Severity::Warning);
         assert_eq!(mongo.max_latency, Some(Duration::from_millis(200)));
         assert_eq!(mongo.line, 8);
         assert_eq!(http.timeout, Duration::from_secs(1));
         assert_eq!(http.line, 12);
+        assert_eq!(http.service, "web");
+        assert_eq!(
+            checked_host(&What::Command(vec!["tcp".into(), "db:5432".into()])),
+            "db"
+        );
+        assert_eq!(
+            checked_host(&What::Target(
+                "mongodb://u:p@m1:27017,m2/?replicaSet=rs0".into()
+            )),
+            "m1"
+        );
     }
 
     #[test]

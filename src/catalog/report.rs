@@ -194,6 +194,7 @@ mod tests {
             name: name.to_owned(),
             kind: "tcp".to_owned(),
             from: None,
+            service: String::new(),
             severity,
             ok,
             detail: if ok { "connected" } else { "refused <here>" }.to_owned(),

@@ -2,6 +2,7 @@
 //! throw-away container in that service's network namespace (one per service and round).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -29,6 +30,9 @@ pub struct CheckResult {
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// The service it is about.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub service: String,
     pub severity: Severity,
     pub ok: bool,
     /// What was seen, or why it failed (secrets masked).
@@ -44,6 +48,7 @@ impl CheckResult {
             name: entry.name.clone(),
             kind: entry.kind(),
             from: entry.from.clone(),
+            service: entry.service.clone(),
             severity: entry.severity,
             ok,
             detail: crate::redact::text(detail),
@@ -101,7 +106,9 @@ impl Remote {
                     .with_hint("add `project: NAME` to the catalog, or pass `-p NAME`")
             })?;
         let docker = DockerApi::connect().await?;
-        let binary = ProbeBinary::load(None)?;
+        // As `probe --binary`: the static stackctl put in the probe image (else this one).
+        let explicit = std::env::var_os(crate::env_vars::STACKCTL_PROBE_BINARY).map(PathBuf::from);
+        let binary = ProbeBinary::load(explicit.as_deref())?;
         let image = image::ensure(&docker, &binary).await?;
         Ok(Some(Self {
             docker,

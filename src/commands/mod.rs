@@ -13,6 +13,7 @@ pub mod install;
 pub mod man;
 pub mod probe;
 pub mod render;
+pub mod serve;
 pub mod smoke;
 pub mod status;
 pub mod up;
@@ -57,6 +58,8 @@ pub enum Command {
     Smoke(smoke::SmokeArgs),
     /// Run every check of a catalog once (in parallel); exit 0 when every critical one passes
     Verify(verify::VerifyArgs),
+    /// Run a catalog's checks on their intervals and serve /healthz, /status and /metrics
+    Serve(serve::ServeArgs),
     /// Write the stack for another engine (Kubernetes manifests)
     #[command(subcommand)]
     Render(render::RenderCommand),
@@ -86,6 +89,7 @@ pub async fn execute(
         Command::Probe(args) => probe::run(args, settings).await.map(Completion::Exit),
         Command::Smoke(args) => smoke::run(args, settings).await.map(Completion::Exit),
         Command::Verify(args) => verify::run(args, settings).await.map(Completion::Exit),
+        Command::Serve(args) => serve::run(args, settings).await.map(Completion::Exit),
         Command::Render(command) => render::run(command, settings).map(Completion::Exit),
         Command::Install(args) => install::run(&args, settings).map(Completion::Exit),
     }

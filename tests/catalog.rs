@@ -1,0 +1,577 @@
+//! Check catalogs: `verify` against real servers on loopback (its text, NDJSON, TAP and JUnit —
+//! the JUnit validated by xmllint against tests/schemas/junit.xsd), `serve` (health, status,
+//! metrics read by Prometheus's own OpenMetrics parser, a load of wrk with memory measured,
+//! SIGTERM), the stacks' catalogs against checks/catalog.schema.json, and the demo stack's
+//! catalog in its `status` service and from the host with `from:`.
+
+use std::io::{BufRead, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{closed_port, dns, http, stackctl};
+
+const PASSWORD: &str = "catalog-secret-pw";
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn venv_python() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python")
+}
+
+/// A catalog over every kind of target this machine can serve, one warning failing.
+fn loopback_catalog(web: SocketAddr, tcp: SocketAddr, dns: SocketAddr) -> String {
+    format!(
+        r#"defaults:
+  timeout: 2s
+checks:
+  - name: web health
+    check: http://{web}/health
+    max_latency: 1s
+    tags: [web]
+  - name: web says ok
+    check: [http, "http://{web}/health", --status, "200", --json-path, status=ok]
+    tags: [web]
+  - name: port open
+    check: tcp {tcp}
+  - name: db resolves
+    check: dns db.test --server {dns} --expect 10.0.0.5
+  - name: login refused
+    check: rocketchat-login --url http://127.0.0.1:{closed} --user bot --password-env CATALOG_PW
+    severity: warning
+"#,
+        closed = closed_port()
+    )
+}
+
+#[test]
+fn verify_reports_every_check_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = http::start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = listener.local_addr().unwrap();
+    let dns = dns::start();
+    let file = write(dir.path(), "checks.yml", &loopback_catalog(web, tcp, dns));
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["-c", file.to_str().unwrap()]);
+        let out = stackctl(all).env("CATALOG_PW", PASSWORD).output();
+        assert!(
+            !out.stdout.contains(PASSWORD) && !out.stderr.contains(PASSWORD),
+            "the password leaked: {out:#?}"
+        );
+        out
+    };
+
+    let text = run(&["verify"]);
+    text.code(0);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{text:#?}");
+    assert!(
+        lines[0].starts_with("ok   web health: reachable: 200 OK"),
+        "{text:#?}"
+    );
+    assert!(lines[3].starts_with("ok   db resolves: "), "{text:#?}");
+    assert!(lines[4].starts_with("warn login refused: "), "{text:#?}");
+    assert!(
+        lines[5].starts_with("verify: 4 passed, 0 failed, 1 warning(s) in "),
+        "{text:#?}"
+    );
+
+    let json = run(&["--json", "verify"]);
+    json.code(0);
+    let events: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 6);
+    assert_eq!(events[2]["name"], "port open");
+    assert_eq!(events[2]["service"], "127.0.0.1");
+    assert_eq!(events[4]["severity"], "warning");
+    assert_eq!(events[4]["ok"], false);
+    assert_eq!(events[5]["event"], "verify_finished");
+    assert_eq!(events[5]["ok"], true);
+
+    let tagged = run(&["verify", "--tag", "web"]);
+    tagged.code(0);
+    assert_eq!(tagged.stdout.lines().count(), 3, "{tagged:#?}");
+
+    let junit = dir.path().join("verify.xml");
+    let tap = run(&[
+        "verify",
+        "--format",
+        "tap",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    tap.code(0);
+    assert!(
+        tap.stdout
+            .starts_with("TAP version 13\n1..5\nok 1 - web health\n"),
+        "{tap:#?}"
+    );
+    assert!(
+        tap.stdout
+            .contains("not ok 5 - login refused # TODO severity warning\n  ---\n"),
+        "{tap:#?}"
+    );
+    xmllint(&junit);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 5);
+    assert!(xml.contains(r#"type="warning""#), "{xml}");
+
+    // A critical check failing fails the run, naming it.
+    drop(listener);
+    let red = run(&["verify"]);
+    red.code(1);
+    assert!(red.stdout.contains("FAIL port open: "), "{red:#?}");
+    assert!(
+        red.stdout.contains("verify: 3 passed, 1 failed"),
+        "{red:#?}"
+    );
+    let junit = dir.path().join("red.xml");
+    run(&["verify", "--junit", junit.to_str().unwrap()]).code(1);
+    xmllint(&junit);
+
+    // A slow pass is a failure when the entry bounds its latency.
+    let slow = write(
+        dir.path(),
+        "slow.yml",
+        &format!(
+            "checks:\n  - name: stalls\n    check: http://{web}/stall\n    timeout: 300ms\n  - name: too slow\n    check: dns db.test --server {dns}\n    max_latency: 1ns\n"
+        ),
+    );
+    let out = stackctl(["verify", "-c", slow.to_str().unwrap()]).output();
+    out.code(1);
+    assert!(out.stdout.contains("FAIL stalls: "), "{out:#?}");
+    assert!(out.stdout.contains("over its max_latency of"), "{out:#?}");
+}
+
+/// Validates a JUnit report against tests/schemas/junit.xsd with xmllint.
+pub(crate) fn xmllint(file: &Path) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/junit.xsd");
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(file)
+        .output()
+        .expect("xmllint runs (tests/setup.sh installs libxml2-utils)");
+    assert!(
+        out.status.success(),
+        "{} is not valid JUnit: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_bad_catalog_is_refused_with_its_line_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "checks.yml",
+        "checks:\n  - name: ok\n    check: tcp://127.0.0.1:1\n  - name: typo\n    check: mongo --urii mongodb://x\n",
+    );
+    for command in ["verify", "serve"] {
+        let out = stackctl([command, "-c", file.to_str().unwrap()]).output();
+        out.code(2);
+        assert!(
+            out.stderr
+                .starts_with("error: checks.yml:4: check `typo`: unexpected argument '--urii'"),
+            "{out:#?}"
+        );
+        assert!(out.stderr.contains("hint: "), "{out:#?}");
+    }
+    let missing = stackctl(["verify", "-c", "/nonexistent/checks.yml"]).output();
+    missing.code(2);
+    assert!(
+        missing.stderr.contains("hint: pass the catalog"),
+        "{missing:#?}"
+    );
+}
+
+/// The stacks' catalogs load and follow checks/catalog.schema.json.
+#[test]
+fn the_stacks_catalogs_follow_the_schema() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = r#"
+import json, sys, yaml, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(schema)
+for path in sys.argv[2:]:
+    jsonschema.validate(yaml.safe_load(open(path)), schema)
+bad = {"checks": [{"name": "x", "check": "tcp://a:1", "tiemout": "1s"}]}
+try:
+    jsonschema.validate(bad, schema)
+    sys.exit("a misspelt key passed the schema")
+except jsonschema.ValidationError:
+    pass
+"#;
+    let out = Command::new(venv_python())
+        .arg("-c")
+        .arg(script)
+        .arg(root.join("checks/catalog.schema.json"))
+        .arg(root.join("checks/demo.yml"))
+        .arg(root.join("checks/chat.yml"))
+        .output()
+        .expect("the venv's python (tests/setup.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And stackctl reads them (variables as the status services set them).
+    for (name, vars) in [
+        ("demo.yml", vec![]),
+        (
+            "chat.yml",
+            vec![
+                ("DOMAIN", "chat.example"),
+                ("TLS_CERT_FILE", "c.pem"),
+                ("BOT_USER", "bot"),
+                ("BOT_ROOM", "devops"),
+            ],
+        ),
+    ] {
+        // `--tag nothing` loads and checks the file, then refuses: nothing is run.
+        let mut run = stackctl([
+            "verify",
+            "-c",
+            root.join("checks").join(name).to_str().unwrap(),
+            "--tag",
+            "nothing",
+        ]);
+        for (k, v) in vars {
+            run = run.env(k, v);
+        }
+        let out = run.output();
+        out.code(2);
+        assert!(
+            out.stderr.contains("has the tag(s) nothing"),
+            "{name}: {out:#?}"
+        );
+    }
+}
+
+/// A `stackctl serve` child, killed on drop.
+struct Served {
+    child: Child,
+    address: SocketAddr,
+}
+
+impl Served {
+    fn start(catalog: &Path) -> Self {
+        let mut child = Command::new(crate::support::binary())
+            .args([
+                "serve",
+                "-c",
+                catalog.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env_clear()
+            .env("CATALOG_PW", PASSWORD)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let address = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .parse()
+            .unwrap();
+        // Keep draining stderr so that serve never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = stderr.read_to_string(&mut rest);
+            assert!(!rest.contains(PASSWORD), "the password leaked: {rest}");
+        });
+        Self { child, address }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut stream = std::net::TcpStream::connect(self.address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        let status = reply
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = reply
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    fn wait_for(&self, path: &str, want: u16) -> String {
+        let started = Instant::now();
+        loop {
+            let (status, body) = self.get(path);
+            if status == want {
+                return body;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{path} stayed {status}: {body}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_reports_health_status_and_metrics_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = http::start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = listener.local_addr().unwrap();
+    let file = write(
+        dir.path(),
+        "checks.yml",
+        &format!(
+            "defaults:\n  interval: 200ms\n  timeout: 1s\nchecks:\n  - name: web health\n    check: http://{web}/health\n  - name: port open\n    check: tcp://{tcp}\n    retries: 2\n  - name: login refused\n    check: rocketchat-login --url http://127.0.0.1:{} --user bot --password-env CATALOG_PW\n    severity: warning\n",
+            closed_port()
+        ),
+    );
+    let served = Served::start(&file);
+    let body = served.wait_for("/healthz", 200);
+    assert!(
+        body.starts_with("ok: 3 check(s)\nwarnings:\nlogin refused: "),
+        "{body}"
+    );
+
+    let (status, body) = served.get("/status");
+    assert_eq!(status, 200);
+    let state: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(state["ok"], true);
+    assert_eq!(state["checks"][1]["name"], "port open");
+    assert_eq!(state["checks"][1]["up"], true);
+    assert!(!state["checks"][0]["history"].as_array().unwrap().is_empty());
+    assert_eq!(served.get("/nope").0, 404);
+
+    // /metrics, read by Prometheus's own parser.
+    let (status, metrics) = served.get("/metrics");
+    assert_eq!(status, 200);
+    let parsed = parse_metrics(&metrics);
+    assert_eq!(
+        parsed["stackctl_check_up"]["web health"], 1.0,
+        "{parsed:#?}"
+    );
+    assert_eq!(parsed["stackctl_check_up"]["login refused"], 0.0);
+    assert!(parsed["stackctl_check_duration_seconds"]["port open"] > 0.0);
+    assert!(parsed["stackctl_check_last_change_timestamp_seconds"]["port open"] > 1.7e9);
+
+    // The port closes: two failures in a row, then 503 naming it.
+    drop(listener);
+    let body = served.wait_for("/healthz", 503);
+    assert!(body.starts_with("down:\nport open: "), "{body}");
+    let parsed = parse_metrics(&served.get("/metrics").1);
+    assert_eq!(parsed["stackctl_check_up"]["port open"], 0.0);
+
+    // Load: wrk on /metrics for 10 s; memory must stay where it was.
+    let before = served.rss_kib();
+    let wrk = Command::new("wrk")
+        .args(["-t2", "-c32", "-d10s"])
+        .arg(format!("http://{}/metrics", served.address))
+        .output()
+        .expect("wrk runs (tests/setup.sh installs it)");
+    let report = String::from_utf8_lossy(&wrk.stdout).into_owned();
+    let per_second: f64 = report
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {report}"));
+    assert!(per_second > 100.0, "{report}");
+    assert!(!report.contains("Non-2xx"), "{report}");
+    let after = served.rss_kib();
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew from {before} KiB to {after} KiB under load"
+    );
+
+    // SIGTERM: it stops promptly, with success.
+    let mut served = served;
+    let killed = Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = served.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "serve ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+/// Metric → check → value, from `prometheus_client.openmetrics.parser`.
+fn parse_metrics(
+    text: &str,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>> {
+    let script = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for sample in family.samples:
+        out.setdefault(sample.name, {})[sample.labels["check"]] = sample.value
+print(json.dumps(out))
+"#;
+    let mut child = Command::new(venv_python())
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the venv's python (tests/setup.sh)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the OpenMetrics parser refused /metrics: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The demo stack: its `status` service serves checks/demo.yml (healthy once every critical
+/// check passes), `verify` runs it inside the stack, and from the host `from:` checks run in
+/// the bot's network namespace.
+#[test]
+fn the_demo_stack_verifies_itself_and_from_its_services() {
+    let demo = crate::smoke::Demo::up();
+    let status = format!("{}-status-1", demo.name);
+    let health =
+        crate::support::docker::docker(&["inspect", "-f", "{{.State.Health.Status}}", &status]);
+    assert!(
+        matches!(health.as_str(), "healthy" | "starting"),
+        "{health}"
+    );
+    let inside = Command::new("docker")
+        .args([
+            "exec",
+            &status,
+            "/stackctl",
+            "verify",
+            "-c",
+            "/checks/demo.yml",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&inside.stdout).into_owned();
+    assert!(
+        inside.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&inside.stderr)
+    );
+    assert!(
+        text.contains("verify: 7 passed, 0 failed, 0 warning(s)"),
+        "{text}"
+    );
+    assert!(!text.contains(crate::smoke::BOT_PASS));
+    let metrics = Command::new("docker")
+        .args([
+            "exec",
+            &status,
+            "/stackctl",
+            "check",
+            "http",
+            "http://127.0.0.1:9300/metrics",
+            "--body-contains",
+            "stackctl_check_up{check=\"mongo has a primary\"",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        metrics.status.success(),
+        "{}",
+        String::from_utf8_lossy(&metrics.stdout)
+    );
+
+    let catalog = write(
+        demo.dir.path(),
+        "from.yml",
+        "checks:\n  - name: bot reaches mongo\n    check: tcp://mongo:27017\n    from: bot\n  - name: bot sees the primary\n    check: mongodb://mongo:27017/?replicaSet=rs0\n    from: bot\n  - name: bot reaches rocketchat\n    check: rocketchat+http://rocketchat:3000\n    from: bot\n  - name: nothing on mongo:1\n    check: tcp://mongo:1\n    from: status\n    severity: warning\n",
+    );
+    let out = stackctl([
+        "--json",
+        "verify",
+        "-c",
+        catalog.to_str().unwrap(),
+        "-p",
+        &demo.name,
+    ])
+    .env(
+        "STACKCTL_PROBE_BINARY",
+        crate::support::docker::static_binaries()
+            .join("stackctl")
+            .to_str()
+            .unwrap(),
+    )
+    .output();
+    out.code(0);
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 5, "{out:#?}");
+    for event in &events[..3] {
+        assert_eq!(event["ok"], true, "{event}");
+        assert_eq!(event["from"], "bot");
+    }
+    assert_eq!(events[3]["ok"], false);
+    assert_eq!(events[3]["from"], "status");
+    assert_eq!(events[4]["ok"], true);
+}
