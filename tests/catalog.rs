@@ -392,11 +392,14 @@ fn serve_reports_health_status_and_metrics_and_stops_on_sigterm() {
     let (status, metrics) = served.get("/metrics");
     assert_eq!(status, 200);
     let parsed = parse_metrics(&metrics);
-    assert_eq!(
-        parsed["stackctl_check_up"]["web health"], 1.0,
+    assert!(
+        parsed["stackctl_check_up"]["web health"] > 0.5,
         "{parsed:#?}"
     );
-    assert_eq!(parsed["stackctl_check_up"]["login refused"], 0.0);
+    assert!(
+        parsed["stackctl_check_up"]["login refused"] < 0.5,
+        "{parsed:#?}"
+    );
     assert!(parsed["stackctl_check_duration_seconds"]["port open"] > 0.0);
     assert!(parsed["stackctl_check_last_change_timestamp_seconds"]["port open"] > 1.7e9);
 
@@ -405,7 +408,10 @@ fn serve_reports_health_status_and_metrics_and_stops_on_sigterm() {
     let body = served.wait_for("/healthz", 503);
     assert!(body.starts_with("down:\nport open: "), "{body}");
     let parsed = parse_metrics(&served.get("/metrics").1);
-    assert_eq!(parsed["stackctl_check_up"]["port open"], 0.0);
+    assert!(
+        parsed["stackctl_check_up"]["port open"] < 0.5,
+        "{parsed:#?}"
+    );
 
     // Load: wrk on /metrics for 10 s; memory must stay where it was.
     let before = served.rss_kib();
