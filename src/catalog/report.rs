@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::Severity;
 use super::run::CheckResult;
+use crate::output::junit::{self, Case, Verdict};
 use crate::output::{human_duration, millis};
-use crate::smoke::report::escape;
 
 /// Counts of a run.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -139,50 +139,27 @@ pub fn tap(results: &[CheckResult]) -> String {
 /// JUnit XML, the dialect CI systems read: one testcase per check.
 #[must_use]
 pub fn junit(results: &[CheckResult], catalog: &str, elapsed: Duration) -> String {
-    let failures = results.iter().filter(|r| !r.ok).count();
-    let seconds = |ms: f64| format!("{:.3}", ms.max(0.0) / 1000.0);
-    let total = seconds(millis(elapsed));
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        xml,
-        "<testsuites name=\"stackctl verify\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{total}\">",
-        results.len()
-    );
-    let _ = writeln!(
-        xml,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{total}\">",
-        escape(catalog),
-        results.len()
-    );
-    for r in results {
-        let _ = write!(
-            xml,
-            "    <testcase name=\"{}\" classname=\"verify.{}\" time=\"{}\"",
-            escape(&r.name),
-            escape(&r.kind),
-            seconds(r.latency_ms)
-        );
-        if r.ok {
-            xml.push_str("/>\n");
-            continue;
-        }
-        let body = match &r.hint {
-            Some(hint) => format!("{}\nhint: {hint}", r.detail),
-            None => r.detail.clone(),
-        };
-        let kind = match r.severity {
-            Severity::Critical => "failure",
-            Severity::Warning => "warning",
-        };
-        let _ = writeln!(
-            xml,
-            ">\n      <failure message=\"{}\" type=\"{kind}\">{}</failure>\n    </testcase>",
-            escape(&r.detail),
-            escape(&body)
-        );
-    }
-    xml.push_str("  </testsuite>\n</testsuites>\n");
-    xml
+    let cases: Vec<Case<'_>> = results
+        .iter()
+        .map(|r| Case {
+            name: &r.name,
+            class: format!("verify.{}", r.kind),
+            detail: &r.detail,
+            elapsed_ms: r.latency_ms,
+            verdict: if r.ok {
+                Verdict::Passed
+            } else {
+                Verdict::Failed {
+                    kind: match r.severity {
+                        Severity::Critical => "failure",
+                        Severity::Warning => "warning",
+                    },
+                    body: junit::body(&r.detail, r.hint.as_deref()),
+                }
+            },
+        })
+        .collect();
+    junit::report("stackctl verify", catalog, &cases, elapsed)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 mod events;
 mod format;
+pub mod junit;
 mod render;
 
 pub use events::{Event, NotReady};

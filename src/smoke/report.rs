@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::step::{Status, StepResult};
 use crate::exit::ExitStatus;
+use crate::output::junit::{self, Case, Verdict};
 use crate::output::{human_duration, millis};
 
 /// `ok   service mongo: running, healthy (1.2 ms)`, with the hint on its own line.
@@ -111,87 +112,33 @@ impl Tally {
 /// The results as JUnit XML, the dialect CI systems (GitLab, Jenkins, GitHub actions) read.
 #[must_use]
 pub fn junit(results: &[StepResult], project: &str, elapsed: Duration) -> String {
-    let tally = Tally::of(results);
-    let failures = tally.failed + tally.timed_out;
-    let seconds = |ms: f64| format!("{:.3}", ms.max(0.0) / 1000.0);
-    let total = seconds(millis(elapsed));
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        xml,
-        "<testsuites name=\"stackctl smoke\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{}\" time=\"{total}\">",
-        results.len(),
-        tally.skipped
-    );
-    let _ = writeln!(
-        xml,
-        "  <testsuite name=\"smoke {}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{}\" time=\"{total}\">",
-        escape(project),
-        results.len(),
-        tally.skipped
-    );
-    for r in results {
-        let _ = write!(
-            xml,
-            "    <testcase name=\"{}\" classname=\"smoke.{}\" time=\"{}\"",
-            escape(&r.name),
-            escape(&r.kind),
-            seconds(r.elapsed_ms)
-        );
-        let body = match &r.hint {
-            Some(hint) => format!("{}\nhint: {hint}", r.detail),
-            None => r.detail.clone(),
-        };
-        match r.status {
-            Status::Passed => {
-                let _ = writeln!(
-                    xml,
-                    ">\n      <system-out>{}</system-out>\n    </testcase>",
-                    escape(&r.detail)
-                );
-            }
-            Status::Skipped => {
-                let _ = writeln!(
-                    xml,
-                    ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                    escape(&r.detail)
-                );
-            }
-            Status::Failed | Status::TimedOut => {
-                let kind = if r.status == Status::TimedOut {
-                    "timeout"
-                } else {
-                    "failure"
-                };
-                let _ = writeln!(
-                    xml,
-                    ">\n      <failure message=\"{}\" type=\"{kind}\">{}</failure>\n    </testcase>",
-                    escape(&r.detail),
-                    escape(&body)
-                );
-            }
-        }
-    }
-    xml.push_str("  </testsuite>\n</testsuites>\n");
-    xml
-}
-
-/// XML text and attribute escaping; characters XML 1.0 cannot hold are dropped.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' => out.push_str("&#10;"),
-            '\t' | '\r' => out.push(' '),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let cases: Vec<Case<'_>> = results
+        .iter()
+        .map(|r| Case {
+            name: &r.name,
+            class: format!("smoke.{}", r.kind),
+            detail: &r.detail,
+            elapsed_ms: r.elapsed_ms,
+            verdict: match r.status {
+                Status::Passed => Verdict::Passed,
+                Status::Skipped => Verdict::Skipped,
+                Status::Failed | Status::TimedOut => Verdict::Failed {
+                    kind: if r.status == Status::TimedOut {
+                        "timeout"
+                    } else {
+                        "failure"
+                    },
+                    body: junit::body(&r.detail, r.hint.as_deref()),
+                },
+            },
+        })
+        .collect();
+    junit::report(
+        "stackctl smoke",
+        &format!("smoke {project}"),
+        &cases,
+        elapsed,
+    )
 }
 
 #[cfg(test)]
