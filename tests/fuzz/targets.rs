@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Run)] = &[
     ("fit", fit),
     ("cert-names", cert_names),
     ("stack-file", stack_file),
+    ("catalog", catalog),
 ];
 
 fn text(input: &[u8]) -> String {
@@ -301,6 +302,50 @@ fn stack_file(input: &[u8]) -> Signature {
             assert!(
                 message.contains("compose.yml"),
                 "a refusal names the file: {message}"
+            );
+            shape(&text(input), Err(message))
+        }
+    }
+}
+
+/// A check catalog: no panic or hang; a refusal is a usage error naming `checks.yml:LINE`; an
+/// accepted catalog has unique names and bounded, non-zero timings.
+fn catalog(input: &[u8]) -> Signature {
+    thread_local! {
+        static DIR: std::path::PathBuf = {
+            let dir = std::env::temp_dir().join(format!(
+                "stackctl-fuzz-{}-catalog-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            std::fs::create_dir_all(&dir).expect("a scratch directory");
+            dir
+        };
+    }
+    let file = DIR.with(|dir| dir.join("checks.yml"));
+    std::fs::write(&file, input).expect("the input is written");
+    let vars = std::collections::BTreeMap::from([("HOST".to_owned(), "mongo".to_owned())]);
+    match stackctl::catalog::load(&file, &vars) {
+        Ok(catalog) => {
+            let names: std::collections::BTreeSet<_> =
+                catalog.checks.iter().map(|c| &c.name).collect();
+            assert_eq!(names.len(), catalog.checks.len(), "names are unique");
+            for check in &catalog.checks {
+                assert!(!check.timeout.is_zero() && !check.interval.is_zero());
+                assert!(check.retries >= 1);
+            }
+            format!("ok {}", catalog.checks.len().min(3))
+        }
+        Err(e) => {
+            let message = e.message().to_owned();
+            assert_eq!(
+                e.exit_status(),
+                stackctl::exit::ExitStatus::Usage,
+                "{message}"
+            );
+            assert!(
+                message.starts_with("checks.yml:") || message.starts_with("cannot read"),
+                "a refusal names the file and line: {message}"
             );
             shape(&text(input), Err(message))
         }
