@@ -412,7 +412,12 @@ pub fn variables(file: &Path) -> BTreeMap<String, String> {
         .and_then(|env| crate::limits::read_text(&env, MAX_BYTES).ok())
         .and_then(|text| crate::stack::parse_dotenv(&text).ok())
         .unwrap_or_default();
-    vars.extend(std::env::vars());
+    // `std::env::vars` panics on a variable that is not UTF-8: such a one cannot be
+    // interpolated into a catalog anyway, so it is skipped.
+    vars.extend(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    );
     vars
 }
 
