@@ -17,15 +17,20 @@ export BENCH_IMAGE="stackctl-bench-swarm:$$"
 project="stswarmbench$$"
 file=compose/demo/compose.yml
 made_swarm=
+had_gwbridge=
 cleanup() {
   "$stackctl" --quiet down --engine swarm -v -f "$file" -p "$project" >/dev/null 2>&1 || true
   "$stackctl" --quiet down -v -f "$file" -p "$project" >/dev/null 2>&1 || true
-  [ -z "$made_swarm" ] || docker swarm leave --force >/dev/null 2>&1 || true
+  if [ -n "$made_swarm" ]; then
+    docker swarm leave --force >/dev/null 2>&1 || true
+    [ -n "$had_gwbridge" ] || docker network rm docker_gwbridge >/dev/null 2>&1 || true
+  fi
   docker rmi -f "$BENCH_IMAGE" >/dev/null 2>&1 || true
   rm -rf "$out"
 }
 trap cleanup EXIT
 bash compose/demo/build-image.sh "$BENCH_IMAGE"
+had_gwbridge=$(docker network ls -q --filter name='^docker_gwbridge$')
 if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
   docker swarm init --advertise-addr 127.0.0.1 >/dev/null
   made_swarm=1
@@ -43,7 +48,7 @@ for engine in compose swarm; do
     echo "$engine run $i: $(tail -1 "$out/$engine") s, again $(tail -1 "$out/$engine-again") s" >&2
   done
 done
-echo "| demo stack, 7 services | median time to ready ($runs runs) | \`up\` again, unchanged |"
+echo "| demo stack, $(docker-compose -f "$file" config --services 2>/dev/null | wc -l) services | median time to ready ($runs runs) | \`up\` again, unchanged |"
 echo "|---|---|---|"
 echo "| \`stackctl up\` (plain containers) | $(median <"$out/compose") s | $(median <"$out/compose-again") s |"
 echo "| \`stackctl up --engine swarm\` (single-node swarm) | $(median <"$out/swarm") s | $(median <"$out/swarm-again") s |"

@@ -13,16 +13,26 @@ use crate::support::{Output, stackctl};
 /// Makes the daemon a single-node swarm unless it is one; undoes only what it did.
 struct Swarm {
     created: bool,
+    /// `swarm init` makes the `docker_gwbridge` network, and `swarm leave` keeps it.
+    made_gwbridge: bool,
 }
 
 impl Swarm {
     fn join() -> Self {
         let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
         if state == "active" {
-            return Self { created: false };
+            return Self {
+                created: false,
+                made_gwbridge: false,
+            };
         }
+        let had_gwbridge =
+            !docker(&["network", "ls", "-q", "--filter", "name=^docker_gwbridge$"]).is_empty();
         docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-        Self { created: true }
+        Self {
+            created: true,
+            made_gwbridge: !had_gwbridge,
+        }
     }
 }
 
@@ -31,6 +41,11 @@ impl Drop for Swarm {
         if self.created {
             let _ = Command::new("docker")
                 .args(["swarm", "leave", "--force"])
+                .output();
+        }
+        if self.made_gwbridge {
+            let _ = Command::new("docker")
+                .args(["network", "rm", "docker_gwbridge"])
                 .output();
         }
     }
