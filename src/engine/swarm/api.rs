@@ -8,8 +8,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     InspectServiceOptions, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    ListServicesOptionsBuilder, ListTasksOptionsBuilder, ListVolumesOptionsBuilder,
-    UpdateServiceOptionsBuilder,
+    ListServicesOptionsBuilder, ListTasksOptionsBuilder, UpdateServiceOptionsBuilder,
 };
 
 use super::spec::NAMESPACE;
@@ -184,42 +183,6 @@ pub async fn ensure_overlay(
         .await
         .map_err(|e| daemon_error(&format!("cannot create network `{name}`"), &e))?;
     Ok(true)
-}
-
-/// The stack's networks: `(id, name)`.
-pub async fn networks(docker: &DockerApi, project: &str) -> Result<Vec<(String, String)>, Error> {
-    let label = namespace_filter(project);
-    let filters = HashMap::from([("label", vec![label.as_str()])]);
-    let found = docker
-        .client()
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filters).build(),
-        ))
-        .await
-        .map_err(|e| daemon_error("cannot list networks", &e))?;
-    Ok(found
-        .into_iter()
-        .map(|n| (n.id.unwrap_or_default(), n.name.unwrap_or_default()))
-        .collect())
-}
-
-/// The stack's volumes on this node.
-pub async fn volumes(docker: &DockerApi, project: &str) -> Result<Vec<String>, Error> {
-    let label = namespace_filter(project);
-    let filters = HashMap::from([("label", vec![label.as_str()])]);
-    let found = docker
-        .client()
-        .list_volumes(Some(
-            ListVolumesOptionsBuilder::new().filters(&filters).build(),
-        ))
-        .await
-        .map_err(|e| daemon_error("cannot list volumes", &e))?;
-    Ok(found
-        .volumes
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| v.name)
-        .collect())
 }
 
 /// The stack's task containers left on this node: `(id, running)`.

@@ -65,12 +65,13 @@ pub async fn down(stack: &Stack, docker: &DockerApi, volumes: bool) -> Result<Re
         tracing::debug!(left, "waiting for Swarm to remove the task containers");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    for (id, name) in api::networks(docker, &stack.project).await? {
+    // Networks and volumes carry compose's project label too (`spec::resource_labels`).
+    for (id, name) in docker.project_networks(&stack.project).await? {
         remove_network(docker, &id, &name).await?;
         removed.networks.push(name);
     }
     if volumes {
-        for name in api::volumes(docker, &stack.project).await? {
+        for name in docker.project_volumes(&stack.project).await? {
             docker.remove_volume(&name).await?;
             removed.volumes.push(name);
         }
