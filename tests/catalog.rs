@@ -580,4 +580,48 @@ fn the_demo_stack_verifies_itself_and_from_its_services() {
     assert_eq!(events[3]["ok"], false);
     assert_eq!(events[3]["from"], "status");
     assert_eq!(events[4]["ok"], true);
+
+    // The shipped catalog from the host, as CI runs it: the stack's names do not resolve here,
+    // so the checks naming them run inside the stack's network, in one throw-away container.
+    let shipped = stackctl([
+        "verify",
+        "-c",
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("checks/demo.yml")
+            .to_str()
+            .unwrap(),
+        "-p",
+        &demo.name,
+    ])
+    .env("BOT_PASS", crate::smoke::BOT_PASS)
+    .env(
+        "STACKCTL_PROBE_BINARY",
+        crate::support::docker::static_binaries()
+            .join("stackctl")
+            .to_str()
+            .unwrap(),
+    )
+    .output();
+    shipped.code(0);
+    assert!(
+        shipped
+            .stdout
+            .contains("verify: 7 passed, 0 failed, 0 warning(s)"),
+        "{shipped:#?}"
+    );
+    assert!(shipped.stdout.contains("(inside the stack"), "{shipped:#?}");
+    assert!(!shipped.stdout.contains(crate::smoke::BOT_PASS));
+    assert!(!shipped.stderr.contains(crate::smoke::BOT_PASS));
+
+    // A `from:` that names no service of the project is a mistake in the catalog: exit 2 at
+    // its line, before anything runs.
+    let typo = write(
+        demo.dir.path(),
+        "typo.yml",
+        "checks:\n  - name: bot reaches mongo\n    check: tcp://mongo:27017\n    from: boot\n",
+    );
+    let out = stackctl(["verify", "-c", typo.to_str().unwrap(), "-p", &demo.name]).output();
+    out.code(2);
+    assert!(out.stderr.contains("typo.yml:4:"), "{out:#?}");
+    assert!(out.stderr.contains("did you mean `bot`?"), "{out:#?}");
 }
