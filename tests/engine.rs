@@ -63,11 +63,7 @@ impl Project {
         let mut with_json = vec!["--json"];
         with_json.extend_from_slice(args);
         let out = self.run(&with_json);
-        let events = out
-            .stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect();
+        let events = out.ndjson();
         (out, events)
     }
 }
