@@ -847,9 +847,7 @@ async fn run_job(
                 }
                 Some(why) => {
                     tracing::debug!(service = %name, %why, "completed job runs again");
-                    shared
-                        .progress
-                        .emit(name, "rerunning", Some(format!("ran again: {why}")));
+                    shared.progress.emit(name, "rerunning", Some(why.clone()));
                     again = Some(why);
                 }
             }
