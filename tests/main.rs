@@ -28,5 +28,6 @@ mod shipped;
 mod smoke;
 mod stack_files;
 mod swarm;
+mod targets;
 mod tls;
 mod wait;
