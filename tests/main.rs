@@ -25,6 +25,7 @@ mod probe;
 mod render;
 mod rocketchat;
 mod secrets;
+mod shipped;
 mod smoke;
 mod stack_files;
 mod swarm;

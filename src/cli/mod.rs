@@ -76,6 +76,9 @@ fn hide_env_values(command: clap::Command) -> clap::Command {
 /// # Errors
 /// [`ParseError::Display`] for help and version, [`ParseError::Usage`] for bad input.
 pub fn parse(args: &[OsString]) -> Result<Cli, ParseError> {
+    if let Some(cli) = parse_check(args) {
+        return Ok(cli);
+    }
     command()
         .try_get_matches_from(args)
         .and_then(|matches| Cli::from_arg_matches(&matches))
@@ -96,6 +99,32 @@ pub fn parse(args: &[OsString]) -> Result<Cli, ParseError> {
                 _ => ParseError::Usage(usage_error(&err, &subcommand_path(args))),
             }
         })
+}
+
+/// `stackctl check ...` parsed against a tree holding `check` alone, or `None` when that does
+/// not give a [`Cli`].
+///
+/// clap builds every command of the tree it is given, on every run: the whole tree (17
+/// subcommands, about 160 arguments) cost more than the check itself, in instructions and in
+/// musl's `mmap`/`munmap` for its allocations. A HEALTHCHECK runs `check` every few seconds in
+/// every container, so `check` gets a tree of its own. Anything but a successful parse (help,
+/// version, a usage error) is parsed again against the whole tree: messages, suggestions and
+/// help stay exactly those of [`command`]. The grammar is the same types' (`GlobalArgs`,
+/// `CheckCommand`); `tests::the_check_tree_parses_as_the_whole_tree` keeps the two in step.
+fn parse_check(args: &[OsString]) -> Option<Cli> {
+    use clap::{Args, Subcommand};
+    if !is_check(args) {
+        return None;
+    }
+    let check =
+        crate::commands::check::CheckCommand::augment_subcommands(clap::Command::new("check"))
+            .subcommand_required(true)
+            .arg_required_else_help(true);
+    let tree = GlobalArgs::augment_args(clap::Command::new("stackctl"))
+        .subcommand(check)
+        .subcommand_required(true);
+    let matches = tree.try_get_matches_from(args).ok()?;
+    Cli::from_arg_matches(&matches).ok()
 }
 
 /// True when the command line asks for `check`: failures there must exit 1, never 2.
@@ -273,6 +302,110 @@ mod tests {
             "check",
             "wait"
         ])));
+    }
+
+    /// Every line through [`parse_check`] gives the [`Cli`] the whole tree gives.
+    #[test]
+    fn the_check_tree_parses_as_the_whole_tree() {
+        let lines: &[&[&str]] = &[
+            &["stackctl", "check", "tcp", "db:5432"],
+            &[
+                "stackctl",
+                "--json",
+                "check",
+                "tcp",
+                "[::1]:5432",
+                "--timeout",
+                "2s",
+            ],
+            &[
+                "stackctl",
+                "-q",
+                "--no-color",
+                "check",
+                "http",
+                "https://a/x",
+                "--status",
+                "2xx",
+                "--json-path",
+                "a.b=1",
+                "--header",
+                "X-A:b",
+                "--host",
+                "c",
+                "--insecure",
+            ],
+            &[
+                "stackctl",
+                "check",
+                "--log-level",
+                "debug",
+                "dns",
+                "mongo",
+                "--type",
+                "AAAA",
+                "--expect",
+                "::1",
+                "--server",
+                "127.0.0.11:53",
+            ],
+            &[
+                "stackctl",
+                "check",
+                "mongo",
+                "--uri",
+                "mongodb://m:27017",
+                "--replica-set",
+                "rs0",
+            ],
+            &[
+                "stackctl",
+                "check",
+                "rocketchat-room",
+                "--url",
+                "http://r:3000",
+                "--user",
+                "bot",
+                "--password-env",
+                "P",
+                "--room",
+                "devops",
+                "--write",
+                "--session-file",
+                "/s",
+            ],
+            &[
+                "stackctl",
+                "check",
+                "gitlab",
+                "--url",
+                "http://g:8929",
+                "--timeout",
+                "8s",
+            ],
+        ];
+        for line in lines {
+            let line = args(line);
+            let fast = parse_check(&line).unwrap_or_else(|| panic!("{line:?}"));
+            let whole = command()
+                .try_get_matches_from(&line)
+                .and_then(|m| Cli::from_arg_matches(&m))
+                .unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{whole:?}"));
+        }
+        // Help, version and mistakes are left to the whole tree.
+        for line in [
+            &["stackctl", "check"][..],
+            &["stackctl", "check", "--help"],
+            &["stackctl", "check", "tcp", "--help"],
+            &["stackctl", "check", "tcp"],
+            &["stackctl", "check", "tcp", "db"],
+            &["stackctl", "check", "tpc", "db:1"],
+            &["stackctl", "--version"],
+            &["stackctl", "wait", "tcp://a:1"],
+        ] {
+            assert!(parse_check(&args(line)).is_none(), "{line:?}");
+        }
     }
 
     #[test]
