@@ -27,5 +27,6 @@ mod secrets;
 mod smoke;
 mod stack_files;
 mod swarm;
+mod targets;
 mod tls;
 mod wait;

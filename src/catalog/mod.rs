@@ -28,6 +28,9 @@ pub struct Catalog {
     /// The compose project whose services `from:` names (`project:`, else `-p`).
     pub project: Option<String>,
     pub checks: Vec<Entry>,
+    /// The text as read, variables substituted (what a check run elsewhere is handed, `$`
+    /// written `$$` so that it reads back the same).
+    pub text: String,
 }
 
 /// How bad a failing check is: a critical one fails `verify` and `/healthz`.
@@ -57,6 +60,8 @@ pub struct Entry {
     pub what: What,
     /// The service whose network namespace it runs from (a target URL only).
     pub from: Option<String>,
+    /// The line of its `from:` (the entry's line when it has none).
+    pub from_line: usize,
     /// The service it is about (`service:`, else the host it checks).
     pub service: String,
     pub timeout: Duration,
@@ -156,7 +161,12 @@ pub fn parse_command(args: &[String]) -> Result<CheckCommand, String> {
         })
 }
 
-fn problem(file: &Path, line: usize, message: impl std::fmt::Display, hint: &str) -> Error {
+pub(crate) fn problem(
+    file: &Path,
+    line: usize,
+    message: impl std::fmt::Display,
+    hint: &str,
+) -> Error {
     let name = file.file_name().map_or_else(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
@@ -225,6 +235,21 @@ fn entry_lines(text: &str) -> Vec<usize> {
     lines
 }
 
+/// The line of `key:` between an entry's first line and the next entry's.
+fn key_line(text: &str, first: usize, next: usize, key: &str) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .skip(first.saturating_sub(1))
+        .take_while(|(index, _)| index + 1 < next)
+        .find(|(_, line)| {
+            let trimmed = line.trim_start().trim_start_matches("- ");
+            trimmed
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map(|(index, _)| index + 1)
+}
+
 /// Reads, interpolates and checks a catalog. `vars` are the environment over the `.env`
 /// beside the file.
 ///
@@ -239,7 +264,15 @@ pub fn load(file: &Path, vars: &BTreeMap<String, String>) -> Result<Catalog, Err
         ))
         .with_hint("pass the catalog with `-c FILE` (e.g. `checks/chat.yml`)")
     })?;
-    let text = interpolate(file, &text, vars)?;
+    parse(file, &text, vars)
+}
+
+/// Interpolates and checks a catalog's text; `file` names it in messages.
+///
+/// # Errors
+/// A usage error (exit 2) naming `file:line`, what was expected, and a hint.
+pub fn parse(file: &Path, text: &str, vars: &BTreeMap<String, String>) -> Result<Catalog, Error> {
+    let text = interpolate(file, text, vars)?;
     let raw: RawCatalog = yaml_serde::from_str(&text).map_err(|e| {
         let line = e.location().map_or(1, |l| l.line());
         let message = e.to_string();
@@ -342,11 +375,14 @@ pub fn load(file: &Path, vars: &BTreeMap<String, String>) -> Result<Catalog, Err
             .map(|t| duration(line, "max_latency", Some(t), Duration::ZERO))
             .transpose()?;
         let service = entry.service.unwrap_or_else(|| checked_host(&what));
+        let next = lines.get(index + 1).copied().unwrap_or(usize::MAX);
+        let from_line = key_line(&text, line, next, "from").unwrap_or(line);
         checks.push(Entry {
             name: entry.name,
             line,
             what,
             from: entry.from,
+            from_line,
             service,
             timeout: timeout.min(crate::limits::MAX_DURATION),
             interval,
@@ -371,7 +407,31 @@ pub fn load(file: &Path, vars: &BTreeMap<String, String>) -> Result<Catalog, Err
         file: file.to_path_buf(),
         project: raw.project,
         checks,
+        text: text.replace('$', "$$"),
     })
+}
+
+/// Every host a check names: its target's hosts, or those of a command's URL, `HOST:PORT` and
+/// `dns NAME` words.
+#[must_use]
+pub fn hosts(entry: &Entry) -> Vec<String> {
+    let words: Vec<&str> = match &entry.what {
+        What::Target(url) => vec![url.as_str()],
+        What::Command(args) => args.iter().skip(1).map(String::as_str).collect(),
+    };
+    let mut out = Vec::new();
+    for (index, word) in words.iter().enumerate() {
+        if word.contains("://") {
+            if let Ok(target) = word.parse::<crate::target::Target>() {
+                out.extend(target.hosts());
+            }
+        } else if let Ok(address) = word.parse::<crate::target::HostPort>() {
+            out.push(address.host);
+        } else if index == 0 && entry.kind() == "dns" && !word.starts_with('-') {
+            out.push(word.trim_end_matches('.').to_owned());
+        }
+    }
+    out
 }
 
 /// The host a check is about: a URL's host, or a `HOST:PORT` argument's host.

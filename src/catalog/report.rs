@@ -76,11 +76,11 @@ fn tag(r: &CheckResult) -> &'static str {
 /// `ok   mongo primary (from bot): reachable: PRIMARY of rs0 (2.1 ms)`, hint on its own line.
 #[must_use]
 pub fn line(r: &CheckResult) -> String {
-    let from = r
-        .from
-        .as_deref()
-        .map(|f| format!(" (from {f})"))
-        .unwrap_or_default();
+    let from = match (&r.from, &r.inside) {
+        (Some(f), _) => format!(" (from {f})"),
+        (None, Some(i)) => format!(" (inside the stack, from {i})"),
+        (None, None) => String::new(),
+    };
     let mut text = format!(
         "{} {}{from}: {} ({})",
         tag(r),
@@ -171,6 +171,7 @@ mod tests {
             name: name.to_owned(),
             kind: "tcp".to_owned(),
             from: None,
+            inside: None,
             service: String::new(),
             severity,
             ok,

@@ -177,8 +177,16 @@ fn lookup_error(text: &str) -> String {
     let lower = text.to_ascii_lowercase();
     if lower.contains("timed out") || lower.contains("timeout") {
         "the DNS server did not answer in time".to_owned()
+    } else if lower.contains("label contains invalid characters")
+        || lower.contains("label too long")
+    {
+        // hickory's name errors end in the IDNA crate's debug text (`Err(Errors)`): the names
+        // we pass are checked before (`target::dns_name`), so this is a name from elsewhere.
+        "not a valid DNS name".to_owned()
     } else {
-        lowercase_first(text)
+        // Never the debug text of an inner error.
+        let text = text.split(": Err(").next().unwrap_or(text);
+        lowercase_first(text.trim_start_matches("protocol error: "))
     }
 }
 
@@ -190,5 +198,21 @@ mod tests {
     fn names_compare_loosely() {
         assert!(same_value("db.internal.", "DB.internal"));
         assert!(!same_value("10.0.0.1", "10.0.0.2"));
+    }
+
+    #[test]
+    fn resolver_errors_carry_no_debug_text() {
+        assert_eq!(
+            lookup_error("protocol error: Label contains invalid characters: Err(Errors)"),
+            "not a valid DNS name"
+        );
+        assert_eq!(
+            lookup_error("Request timed out"),
+            "the DNS server did not answer in time"
+        );
+        assert_eq!(
+            lookup_error("protocol error: bad thing: Err(X)"),
+            "bad thing"
+        );
     }
 }

@@ -64,7 +64,7 @@ impl Check {
             Self::Tcp(c) => c.run().await,
             Self::Http(c) => c.run().await,
             Self::Dns(c) => c.run(budget).await,
-            Self::Mongo(c) => c.run().await,
+            Self::Mongo(c) => c.run(budget).await,
             Self::RocketChat(c) => c.run().await,
             Self::Gitlab(c) => c.run().await,
         }
@@ -101,5 +101,19 @@ pub fn for_target(target: Target) -> Result<Check, Error> {
             expect,
             server,
         } => Check::Dns(dns::DnsCheck::new(name, record, expect, server)),
+        Target::Mongo(target) => {
+            let set = target.replica_set.clone();
+            Check::Mongo(Box::new(MongoCheck::lazy(target, set, None)))
+        }
+        Target::RocketChat(url) => {
+            // The attempt's hard timeout bounds every request; this is only the client's cap.
+            let client = crate::rocketchat::client::Client::new(url, crate::limits::MAX_DURATION)?;
+            Check::RocketChat(Box::new(RocketChatCheck::new(
+                client,
+                crate::rocketchat::check::Probe::Server,
+                None,
+                None,
+            )))
+        }
     })
 }

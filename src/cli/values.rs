@@ -4,9 +4,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::check::dns::RecordKind;
 use crate::check::http::{Header, JsonAssertion, StatusSpec};
 use crate::limits::MAX_DURATION;
-use crate::target::{HostPort, Target};
+use crate::target::{HostPort, MongoTarget, Target};
 pub use crate::target::{dns_server, http_url};
 
 /// `5s`, `250ms`, `1m30s`, `2h` (humantime's syntax), at most [`MAX_DURATION`] (24 h). A bare
@@ -37,9 +38,106 @@ pub fn host_port(text: &str) -> Result<HostPort, String> {
     HostPort::from_str(text)
 }
 
-/// A wait target such as `tcp://db:5432`.
+/// A target such as `tcp://db:5432` or `mongodb://mongo:27017/?replicaSet=rs0`.
 pub fn target(text: &str) -> Result<Target, String> {
     Target::from_str(text)
+}
+
+/// The one grammar's target, when a command takes only one kind of it: `want` names the kind
+/// (`tcp`, `dns`...) and `bare` parses the form without a scheme, if the command has one.
+fn one_kind<T>(
+    text: &str,
+    want: &str,
+    bare: impl FnOnce(&str) -> Result<T, String>,
+    pick: impl FnOnce(Target) -> Option<T>,
+) -> Result<T, String> {
+    if !text.contains("://") {
+        return bare(text);
+    }
+    let target = Target::from_str(text)?;
+    let kind = target.kind();
+    pick(target).ok_or_else(|| {
+        format!("a `{kind}` target where `{want}` is checked; use `stackctl check {kind}`")
+    })
+}
+
+/// `check tcp`: `HOST:PORT` or `tcp://HOST:PORT`.
+pub fn tcp_address(text: &str) -> Result<HostPort, String> {
+    one_kind(text, "tcp", HostPort::from_str, |t| match t {
+        Target::Tcp(address) => Some(address),
+        _ => None,
+    })
+}
+
+/// What `check dns` resolves: `NAME` or `dns://NAME[?type=..&expect=..&server=..]`.
+#[derive(Debug, Clone)]
+pub struct DnsQuery {
+    pub name: String,
+    pub record: Option<RecordKind>,
+    pub expect: Option<String>,
+    pub server: Option<std::net::SocketAddr>,
+}
+
+/// `check dns`'s name, bare or as a `dns://` target.
+pub fn dns_query(text: &str) -> Result<DnsQuery, String> {
+    one_kind(
+        text,
+        "dns",
+        |name| {
+            crate::target::dns_name(name).map(|name| DnsQuery {
+                name,
+                record: None,
+                expect: None,
+                server: None,
+            })
+        },
+        |t| match t {
+            Target::Dns {
+                name,
+                record,
+                expect,
+                server,
+            } => Some(DnsQuery {
+                name,
+                record: Some(record),
+                expect,
+                server,
+            }),
+            _ => None,
+        },
+    )
+}
+
+/// `check mongo`'s member or seed list: a `mongodb://` URI.
+pub fn mongo_target(text: &str) -> Result<MongoTarget, String> {
+    one_kind(
+        text,
+        "mongo",
+        |_| {
+            Err(format!(
+                "`{}` is not a `mongodb://` URI; expected e.g. `mongodb://mongo:27017/?replicaSet=rs0`",
+                crate::redact::uri_text(text)
+            ))
+        },
+        |t| match t {
+            Target::Mongo(m) => Some(m),
+            _ => None,
+        },
+    )
+}
+
+/// A Rocket.Chat server: `http(s)://HOST[:PORT]`, or the target form `rocketchat+http(s)://`.
+pub fn rocketchat_url(text: &str) -> Result<url::Url, String> {
+    if text
+        .get(..11)
+        .is_some_and(|s| s.eq_ignore_ascii_case("rocketchat+"))
+    {
+        return match Target::from_str(text)? {
+            Target::RocketChat(url) => Ok(url),
+            _ => Err(format!("`{text}` is not a Rocket.Chat URL")),
+        };
+    }
+    http_url(text)
 }
 
 /// Status codes and ranges: `200`, `200-299,304`, `2xx`.

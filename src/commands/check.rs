@@ -15,11 +15,10 @@ use crate::env_vars;
 use crate::error::Result;
 use crate::exit::ExitStatus;
 use crate::mongo::check::{MongoCheck, Want};
-use crate::mongo::client::Member;
 use crate::rocketchat::check::{Probe, RocketChatCheck};
 use crate::rocketchat::client::Client;
 use crate::settings::{Output, Settings};
-use crate::target::HostPort;
+use crate::target::{HostPort, MongoTarget};
 
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
@@ -53,8 +52,8 @@ pub struct GitlabCheckArgs {
 
 #[derive(Debug, Args)]
 pub struct TcpArgs {
-    /// `HOST:PORT`; IPv6 addresses in brackets, e.g. `[::1]:5432`
-    #[arg(value_name = "HOST:PORT", value_parser = values::host_port)]
+    /// `HOST:PORT` or `tcp://HOST:PORT`; IPv6 addresses in brackets, e.g. `[::1]:5432`
+    #[arg(value_name = "HOST:PORT", value_parser = values::tcp_address)]
     pub address: HostPort,
     #[command(flatten)]
     pub limit: CheckTimeout,
@@ -101,12 +100,12 @@ pub struct HttpArgs {
 
 #[derive(Debug, Args)]
 pub struct DnsArgs {
-    /// The name to resolve
-    #[arg(value_name = "NAME")]
-    pub name: String,
-    /// Record type
-    #[arg(long = "type", value_enum, default_value = "a", ignore_case = true)]
-    pub record: RecordKind,
+    /// The name to resolve, or a target `dns://NAME[?type=AAAA&expect=VALUE&server=IP:PORT]` (flags override its options)
+    #[arg(value_name = "NAME", value_parser = values::dns_query)]
+    pub name: values::DnsQuery,
+    /// Record type [default: `a`]
+    #[arg(long = "type", value_enum, ignore_case = true)]
+    pub record: Option<RecordKind>,
     /// At least one answer must equal this value
     #[arg(long, value_name = "VALUE")]
     pub expect: Option<String>,
@@ -119,10 +118,13 @@ pub struct DnsArgs {
 
 #[derive(Debug, Args)]
 pub struct MongoArgs {
-    /// The member's URI, e.g. `mongodb://mongo:27017` (credentials allowed; never printed)
-    #[arg(long, value_name = "URI", env = env_vars::STACKCTL_MONGO_URI)]
-    pub uri: String,
-    /// The replica set it must belong to
+    /// The member, e.g. `mongodb://mongo:27017`, or a seed list with its set, e.g. `mongodb://m1,m2,m3/?replicaSet=rs0` (one of them must fit); credentials allowed, never printed
+    #[arg(value_name = "URI", value_parser = values::mongo_target, conflicts_with = "uri", required_unless_present = "uri")]
+    pub target: Option<MongoTarget>,
+    /// The same as a flag
+    #[arg(long, value_name = "URI", env = env_vars::STACKCTL_MONGO_URI, value_parser = values::mongo_target)]
+    pub uri: Option<MongoTarget>,
+    /// The replica set it must belong to [default: the URI's `replicaSet`]
     #[arg(long, value_name = "NAME")]
     pub replica_set: Option<String>,
     /// What it must be [default: `primary` with `--replica-set`, else `ping`]
@@ -134,8 +136,12 @@ pub struct MongoArgs {
 
 #[derive(Debug, Args)]
 pub struct RcServerCheckArgs {
-    #[command(flatten)]
-    pub server: RcServer,
+    /// Base URL, e.g. `http://rocketchat:3000` or `rocketchat+http://rocketchat:3000`
+    #[arg(value_name = "URL", value_parser = values::rocketchat_url, conflicts_with = "url", required_unless_present = "url")]
+    pub target: Option<url::Url>,
+    /// The same as a flag
+    #[arg(long, value_name = "URL", env = env_vars::STACKCTL_ROCKETCHAT_URL, value_parser = values::rocketchat_url)]
+    pub url: Option<url::Url>,
     #[command(flatten)]
     pub limit: CheckTimeout,
 }
@@ -182,7 +188,7 @@ pub struct RcRoomCheckArgs {
 
 /// Runs one check and prints its line.
 pub async fn run(kind: CheckCommand, settings: &Settings) -> Result<ExitStatus> {
-    let (check, timeout) = build(kind, settings).await?;
+    let (check, timeout) = build(kind, settings)?;
     let report = check.run(timeout).await;
     let line = if settings.output == Output::Json {
         report.json()
@@ -198,10 +204,7 @@ pub async fn run(kind: CheckCommand, settings: &Settings) -> Result<ExitStatus> 
 }
 
 /// The check a command line describes, and its `--timeout` (a catalog entry's runs too).
-pub async fn build(
-    kind: CheckCommand,
-    settings: &Settings,
-) -> Result<(Check, std::time::Duration)> {
+pub fn build(kind: CheckCommand, settings: &Settings) -> Result<(Check, std::time::Duration)> {
     Ok(match kind {
         CheckCommand::Tcp(args) => (Check::Tcp(TcpCheck::new(args.address)), args.limit.timeout),
         CheckCommand::Http(args) => {
@@ -224,12 +227,18 @@ pub async fn build(
             )
         }
         CheckCommand::Mongo(args) => {
-            let member = Member::connect(&args.uri, args.limit.timeout).await?;
-            let check = MongoCheck::new(member, args.replica_set, args.want);
+            let target = args.target.or(args.uri).ok_or_else(|| {
+                crate::error::Error::usage("`check mongo` needs a `mongodb://` URI")
+            })?;
+            let set = args.replica_set.or_else(|| target.replica_set.clone());
+            let check = MongoCheck::lazy(target, set, args.want);
             (Check::Mongo(Box::new(check)), args.limit.timeout)
         }
         CheckCommand::Rocketchat(args) => {
-            let client = Client::new(args.server.url, args.limit.timeout)?;
+            let url = args.target.or(args.url).ok_or_else(|| {
+                crate::error::Error::usage("`check rocketchat` needs the server's URL")
+            })?;
+            let client = Client::new(url, args.limit.timeout)?;
             (
                 rocketchat_check(client, Probe::Server, None, None),
                 args.limit.timeout,
@@ -257,10 +266,10 @@ pub async fn build(
         }
         CheckCommand::Dns(args) => (
             Check::Dns(DnsCheck::new(
-                args.name,
-                args.record,
-                args.expect,
-                args.server,
+                args.name.name,
+                args.record.or(args.name.record).unwrap_or(RecordKind::A),
+                args.expect.or(args.name.expect),
+                args.server.or(args.name.server),
             )),
             args.limit.timeout,
         ),

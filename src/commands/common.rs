@@ -76,8 +76,8 @@ pub struct JobTimeout {
 /// The Rocket.Chat server.
 #[derive(Debug, Clone, Args)]
 pub struct RcServer {
-    /// Base URL, e.g. `http://rocketchat:3000`
-    #[arg(long, value_name = "URL", env = env_vars::STACKCTL_ROCKETCHAT_URL, value_parser = values::http_url)]
+    /// Base URL, e.g. `http://rocketchat:3000` (or `rocketchat+http://rocketchat:3000`)
+    #[arg(long, value_name = "URL", env = env_vars::STACKCTL_ROCKETCHAT_URL, value_parser = values::rocketchat_url)]
     pub url: url::Url,
 }
 

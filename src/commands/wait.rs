@@ -20,7 +20,7 @@ use crate::target::Target;
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// Targets: `tcp://HOST:PORT`, `http(s)://...`, `dns://NAME[?type=AAAA&expect=VALUE&server=IP:PORT]`
+    /// Targets: `tcp://HOST:PORT`, `http(s)://...`, `dns://NAME[?type=AAAA&expect=VALUE&server=IP:PORT]`, `mongodb://HOST[:PORT][,HOST...][/?replicaSet=NAME]` (a PRIMARY of that set), `rocketchat+http(s)://HOST[:PORT]`
     #[arg(value_name = "TARGET", required = true, value_parser = values::target)]
     pub targets: Vec<Target>,
     /// Give up after this long (exit 3)

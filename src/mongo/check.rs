@@ -1,13 +1,16 @@
 //! `check mongo`: the "diver" for MongoDB — healthy when the member is what its clients need
-//! (by default: the PRIMARY of its replica set), not merely when it answers `ping`.
+//! (by default: the PRIMARY of its replica set), not merely when it answers `ping`. Given a
+//! seed list (`mongodb://m1,m2,m3/?replicaSet=rs0`), healthy when one of them is (every member
+//! asked at once, each directly: an election in progress shows as each member's state).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mongodb::bson::doc;
 
 use super::client::{Member, Role};
 use crate::check::outcome::Outcome;
 use crate::output::human_duration;
+use crate::target::MongoTarget;
 
 /// What the member must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -22,55 +25,135 @@ pub enum Want {
     Ping,
 }
 
-/// One attempt against one member.
+/// One attempt against one member, or against each member of a seed list.
 pub struct MongoCheck {
-    member: Member,
+    /// The members, connected on the first attempt (a target) or given (`check mongo`).
+    members: tokio::sync::OnceCell<Vec<Member>>,
+    target: Option<MongoTarget>,
+    /// `host:port[,host:port...]`, for messages.
+    shown: String,
     set: Option<String>,
     want: Want,
 }
 
 impl std::fmt::Debug for MongoCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The member holds a client (and maybe credentials): show only what is safe.
+        // The members hold clients (and maybe credentials): show only what is safe.
         f.debug_struct("MongoCheck")
-            .field("address", &self.member.address)
+            .field("address", &self.shown)
             .field("set", &self.set)
             .field("want", &self.want)
             .finish_non_exhaustive()
     }
 }
 
+fn default_want(set: Option<&String>, want: Option<Want>) -> Want {
+    want.unwrap_or(if set.is_some() {
+        Want::Primary
+    } else {
+        Want::Ping
+    })
+}
+
 impl MongoCheck {
     /// Default `want`: `primary` when a set name is given, else `ping`.
     #[must_use]
     pub fn new(member: Member, set: Option<String>, want: Option<Want>) -> Self {
-        let want = want.unwrap_or(if set.is_some() {
-            Want::Primary
-        } else {
-            Want::Ping
-        });
-        Self { member, set, want }
+        let want = default_want(set.as_ref(), want);
+        let shown = member.address.clone();
+        Self {
+            members: tokio::sync::OnceCell::new_with(Some(vec![member])),
+            target: None,
+            shown,
+            set,
+            want,
+        }
+    }
+
+    /// A check of a `mongodb://` target: its members are connected on the first attempt,
+    /// within that attempt's budget.
+    #[must_use]
+    pub fn lazy(target: MongoTarget, set: Option<String>, want: Option<Want>) -> Self {
+        let want = default_want(set.as_ref(), want);
+        let shown = target
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        Self {
+            members: tokio::sync::OnceCell::new(),
+            target: Some(target),
+            shown,
+            set,
+            want,
+        }
     }
 
     #[must_use]
     pub fn target(&self) -> String {
-        self.member.address.clone()
+        self.shown.clone()
     }
 
-    pub async fn run(&self) -> Outcome {
+    /// One attempt; `budget` bounds the driver's own timeouts on the first one.
+    pub async fn run(&self, budget: Duration) -> Outcome {
+        let members = self
+            .members
+            .get_or_try_init(|| async {
+                let Some(target) = &self.target else {
+                    return Ok(Vec::new());
+                };
+                let mut members = Vec::new();
+                for host in &target.hosts {
+                    members.push(Member::connect(&target.member_uri(host), budget).await?);
+                }
+                Ok::<_, crate::error::Error>(members)
+            })
+            .await;
+        let members = match members {
+            Ok(members) => members,
+            Err(e) => return Outcome::Unhealthy(e.one_line()),
+        };
+        match &members[..] {
+            [] => Outcome::Unhealthy("no member to ask".to_owned()),
+            [member] => self.run_one(member).await,
+            several => {
+                let outcomes =
+                    futures_util::future::join_all(several.iter().map(|m| self.run_one(m))).await;
+                if let Some((member, Outcome::Healthy(text))) =
+                    several.iter().zip(&outcomes).find(|(_, o)| o.is_healthy())
+                {
+                    return Outcome::Healthy(format!("{}: {text}", member.address));
+                }
+                let states: Vec<String> = several
+                    .iter()
+                    .zip(&outcomes)
+                    .map(|(m, o)| format!("{}: {}", m.address, o.text()))
+                    .collect();
+                Outcome::Unhealthy(format!(
+                    "none of {} members is {}: {}",
+                    several.len(),
+                    want_name(self.want),
+                    states.join("; ")
+                ))
+            }
+        }
+    }
+
+    async fn run_one(&self, member: &Member) -> Outcome {
         let started = Instant::now();
-        if let Err(reason) = self.member.reachable().await {
+        if let Err(reason) = member.reachable().await {
             return Outcome::Unhealthy(reason);
         }
         if self.want == Want::Ping {
-            return match self.member.command(doc! {"ping": 1}).await {
+            return match member.command(doc! {"ping": 1}).await {
                 Ok(_) => {
                     Outcome::Healthy(format!("ping ok in {}", human_duration(started.elapsed())))
                 }
-                Err(e) => Outcome::Unhealthy(self.member.reason(&e)),
+                Err(e) => Outcome::Unhealthy(member.reason(&e)),
             };
         }
-        let role = match self.member.hello().await {
+        let role = match member.hello().await {
             Ok((role, _)) => role,
             Err(reason) => return Outcome::Unhealthy(reason),
         };
@@ -113,8 +196,7 @@ impl MongoCheck {
                 want_name(self.want)
             ));
         }
-        let members = self
-            .members_healthy()
+        let members = members_healthy(member)
             .await
             .map(|(up, all)| format!(", {up}/{all} members healthy"))
             .unwrap_or_default();
@@ -123,27 +205,23 @@ impl MongoCheck {
             human_duration(started.elapsed())
         ))
     }
+}
 
-    /// Healthy members per `replSetGetStatus` (skipped when the user may not run it).
-    async fn members_healthy(&self) -> Option<(usize, usize)> {
-        let status = self
-            .member
-            .command(doc! {"replSetGetStatus": 1})
-            .await
-            .ok()?;
-        let members = status.get_array("members").ok()?;
-        let healthy = members
-            .iter()
-            .filter_map(|m| m.as_document())
-            .filter(|m| {
-                m.get_f64("health")
-                    .map(|h| h > 0.0)
-                    .or_else(|_| m.get_i32("health").map(|h| h > 0))
-                    .unwrap_or(false)
-            })
-            .count();
-        Some((healthy, members.len()))
-    }
+/// Healthy members per `replSetGetStatus` (skipped when the user may not run it).
+async fn members_healthy(member: &Member) -> Option<(usize, usize)> {
+    let status = member.command(doc! {"replSetGetStatus": 1}).await.ok()?;
+    let members = status.get_array("members").ok()?;
+    let healthy = members
+        .iter()
+        .filter_map(|m| m.as_document())
+        .filter(|m| {
+            m.get_f64("health")
+                .map(|h| h > 0.0)
+                .or_else(|_| m.get_i32("health").map(|h| h > 0))
+                .unwrap_or(false)
+        })
+        .count();
+    Some((healthy, members.len()))
 }
 
 fn want_name(want: Want) -> &'static str {

@@ -150,7 +150,7 @@ fn reason_of(err: &mongodb::error::Error, secret: Option<&str>) -> String {
         ErrorKind::InvalidArgument { message, .. } | ErrorKind::DnsResolve { message, .. } => {
             message.clone()
         }
-        other => format!("{other:?}"),
+        other => other.to_string(),
     };
     // The driver's texts may quote the connection string: mask URIs, then the password itself.
     let text = crate::reason::lowercase_first(&crate::redact::text(&text));

@@ -40,7 +40,7 @@ async fn probe_one(target: &ProbeTarget, timeout: Duration) -> ProbeResult {
             Err(reason) if target.endpoint().is_some() => {
                 let result = ProbeResult {
                     target: shown,
-                    check: scheme_kind(target),
+                    check: target.kind().to_owned(),
                     result: if reason.starts_with("timed out") {
                         Verdict::Timeout
                     } else {
@@ -57,7 +57,7 @@ async fn probe_one(target: &ProbeTarget, timeout: Duration) -> ProbeResult {
         }
     }
     let remaining = timeout.saturating_sub(started.elapsed());
-    let result = match target.check(remaining).await {
+    let result = match crate::check::for_target(target.clone()) {
         Ok(check) => {
             let report = check.run(remaining).await;
             ProbeResult::of(
@@ -71,7 +71,7 @@ async fn probe_one(target: &ProbeTarget, timeout: Duration) -> ProbeResult {
         }
         Err(e) => ProbeResult {
             target: shown,
-            check: scheme_kind(target),
+            check: target.kind().to_owned(),
             result: Verdict::Unhealthy,
             detail: e.one_line(),
             addresses,
@@ -110,17 +110,6 @@ async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<String>
             "timed out resolving `{host}` after {}",
             crate::output::human_duration(timeout)
         )),
-    }
-}
-
-/// The check kind named by the target's scheme, for results of checks that never ran.
-fn scheme_kind(target: &ProbeTarget) -> String {
-    let scheme = target.raw().split("://").next().unwrap_or_default();
-    match scheme.to_ascii_lowercase().as_str() {
-        "mongodb" => "mongo".to_owned(),
-        s if s.starts_with("rocketchat") => "rocketchat".to_owned(),
-        "https" => "http".to_owned(),
-        other => other.to_owned(),
     }
 }
 

@@ -23,7 +23,7 @@ pub async fn probe_from(
     log_filter: &str,
 ) -> Result<Vec<ProbeResult>, Error> {
     let plan = Plan {
-        targets: targets.iter().map(|t| t.raw().to_owned()).collect(),
+        targets: targets.iter().map(ProbeTarget::raw).collect(),
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
     };
     let stdin = serde_json::to_vec(&plan).unwrap_or_default();

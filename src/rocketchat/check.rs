@@ -132,8 +132,12 @@ impl RocketChatCheck {
             .map_err(|e| login_failure(user, &e))?;
         if let Some(path) = &self.session_file {
             let text = format!("{}\n{}", session.user_id, session.token);
-            crate::secret::write(path, &text).map_err(|e| e.message().to_owned())?;
-            return Ok((session, true));
+            // A place the token cannot be kept (a check run elsewhere than its catalog was
+            // written for) costs a login per attempt, not the check: it logs out again.
+            match crate::secret::write(path, &text) {
+                Ok(()) => return Ok((session, true)),
+                Err(e) => tracing::warn!("not keeping the session: {}", e.message()),
+            }
         }
         Ok((session, false))
     }

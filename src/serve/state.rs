@@ -205,6 +205,7 @@ mod tests {
             name: "a".to_owned(),
             kind: "tcp".to_owned(),
             from: None,
+            inside: None,
             service: String::new(),
             severity: Severity::Critical,
             ok,

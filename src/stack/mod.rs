@@ -52,6 +52,12 @@ use std::collections::BTreeSet;
 
 use crate::error::Error;
 
+/// The name among `names` closest to a misspelt one, for a "did you mean" hint.
+#[must_use]
+pub fn suggest(wanted: &str, names: &[String]) -> Option<String> {
+    validate::closest(wanted, names)
+}
+
 /// Loads and validates a stack. `profiles` are the active profiles (`COMPOSE_PROFILES`).
 ///
 /// # Errors

@@ -219,6 +219,11 @@ fn show_cycle(cycle: &[String]) -> String {
 /// two letters, and comparing long names is what made huge files slow.
 const MAX_SUGGESTED_LEN: usize = 64;
 
+/// The defined name closest to a misspelt one (edit distance ≤ 2), if any.
+pub(crate) fn closest(wanted: &str, names: &[String]) -> Option<String> {
+    Suggester::new(names.iter()).closest(wanted).cloned()
+}
+
 /// Finds "did you mean" candidates among the defined names, each prepared once.
 struct Suggester<'a> {
     names: Vec<(Vec<char>, &'a String)>,
