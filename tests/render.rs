@@ -299,11 +299,54 @@ fn the_rendered_pods_of_both_stacks_become_ready() {
         assert_eq!(report.ready.len(), workloads, "{stack}: {report:?}");
         assert_eq!(report.completed.len(), jobs, "{stack}: {report:?}");
         figures.push(format!(
-            "{stack}: {} pods ready, {} job(s) complete in {:.1} s",
+            "{stack}: {} pods ready, {} job(s) complete in {:.1} s ({} container(s) retried)",
             report.ready.len(),
             report.completed.len(),
-            report.elapsed.as_secs_f64()
+            report.elapsed.as_secs_f64(),
+            report.retries
         ));
     }
     eprintln!("pod runner: {}", figures.join("; "));
+}
+
+/// The runner itself is honest about failure: a Job failing once is retried after back-off
+/// and completes (its attempts counted on a claim), one with no retries left fails the run.
+#[test]
+fn the_pod_runner_retries_jobs_up_to_their_backoff_limit() {
+    let mut cleanup = Cleanup::default();
+    let bin = crate::support::docker::static_binaries();
+    let pause = format!(
+        "stackctl-test/pause:{}",
+        unique("runner").to_ascii_lowercase()
+    );
+    cleanup.image(&pause);
+    build_image(
+        &pause,
+        "FROM scratch\nCOPY job-fixture /pause\n",
+        &[(&bin.join("job-fixture"), "job-fixture")],
+    );
+    let job = |name: &str, failures: &str, backoff_limit: u64| {
+        serde_json::json!({
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+            "spec": {"backoffLimit": backoff_limit, "template": {"spec": {
+                "restartPolicy": "Never",
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+                "containers": [{
+                    "name": name, "image": pause, "command": ["/pause", failures],
+                    "env": [{"name": "ATTEMPTS_FILE", "value": "/data/attempts"}],
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                }],
+            }}},
+        })
+    };
+    let report = pods::run(&[job("flaky", "1", 1)], &pause, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.completed, ["job/flaky"]);
+    // Kubernetes' first back-off is 10 s.
+    assert!(report.elapsed >= Duration::from_secs(10), "{report:?}");
+    let failed = pods::run(&[job("broken", "5", 0)], &pause, Duration::from_secs(60)).unwrap_err();
+    assert!(
+        failed.contains("job/broken: 1 pod(s) failed (backoffLimit 0)"),
+        "{failed}"
+    );
 }

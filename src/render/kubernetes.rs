@@ -676,6 +676,14 @@ mod tests {
             listening("rocketchat+https://chat").as_deref(),
             Some("tcp://chat:443")
         );
+        // Every form is one `stackctl wait` accepts.
+        for target in [
+            check_target(&mongo, "mongo").unwrap(),
+            check_target(&rc, "rocketchat").unwrap(),
+            listening("mongodb://mongo:27017/?replicaSet=rs0").unwrap(),
+        ] {
+            assert!(target.parse::<crate::target::Target>().is_ok(), "{target}");
+        }
         let tcp = test(&["CMD", "/stackctl", "check", "tcp", "127.0.0.1:8080"]);
         assert_eq!(check_target(&tcp, "web").as_deref(), Some("tcp://web:8080"));
         let shell = test(&["CMD-SHELL", "curl -f http://localhost/"]);

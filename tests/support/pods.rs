@@ -52,6 +52,8 @@ pub struct Report {
     /// Jobs that completed.
     pub completed: Vec<String>,
     pub elapsed: Duration,
+    /// Containers that exited non-zero or could not start on the way (each retried).
+    pub retries: usize,
 }
 
 /// Where each pod or Job stands.
@@ -129,6 +131,11 @@ pub fn run(objects: &[Value], pause_image: &str, limit: Duration) -> Result<Repo
                 ready: pick(&Phase::Ready),
                 completed: pick(&Phase::Complete),
                 elapsed: started.elapsed(),
+                retries: cluster
+                    .events()
+                    .iter()
+                    .filter(|e| e.contains(": exited") || e.contains("cannot start"))
+                    .count(),
             });
         }
         if Instant::now() > deadline {
