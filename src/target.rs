@@ -155,7 +155,24 @@ impl Target {
             Self::Mongo(m) => m.uri.clone(),
             Self::Http(url) => url.to_string(),
             Self::RocketChat(url) => format!("rocketchat+{url}"),
-            Self::Tcp(_) | Self::Dns { .. } => self.to_string(),
+            Self::Dns {
+                name,
+                record,
+                expect,
+                server,
+            } => {
+                let mut query = vec![format!("type={record}")];
+                if let Some(expect) = expect {
+                    let value: String =
+                        url::form_urlencoded::byte_serialize(expect.as_bytes()).collect();
+                    query.push(format!("expect={value}"));
+                }
+                if let Some(server) = server {
+                    query.push(format!("server={server}"));
+                }
+                format!("dns://{name}?{}", query.join("&"))
+            }
+            Self::Tcp(_) => self.to_string(),
         }
     }
 
@@ -334,30 +351,10 @@ impl fmt::Display for Target {
         match self {
             Self::Tcp(address) => write!(f, "tcp://{address}"),
             Self::Http(url) => f.write_str(&crate::redact::url(url)),
-            Self::Dns {
-                name,
-                record,
-                expect,
-                server,
-            } => {
-                write!(f, "dns://{name}")?;
-                let mut query = url::form_urlencoded::Serializer::new(String::new());
-                if *record != RecordKind::A {
-                    query.append_pair("type", &record.to_string());
-                }
-                if let Some(expect) = expect {
-                    query.append_pair("expect", expect);
-                }
-                if let Some(server) = server {
-                    query.append_pair("server", &server.to_string());
-                }
-                let query = query.finish();
-                if query.is_empty() {
-                    Ok(())
-                } else {
-                    write!(f, "?{query}")
-                }
-            }
+            Self::Dns { name, record, .. } => match record {
+                RecordKind::A => write!(f, "dns://{name}"),
+                other => write!(f, "dns://{name}?type={other}"),
+            },
             Self::Mongo(m) => f.write_str(&crate::redact::uri_text(&m.uri)),
             Self::RocketChat(url) => write!(f, "rocketchat+{}", crate::redact::url(url)),
         }

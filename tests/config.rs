@@ -99,3 +99,67 @@ fn config_reports_an_invalid_file_like_up() {
     out.code(2);
     assert!(out.stderr.contains("compose.yml:3"), "{}", out.stderr);
 }
+
+const NEEDS_ENV: &str = "\
+services:
+  app:
+    image: app:${APP_VERSION:?set APP_VERSION in .env}
+    volumes:
+      - ${APP_BIN:?set APP_BIN in .env}:/app/bin:ro
+  worker:
+    image: app:${APP_VERSION}
+    volumes:
+      - ${APP_BIN}:/app/bin:ro
+    environment:
+      TOKEN: ${TOKEN:?set TOKEN in .env}
+";
+
+/// Without `.env` beside a stack file that has a `.env.example`, the cause is reported once,
+/// with the fix — not once per variable and once more per value the variables left empty.
+#[test]
+fn a_missing_env_file_is_one_problem_with_its_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("compose.yml"), NEEDS_ENV).unwrap();
+    std::fs::write(
+        dir.path().join(".env.example"),
+        "APP_VERSION=1\nAPP_BIN=/usr/local/bin/app\nTOKEN=\n",
+    )
+    .unwrap();
+    let out = stackctl(["config"]).current_dir(dir.path()).output();
+    out.code(2);
+    assert_eq!(
+        out.stderr,
+        "error: compose.yml: no `.env` beside this file, only `.env.example`: `APP_VERSION`, `APP_BIN`, `TOKEN` are not set\nhint: cp .env.example .env\n",
+    );
+
+    // From elsewhere, the hint names the directory.
+    let sub = dir.path().join("stack");
+    std::fs::create_dir(&sub).unwrap();
+    for name in ["compose.yml", ".env.example"] {
+        std::fs::rename(dir.path().join(name), sub.join(name)).unwrap();
+    }
+    let out = stackctl(["config", "-f", "stack/compose.yml"])
+        .current_dir(dir.path())
+        .output();
+    out.code(2);
+    assert!(
+        out.stderr
+            .ends_with("hint: cp stack/.env.example stack/.env\n"),
+        "{}",
+        out.stderr
+    );
+
+    // With a `.env` that lacks some: each variable once, at its first use; the bind mount its
+    // variable left without a source is not a problem of its own; the shared hint is printed
+    // once.
+    std::fs::write(sub.join(".env"), "APP_VERSION=1\n").unwrap();
+    let out = stackctl(["config"]).current_dir(&sub).output();
+    out.code(2);
+    assert_eq!(
+        out.stderr,
+        "error: 2 problems in compose.yml:\n  \
+         compose.yml:5: required variable `APP_BIN` is not set: set APP_BIN in .env\n  \
+         compose.yml:11: required variable `TOKEN` is not set: set TOKEN in .env\n\
+         hint: set the variable in the environment or in `.env`\n",
+    );
+}

@@ -63,11 +63,7 @@ impl Project {
         let mut with_json = vec!["--json"];
         with_json.extend_from_slice(args);
         let out = self.run(&with_json);
-        let events = out
-            .stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect();
+        let events = out.ndjson();
         (out, events)
     }
 }
@@ -648,5 +644,97 @@ services:
         down.elapsed >= Duration::from_secs(2) && down.elapsed < Duration::from_secs(9),
         "down took {:?}: the service's 2 s grace period, not Docker's 10 s",
         down.elapsed
+    );
+}
+
+#[test]
+fn up_puts_containers_back_on_their_networks_with_their_aliases() {
+    let project = Project::new(
+        r#"
+services:
+  web:
+    image: IMAGE
+    entrypoint: ["/http-fixture", "8080"]
+    networks:
+      front: {aliases: [www]}
+      back: {}
+  probe:
+    image: IMAGE
+    entrypoint: ["/stackctl", "wait", "--timeout", "20s", "tcp://www:8080", "--", "/http-fixture", "9000"]
+    networks: [front]
+    depends_on: [web]
+    x-stackctl:
+      ready: ["tcp://probe:9000"]
+networks:
+  front: {}
+  back: {}
+"#,
+    );
+    project.run(&["up", "--timeout", "60s"]).code(0);
+    let web = format!("{}-web-1", project.name);
+    let (front, back) = (
+        format!("{}_front", project.name),
+        format!("{}_back", project.name),
+    );
+    let endpoint = |network: &str| -> serde_json::Value {
+        let json = docker(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", &web]);
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()[network].clone()
+    };
+    let answers_to = |network: &str, alias: &str| {
+        let e = endpoint(network);
+        ["Aliases", "DNSNames"]
+            .iter()
+            .filter_map(|k| e[*k].as_array())
+            .flatten()
+            .any(|a| a == alias)
+    };
+
+    // Connected again by hand without its alias: `www` no longer resolves on `front`.
+    docker(&["network", "disconnect", &front, &web]);
+    docker(&["network", "connect", &front, &web]);
+    assert!(!answers_to(&front, "www"));
+    let (out, events) = project.events(&["up", "--timeout", "60s"]);
+    out.code(0);
+    let back_on = &events[position(&events, "web", "reconnected")];
+    assert!(
+        back_on["detail"]
+            .as_str()
+            .unwrap()
+            .contains("without its aliases `www`"),
+        "{events:#?}"
+    );
+    assert!(answers_to(&front, "www") && answers_to(&front, "web"));
+
+    // Stopped, and a network removed (Docker allows it with stopped containers on it): `up`
+    // creates the network again, and only a new container can join it.
+    docker(&[
+        "stop",
+        "-t",
+        "0",
+        &web,
+        &format!("{}-probe-1", project.name),
+    ]);
+    docker(&["network", "rm", &back]);
+    let (out, events) = project.events(&["up", "--timeout", "60s"]);
+    out.code(0);
+    let recreated = &events[position(&events, "web", "recreating")];
+    assert_eq!(
+        recreated["detail"],
+        format!("its network `{back}` was removed and created again"),
+        "{events:#?}"
+    );
+    assert_eq!(
+        endpoint(&back)["NetworkID"],
+        docker(&["network", "inspect", "-f", "{{.Id}}", &back]).as_str()
+    );
+    assert!(answers_to(&front, "www"));
+
+    // Nothing left to converge.
+    let (out, events) = project.events(&["up", "--timeout", "60s"]);
+    out.code(0);
+    assert_eq!(
+        events.iter().filter(|e| e["status"] == "unchanged").count(),
+        2,
+        "{events:#?}"
     );
 }

@@ -18,6 +18,7 @@ mod extremes;
 mod fuzz;
 mod gitlab;
 mod gitlab_script;
+mod heal;
 mod mongo;
 mod operator;
 mod probe;

@@ -767,7 +767,8 @@ fn an_alias_bomb_is_refused_quickly_in_bounded_memory() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("compose.yml:1: the document expands to more than 500000 values"),
+        // At the anchored text, where the aliases' values are written.
+        stderr.contains("compose.yml:1:3520: the document expands to more than 500000 values"),
         "{stderr}"
     );
     assert!(
@@ -900,5 +901,101 @@ fn a_long_dependency_chain_is_checked_without_recursion() {
         ),
         "{}",
         head(&out.stderr)
+    );
+}
+
+/// Each kind of defect is reported at the line (and column, where the parser gives one) of
+/// the value at fault, not at line 1, not without a line.
+#[test]
+fn defects_are_reported_where_they_are_written() {
+    let cases: &[(&str, &[u8], &str)] = &[
+        (
+            "a NUL byte",
+            b"services:\n  web:\n    image: x\n    command: \"a\0b\"\n",
+            "compose.yml:4:16: control character U+0000 is not allowed in YAML",
+        ),
+        (
+            "invalid UTF-8",
+            b"services:\n  web:\n    image: x\n    command: caf\xc3\xa9 \xff\n",
+            "compose.yml:4:19: not UTF-8 text (byte 0xff)",
+        ),
+        (
+            "a list as a service name",
+            b"services:\n  web:\n    image: x\n  ? [a, b]\n  : image: y\n",
+            "compose.yml:4:5: a key under `services` must be a string, not a list",
+        ),
+        (
+            "a number as a service name",
+            b"services:\n  web:\n    image: x\n  1: {image: y}\n",
+            "compose.yml:4:3: a key under `services` must be a string, not a number",
+        ),
+        (
+            "a bad value deep in a service",
+            b"services:\n  web:\n    image: x\n    deploy:\n      resources:\n        limits:\n          memory: 1g\n          cpus: lots\n",
+            "compose.yml:8: `lots` is not a number of CPUs",
+        ),
+        (
+            "a bad value in a flow mapping over several lines",
+            b"services:\n  web:\n    image: x\n    healthcheck: {\n      test: [CMD, /check],\n      retries: -1 }\n",
+            "compose.yml:6: `healthcheck.retries` must be a whole number from 0",
+        ),
+        (
+            "a bad value in a flow mapping, not at the start of its line",
+            b"services:\n  web:\n    image: x\n    healthcheck: {test: [CMD, /check],\n      interval: 5s, retries: -1 }\n",
+            "compose.yml:5:30: `healthcheck.retries` must be a whole number from 0",
+        ),
+        (
+            "a bad entry of a flow list over several lines",
+            b"services:\n  web:\n    image: x\n    ports: [\n      \"80\",\n      \"not-an-ip:8080:80\" ]\n",
+            "compose.yml:6:7: port `not-an-ip:8080:80`",
+        ),
+        (
+            "a list at the top",
+            b"\n- services\n",
+            "compose.yml:2:1: expected a mapping with `services:` at the top, not a list",
+        ),
+    ];
+    let dir = Dir::new();
+    for (name, text, expected) in cases {
+        std::fs::write(dir.path().join("compose.yml"), text).unwrap();
+        let out = dir.graph(&["compose.yml"]);
+        assert_eq!(out.code, Some(2), "{name}: {out:#?}");
+        assert!(
+            out.stderr.starts_with(&format!("error: {expected}")),
+            "{name}: {}",
+            out.stderr
+        );
+    }
+}
+
+/// `.env` files: the line that is not `KEY=VALUE`, as `file:line`.
+#[test]
+fn env_file_mistakes_name_their_line() {
+    let dir = Dir::new();
+    dir.write(
+        "compose.yml",
+        "services:\n  web:\n    image: x\n    env_file: [web.env]\n",
+    );
+    dir.write(".env", "A=1\n\n# fine\nnot a line\n");
+    let out = stackctl(["graph"]).current_dir(dir.path()).output();
+    out.code(2);
+    assert!(
+        out.stderr
+            .starts_with("error: .env:4: expected `KEY=VALUE`, got `not a line`"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains("hint: a `.env` line is `KEY=VALUE`"),
+        "{out:#?}"
+    );
+    dir.write(".env", "A=1\n");
+    dir.write("web.env", "B=2\n3C D=4\n");
+    let out = stackctl(["graph"]).current_dir(dir.path()).output();
+    out.code(2);
+    assert!(
+        out.stderr.starts_with(
+            "error: compose.yml:4: env_file `web.env:2`: `3C D` is not a variable name"
+        ),
+        "{out:#?}"
     );
 }

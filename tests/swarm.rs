@@ -102,11 +102,7 @@ impl Stack {
 
     fn up(&self, extra: &[(&str, &str)]) -> (Output, Vec<serde_json::Value>) {
         let out = self.run(&["--json"], "up", &["--timeout", "150s"], extra);
-        let events = out
-            .stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect();
+        let events = out.ndjson();
         (out, events)
     }
 }

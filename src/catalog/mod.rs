@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::commands::check::CheckCommand;
 use crate::error::Error;
+use crate::stack::position::{Position, check_text, locate};
 use crate::stack::syntax_duration;
 
 /// The largest catalog read: far above any real one, small enough to refuse `/dev/zero`.
@@ -161,9 +162,10 @@ pub fn parse_command(args: &[String]) -> Result<CheckCommand, String> {
         })
 }
 
+/// `at` is a line, or a [`Position`] (`line:column`).
 pub(crate) fn problem(
     file: &Path,
-    line: usize,
+    at: impl std::fmt::Display,
     message: impl std::fmt::Display,
     hint: &str,
 ) -> Error {
@@ -171,7 +173,7 @@ pub(crate) fn problem(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let error = Error::usage(format!("{name}:{line}: {message}"));
+    let error = Error::usage(format!("{name}:{at}: {message}"));
     if hint.is_empty() {
         error
     } else {
@@ -213,50 +215,13 @@ fn interpolate(file: &Path, text: &str, vars: &BTreeMap<String, String>) -> Resu
     Ok(out)
 }
 
-/// The line of the `index`th entry of `checks:` (the line of its `- `), for messages.
-fn entry_lines(text: &str) -> Vec<usize> {
-    let mut lines = Vec::new();
-    let mut inside = false;
-    let mut indent = None;
-    for (index, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let depth = line.len() - trimmed.len();
-        if depth == 0 {
-            inside = trimmed.starts_with("checks:");
-            continue;
-        }
-        if inside && trimmed.starts_with("- ") && *indent.get_or_insert(depth) == depth {
-            lines.push(index + 1);
-        }
-    }
-    lines
-}
-
-/// The line of `key:` between an entry's first line and the next entry's.
-fn key_line(text: &str, first: usize, next: usize, key: &str) -> Option<usize> {
-    text.lines()
-        .enumerate()
-        .skip(first.saturating_sub(1))
-        .take_while(|(index, _)| index + 1 < next)
-        .find(|(_, line)| {
-            let trimmed = line.trim_start().trim_start_matches("- ");
-            trimmed
-                .strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with(':'))
-        })
-        .map(|(index, _)| index + 1)
-}
-
 /// Reads, interpolates and checks a catalog. `vars` are the environment over the `.env`
 /// beside the file.
 ///
 /// # Errors
 /// A usage error (exit 2) naming `file:line`, what was expected, and a hint.
 pub fn load(file: &Path, vars: &BTreeMap<String, String>) -> Result<Catalog, Error> {
-    let text = crate::limits::read_text(file, MAX_BYTES).map_err(|e| {
+    let bytes = crate::limits::read_file(file, MAX_BYTES).map_err(|e| {
         Error::usage(format!(
             "cannot read the catalog `{}`: {}",
             file.display(),
@@ -264,17 +229,20 @@ pub fn load(file: &Path, vars: &BTreeMap<String, String>) -> Result<Catalog, Err
         ))
         .with_hint("pass the catalog with `-c FILE` (e.g. `checks/chat.yml`)")
     })?;
+    let text =
+        check_text(bytes).map_err(|(at, message, hint)| problem(file, at, message, &hint))?;
     parse(file, &text, vars)
 }
 
 /// Interpolates and checks a catalog's text; `file` names it in messages.
 ///
 /// # Errors
-/// A usage error (exit 2) naming `file:line`, what was expected, and a hint.
+/// A usage error (exit 2) naming `file:line[:column]`, what was expected, and a hint.
 pub fn parse(file: &Path, text: &str, vars: &BTreeMap<String, String>) -> Result<Catalog, Error> {
     let text = interpolate(file, text, vars)?;
     let raw: RawCatalog = yaml_serde::from_str(&text).map_err(|e| {
-        let line = e.location().map_or(1, |l| l.line());
+        // yaml_serde places a value's error (a wrong type, an unknown field) at that value.
+        let at = Position::of_error(&e).map_or_else(|| "1".to_owned(), |p| p.to_string());
         let message = e.to_string();
         let message = message
             .split(" at line ")
@@ -288,44 +256,61 @@ pub fn parse(file: &Path, text: &str, vars: &BTreeMap<String, String>) -> Result
         } else {
             "see checks/README.md for the format"
         };
-        problem(file, line, message, hint)
+        problem(file, at, message, hint)
     })?;
-    let lines = entry_lines(&text);
-    let duration = |line: usize, key: &str, text: Option<&String>, default: Duration| match text {
+    // The position of the value at a key path, for checks made after parsing: the parser
+    // finds it again (one parse per problem, and loading stops at the first).
+    let at = |path: &[&str]| locate(&text, path).map_or_else(|| "1".to_owned(), |p| p.to_string());
+    let item = |index: usize| format!("[{index}]");
+    let duration = |path: &[&str], text: Option<&String>, default: Duration| match text {
         None => Ok(default),
-        Some(t) => syntax_duration(t)
-            .map_err(|e| problem(file, line, format!("`{key}`: {e}"), ""))
-            .and_then(|d| {
-                if d.is_zero() {
-                    Err(problem(file, line, format!("`{key}` must be above 0"), ""))
-                } else {
-                    Ok(d)
-                }
-            }),
+        Some(t) => {
+            let key = path.last().copied().unwrap_or_default();
+            syntax_duration(t)
+                .map_err(|e| problem(file, at(path), format!("`{key}`: {e}"), ""))
+                .and_then(|d| {
+                    if d.is_zero() {
+                        Err(problem(
+                            file,
+                            at(path),
+                            format!("`{key}` must be above 0"),
+                            "",
+                        ))
+                    } else {
+                        Ok(d)
+                    }
+                })
+        }
     };
     let default_timeout = duration(
-        1,
-        "timeout",
+        &["defaults", "timeout"],
         raw.defaults.timeout.as_ref(),
         Duration::from_secs(5),
     )?;
     let default_interval = duration(
-        1,
-        "interval",
+        &["defaults", "interval"],
         raw.defaults.interval.as_ref(),
         Duration::from_secs(30),
     )?;
     let mut checks = Vec::new();
     let mut names = BTreeSet::new();
+    // Where each entry starts, for `Entry::line`: an index of the text built once, since
+    // finding every entry with the parser would cost one parse per entry.
+    let lines = crate::stack::LineIndex::new(&text);
     for (index, entry) in raw.checks.into_iter().enumerate() {
-        let line = lines.get(index).copied().unwrap_or(1);
+        let item = item(index);
+        let at = |key: &str| at(&["checks", &item, key]);
+        let line = lines
+            .line_of(&["checks", item.as_str()])
+            .or_else(|| lines.line_of(&["checks"]))
+            .unwrap_or(1);
         if entry.name.trim().is_empty() {
-            return Err(problem(file, line, "a check needs a `name`", ""));
+            return Err(problem(file, at("name"), "a check needs a `name`", ""));
         }
         if !names.insert(entry.name.clone()) {
             return Err(problem(
                 file,
-                line,
+                at("name"),
                 format!("two checks are named `{}`", entry.name),
                 "names identify checks in reports and metrics; make them unique",
             ));
@@ -334,22 +319,28 @@ pub fn parse(file: &Path, text: &str, vars: &BTreeMap<String, String>) -> Result
             RawCheck::Line(text) if text.contains("://") && !text.trim().contains(' ') => {
                 What::Target(text.trim().to_owned())
             }
-            RawCheck::Line(text) => What::Command(
-                shlex::split(&text)
-                    .ok_or_else(|| problem(file, line, "`check` has an unterminated quote", ""))?,
-            ),
+            RawCheck::Line(text) => What::Command(shlex::split(&text).ok_or_else(|| {
+                problem(file, at("check"), "`check` has an unterminated quote", "")
+            })?),
             RawCheck::Args(args) => What::Command(args),
         };
         match &what {
             What::Target(url) => {
                 url.parse::<crate::netns::target::ProbeTarget>()
-                    .map_err(|e| problem(file, line, format!("check `{}`: {e}", entry.name), ""))?;
+                    .map_err(|e| {
+                        problem(
+                            file,
+                            at("check"),
+                            format!("check `{}`: {e}", entry.name),
+                            "",
+                        )
+                    })?;
             }
             What::Command(args) => {
                 if entry.from.is_some() {
                     return Err(problem(
                         file,
-                        line,
+                        at("from"),
                         format!(
                             "check `{}`: `from` runs a target URL, not a command",
                             entry.name
@@ -360,23 +351,25 @@ pub fn parse(file: &Path, text: &str, vars: &BTreeMap<String, String>) -> Result
                 parse_command(args).map_err(|e| {
                     problem(
                         file,
-                        line,
+                        at("check"),
                         format!("check `{}`: {e}", entry.name),
                         "the command is what follows `stackctl check`, e.g. `tcp mongo:27017`; `stackctl check --help` lists the kinds",
                     )
                 })?;
             }
         }
-        let timeout = duration(line, "timeout", entry.timeout.as_ref(), default_timeout)?;
-        let interval = duration(line, "interval", entry.interval.as_ref(), default_interval)?;
+        let path = |key| ["checks", item.as_str(), key];
+        let timeout = duration(&path("timeout"), entry.timeout.as_ref(), default_timeout)?;
+        let interval = duration(&path("interval"), entry.interval.as_ref(), default_interval)?;
         let max_latency = entry
             .max_latency
             .as_ref()
-            .map(|t| duration(line, "max_latency", Some(t), Duration::ZERO))
+            .map(|t| duration(&path("max_latency"), Some(t), Duration::ZERO))
             .transpose()?;
         let service = entry.service.unwrap_or_else(|| checked_host(&what));
-        let next = lines.get(index + 1).copied().unwrap_or(usize::MAX);
-        let from_line = key_line(&text, line, next, "from").unwrap_or(line);
+        let from_line = lines
+            .line_of(&["checks", item.as_str(), "from"])
+            .unwrap_or(line);
         checks.push(Entry {
             name: entry.name,
             line,
@@ -398,7 +391,7 @@ pub fn parse(file: &Path, text: &str, vars: &BTreeMap<String, String>) -> Result
     if checks.is_empty() {
         return Err(problem(
             file,
-            1,
+            at(&["checks"]),
             "the catalog has no checks",
             "add entries under `checks:`",
         ));
@@ -515,6 +508,13 @@ mod tests {
         assert_eq!(http.timeout, Duration::from_secs(1));
         assert_eq!(http.line, 12);
         assert_eq!(http.service, "web");
+        let flat =
+            load_text("checks:\n- name: a\n  check: tcp://a:1\n\n- name: b\n  check: tcp://b:1\n")
+                .unwrap();
+        assert_eq!(
+            flat.checks.iter().map(|c| c.line).collect::<Vec<_>>(),
+            [2, 5]
+        );
         assert_eq!(
             checked_host(&What::Command(vec!["tcp".into(), "db:5432".into()])),
             "db"
@@ -532,42 +532,52 @@ mod tests {
         let cases = [
             (
                 "checks:\n  - name: a\n    check: tcp://a:1\n    tiemout: 1s\n",
-                "checks.yml:4",
+                "checks.yml:4:5: ",
                 "unknown field `tiemout`",
             ),
             (
                 "checks:\n  - name: a\n    check: tcp a:1\n  - name: b\n    check: mongo --urii x\n",
-                "checks.yml:4",
+                "checks.yml:5:12: ",
                 "unexpected argument '--urii'",
             ),
             (
                 "checks:\n  - name: a\n    check: ftp://a:1\n",
-                "checks.yml:2",
+                "checks.yml:3:12: ",
                 "check `a`",
             ),
             (
                 "checks:\n  - name: a\n    check: tcp a:1\n    from: bot\n",
-                "checks.yml:2",
+                "checks.yml:4:11: ",
                 "`from` runs a target URL",
             ),
             (
                 "checks:\n  - name: a\n    check: tcp://a:1\n    timeout: soon\n",
-                "checks.yml:2",
+                "checks.yml:4:14: ",
                 "not a duration",
             ),
             (
                 "checks:\n  - name: a\n    check: tcp://a:1\n  - name: a\n    check: tcp://b:1\n",
-                "checks.yml:4",
+                "checks.yml:4:11: ",
                 "two checks are named `a`",
             ),
             (
+                "defaults:\n  timeout: 1s\n  interval: never\nchecks:\n  - name: a\n    check: tcp://a:1\n",
+                "checks.yml:3:13: ",
+                "`interval`: `never` is not a duration",
+            ),
+            (
+                "checks:\n- {name: a, check: tcp://a:1}\n- {name: b,\n   check: tcp://b:1, max_latency: 0s}\n",
+                "checks.yml:4:35: ",
+                "`max_latency` must be above 0",
+            ),
+            (
                 "checks:\n  - name: a\n    check: tcp://${NOPE:?set NOPE}:1\n",
-                "checks.yml:3",
+                "checks.yml:3: ",
                 "set NOPE",
             ),
             (
                 "checks:\n  - name: a\n    check: tcp://a:1\n    severity: fatal\n",
-                "checks.yml:4",
+                "checks.yml:4:15: ",
                 "unknown variant `fatal`",
             ),
         ];

@@ -7,7 +7,8 @@ use std::path::Path;
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerSummary, EndpointSettings,
-    EventMessage, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest,
+    EventMessage, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
@@ -298,6 +299,52 @@ impl DockerApi {
                     &e,
                 )
             })
+    }
+
+    /// Takes a container off a network (to connect it again with other aliases).
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "disconnect_network", network = %network))]
+    pub async fn disconnect_network(&self, network: &str, container: &str) -> Result<(), Error> {
+        let request = NetworkDisconnectRequest {
+            container: container.to_owned(),
+            force: Some(true),
+        };
+        self.docker
+            .disconnect_network(network, request)
+            .await
+            .map_err(|e| {
+                daemon_error(
+                    &format!("cannot disconnect `{container}` from network `{network}`"),
+                    &e,
+                )
+            })
+    }
+
+    /// The id of the network of that name, if it exists.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "network_id", name = %name))]
+    pub async fn network_id(&self, name: &str) -> Result<Option<String>, Error> {
+        match self
+            .docker
+            .inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+        {
+            Ok(found) => Ok(found.id),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(daemon_error(
+                &format!("cannot inspect network `{name}`"),
+                &e,
+            )),
+        }
+    }
+
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "unpause", id = %id))]
+    pub async fn unpause(&self, id: &str, name: &str) -> Result<(), Error> {
+        self.docker
+            .unpause_container(id)
+            .await
+            .map_err(|e| daemon_error(&format!("cannot unpause `{name}`"), &e))
     }
 
     #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "start", id = %id, name = %name))]

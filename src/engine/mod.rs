@@ -3,6 +3,7 @@
 pub mod container;
 pub mod docker;
 pub mod down;
+pub mod heal;
 pub mod labels;
 pub mod plan;
 pub mod progress;

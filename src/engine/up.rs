@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 
 use super::container::{create_body, networks};
 use super::docker::DockerApi;
+use super::heal::{self, Dependency, Drift};
 use super::labels;
 use super::progress::{Failure, Progress};
 use crate::check::Check;
@@ -64,6 +65,9 @@ struct Shared {
     options: UpOptions,
     states: BTreeMap<String, watch::Sender<State>>,
     existing: HashMap<String, ContainerSummary>,
+    /// The current id of each network the selected services declare (by Docker name): a
+    /// container joined to an older network of that name must be recreated.
+    network_ids: HashMap<String, String>,
     /// Woken by every Docker event of the project.
     changed: Arc<Notify>,
     start_interval: bool,
@@ -109,7 +113,7 @@ pub async fn up(
         services: selected.iter().cloned().collect(),
     });
 
-    ensure_networks_and_volumes(&stack, &docker, &selected).await?;
+    let network_ids = ensure_networks_and_volumes(&stack, &docker, &selected).await?;
 
     let existing = docker
         .project_containers(&stack.project)
@@ -137,6 +141,7 @@ pub async fn up(
         options,
         states,
         existing,
+        network_ids,
         changed: Arc::clone(&changed),
         watched: std::sync::Mutex::default(),
     });
@@ -220,11 +225,12 @@ fn label<'a>(container: &'a ContainerSummary, key: &str) -> Option<&'a str> {
     container.labels.as_ref()?.get(key).map(String::as_str)
 }
 
+/// Creates what is missing; returns the current id of each network (by Docker name).
 async fn ensure_networks_and_volumes(
     stack: &Stack,
     docker: &DockerApi,
     selected: &BTreeSet<String>,
-) -> Result<(), Error> {
+) -> Result<HashMap<String, String>, Error> {
     let mut keys = BTreeSet::new();
     let mut volumes = BTreeSet::new();
     for name in selected {
@@ -238,18 +244,27 @@ async fn ensure_networks_and_volumes(
                 .map(|m| m.source.clone()),
         );
     }
+    let mut ids = HashMap::new();
     for key in keys {
         let network = stack.networks.get(&key).cloned().unwrap_or_default();
-        if network.external {
-            continue;
+        let name = labels::network_name(stack, &key);
+        if !network.external {
+            docker
+                .ensure_network(
+                    &name,
+                    network.driver.as_deref(),
+                    labels::resource_labels(stack, labels::NETWORK, &key),
+                )
+                .await?;
         }
-        docker
-            .ensure_network(
-                &labels::network_name(stack, &key),
-                network.driver.as_deref(),
-                labels::resource_labels(stack, labels::NETWORK, &key),
-            )
-            .await?;
+        // Unknown (say, two networks of that name) is not compared.
+        match docker.network_id(&name).await {
+            Ok(Some(id)) => {
+                ids.insert(name, id);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(network = %name, error = %e.message(), "no network id"),
+        }
     }
     for key in volumes {
         if stack.volumes.get(&key).is_some_and(|v| v.external) {
@@ -262,7 +277,7 @@ async fn ensure_networks_and_volumes(
             )
             .await?;
     }
-    Ok(())
+    Ok(ids)
 }
 
 async fn run_service(shared: &Shared, name: &str) -> Result<(), Failure> {
@@ -373,10 +388,12 @@ async fn create_container(
     let fail = |e: Error| Failure::from_error(&service.name, &e);
     if let Some(existing) = shared.existing.get(&service.name) {
         let id = existing.id.clone().unwrap_or_default();
-        if label(existing, labels::CONFIG_HASH) == Some(hash) {
-            return Ok((id, true));
-        }
-        let why = if label(existing, labels::CREATED_BY).is_some() {
+        let why = if label(existing, labels::CONFIG_HASH) == Some(hash) {
+            match converge_networks(shared, service, &id).await? {
+                None => return Ok((id, true)),
+                Some(why) => why,
+            }
+        } else if label(existing, labels::CREATED_BY).is_some() {
             "its definition or image changed".to_owned()
         } else {
             // docker compose (or an older stackctl) made it: its config hash follows another
@@ -403,6 +420,66 @@ async fn create_container(
     Ok((id, false))
 }
 
+/// Puts an unchanged container back on the networks its file declares, with its aliases
+/// (`docker network disconnect` takes it off; nothing else puts it back). `Some(why)` when only
+/// a new container can: its network was removed and created again.
+async fn converge_networks(
+    shared: &Shared,
+    service: &Service,
+    id: &str,
+) -> Result<Option<String>, Failure> {
+    let fail = |e: Error| Failure::from_error(&service.name, &e);
+    let inspect = shared.docker.inspect(id).await.map_err(fail)?;
+    let declared: Vec<(String, Vec<String>)> = networks(service)
+        .into_iter()
+        .map(|(key, mut aliases)| {
+            aliases.push(service.name.clone());
+            (labels::network_name(&shared.stack, &key), aliases)
+        })
+        .collect();
+    let attached = inspect
+        .network_settings
+        .and_then(|n| n.networks)
+        .unwrap_or_default();
+    let drift = heal::network_drift(&declared, &attached, &shared.network_ids);
+    if let Some(stale) = drift.iter().find(|d| matches!(d, Drift::Stale { .. })) {
+        tracing::debug!(service = %service.name, ?drift, "recreate: network drift");
+        return Ok(Some(stale.describe()));
+    }
+    for d in drift {
+        tracing::debug!(service = %service.name, drift = ?d, "reconnect");
+        let network = d.network().to_owned();
+        if matches!(d, Drift::Aliases { .. }) {
+            shared
+                .docker
+                .disconnect_network(&network, id)
+                .await
+                .map_err(fail)?;
+        }
+        let aliases = declared
+            .iter()
+            .find(|(n, _)| *n == network)
+            .map(|(_, a)| a.clone())
+            .unwrap_or_default();
+        let said = aliases
+            .iter()
+            .map(|a| format!("`{a}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        shared
+            .docker
+            .connect_network(&network, id, aliases)
+            .await
+            .map_err(fail)?;
+        shared.progress.emit(
+            &service.name,
+            "reconnected",
+            Some(format!("{}; connected again as {said}", d.describe())),
+        );
+    }
+    Ok(None)
+}
+
 async fn run_long_lived(
     shared: &Shared,
     service: &Service,
@@ -420,7 +497,24 @@ async fn run_long_lived(
         .as_ref()
         .and_then(|s| s.running)
         .unwrap_or(false);
-    if reused && running {
+    let paused = inspect
+        .state
+        .as_ref()
+        .and_then(|s| s.paused)
+        .unwrap_or(false);
+    if running && paused {
+        tracing::debug!(service = %service.name, "unpause");
+        shared
+            .docker
+            .unpause(&id, &service.name)
+            .await
+            .map_err(|e| Failure::from_error(&service.name, &e))?;
+        shared.progress.emit(
+            &service.name,
+            "unpaused",
+            Some("it was paused; running again".to_owned()),
+        );
+    } else if reused && running {
         shared.progress.emit(
             &service.name,
             "unchanged",
@@ -727,24 +821,35 @@ async fn run_job(
     hash: &str,
 ) -> Result<(), Failure> {
     let name = &service.name;
-    if let Some(existing) = shared.existing.get(name) {
-        if label(existing, labels::CONFIG_HASH) == Some(hash) {
-            let id = existing.id.clone().unwrap_or_default();
-            let inspect = shared
-                .docker
-                .inspect(&id)
-                .await
-                .map_err(|e| Failure::new(name, e.message()))?;
-            let state = inspect.state.unwrap_or_default();
-            if state.status == Some(ContainerStateStatusEnum::EXITED) && state.exit_code == Some(0)
-            {
-                shared.progress.emit(
-                    name,
-                    "completed",
-                    Some("already done with this definition; not run again".to_owned()),
-                );
-                shared.set(name, State::Completed);
-                return Ok(());
+    let mut again = None;
+    if let Some(existing) = shared.existing.get(name)
+        && label(existing, labels::CONFIG_HASH) == Some(hash)
+    {
+        let id = existing.id.clone().unwrap_or_default();
+        let inspect = shared
+            .docker
+            .inspect(&id)
+            .await
+            .map_err(|e| Failure::new(name, e.message()))?;
+        let state = inspect.state.unwrap_or_default();
+        if state.status == Some(ContainerStateStatusEnum::EXITED) && state.exit_code == Some(0) {
+            let finished = heal::docker_time(state.finished_at.as_deref());
+            match heal::rerun_reason(finished, &dependencies(shared, service).await) {
+                None => {
+                    tracing::debug!(service = %name, "completed job still valid: no dependency started after it finished");
+                    shared.progress.emit(
+                        name,
+                        "completed",
+                        Some("already done with this definition; not run again".to_owned()),
+                    );
+                    shared.set(name, State::Completed);
+                    return Ok(());
+                }
+                Some(why) => {
+                    tracing::debug!(service = %name, %why, "completed job runs again");
+                    shared.progress.emit(name, "rerunning", Some(why.clone()));
+                    again = Some(why);
+                }
             }
         }
     }
@@ -777,9 +882,13 @@ async fn run_job(
                 name,
                 "completed",
                 Some(format!(
-                    "attempt {attempt}/{} after {}",
+                    "attempt {attempt}/{} after {}{}",
                     job.attempts,
-                    human_duration(started.elapsed())
+                    human_duration(started.elapsed()),
+                    again
+                        .as_ref()
+                        .map(|why| format!("; ran again: {why}"))
+                        .unwrap_or_default()
                 )),
             );
             shared.set(name, State::Completed);
@@ -822,6 +931,29 @@ async fn run_job(
             labels::container_name(&shared.stack, service)
         )),
     })
+}
+
+/// The current containers of the job's dependencies, as the job would have run against them
+/// now (each has met its condition by then). A dependency without a container is left out.
+async fn dependencies(shared: &Shared, service: &Service) -> Vec<Dependency> {
+    let mut found = Vec::new();
+    for dep in service.depends_on.keys() {
+        let Some(dependency) = shared.stack.services.get(dep) else {
+            continue;
+        };
+        let container = labels::container_name(&shared.stack, dependency);
+        match shared.docker.inspect(&container).await {
+            Ok(inspect) => {
+                let dep = Dependency::from_inspect(dep, dependency.is_job(), &inspect);
+                tracing::debug!(job = %service.name, dependency = %dep.service, started = ?dep.started, created = ?dep.created, "dependency");
+                found.push(dep);
+            }
+            Err(e) => {
+                tracing::debug!(job = %service.name, %dep, error = %e.message(), "dependency not inspected");
+            }
+        }
+    }
+    found
 }
 
 /// The last lines the attempt that just ended wrote — not earlier attempts' (the container is

@@ -62,7 +62,8 @@ pub enum Event {
         services: Vec<String>,
     },
     /// A service changed state: `waiting`, `building`, `creating`, `starting`, `unchanged`,
-    /// `running`, `healthy`, `ready`, `attempt`, `completed`, `failed`.
+    /// `reconnected`, `unpaused`, `rerunning`, `running`, `healthy`, `ready`, `attempt`,
+    /// `completed`, `failed`.
     Service {
         service: String,
         status: String,

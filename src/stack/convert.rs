@@ -465,9 +465,9 @@ impl Converter<'_> {
             match crate::limits::read_text(&path, super::document::MAX_FILE_BYTES) {
                 Ok(text) => match super::dotenv::parse(&text) {
                     Ok(vars) => service.environment.extend(vars),
-                    Err(e) => self.problem(
+                    Err((line, e)) => self.problem(
                         &sub(&sub(&base, "env_file"), &item(index)),
-                        format!("env_file `{file}`: {e}"),
+                        format!("env_file `{file}:{line}`: {e}"),
                         None,
                     ),
                 },

@@ -17,6 +17,8 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use yaml_serde::value::{Tag, TaggedValue};
 use yaml_serde::{Mapping, Value};
 
+use super::position::Position;
+
 /// Largest stack file read, in bytes. Compose files are kilobytes; this only stops mistakes
 /// (a log or a binary passed with `-f`) from being read whole.
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
@@ -28,19 +30,20 @@ pub const MAX_NODES: usize = 500_000;
 /// Most bytes of scalar text a file may expand to, aliases counted at every use.
 pub const MAX_SCALAR_BYTES: usize = 16 * 1024 * 1024;
 
-/// A problem with one file as a whole: it cannot be read or parsed.
+/// A problem with one file as a whole: it cannot be parsed.
 #[derive(Debug)]
 pub struct FileError {
-    pub line: Option<usize>,
+    pub at: Option<Position>,
     pub message: String,
     pub hint: Option<String>,
 }
 
-/// Reads a file, refusing one larger than [`MAX_FILE_BYTES`].
+/// Reads a file, refusing one larger than [`MAX_FILE_BYTES`]. Its text is checked apart, so
+/// that a byte that is not UTF-8 is reported at its line.
 ///
 /// # Errors
 /// The reason, for a message that already names the file.
-pub fn read(path: &Path) -> Result<String, String> {
+pub fn read(path: &Path) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| crate::reason::io_reason(&e))?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
@@ -52,12 +55,7 @@ pub fn read(path: &Path) -> Result<String, String> {
             MAX_FILE_BYTES / 1024 / 1024
         ));
     }
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })
+    Ok(bytes)
 }
 
 /// Parses one YAML document within the expansion budget.
@@ -69,13 +67,13 @@ pub fn parse(text: &str) -> Result<Value, FileError> {
     let deserializer = yaml_serde::Deserializer::from_str(text);
     let result = Node { budget: &budget }.deserialize(deserializer);
     result.map_err(|e| {
-        let line = e.location().map(|l| l.line());
+        let at = Position::of_error(&e);
         if let Some(message) = budget.failure.take() {
             let hint = message
                 .starts_with("duplicate key")
                 .then(|| "a key may appear once in a mapping; keep one of them".to_owned());
             return FileError {
-                line,
+                at,
                 message,
                 hint,
             };
@@ -83,7 +81,7 @@ pub fn parse(text: &str) -> Result<Value, FileError> {
         // The parser's own alias limit (relative to the file's size) may trip first.
         if budget.exceeded.get() || e.to_string().starts_with("repetition limit exceeded") {
             FileError {
-                line,
+                at,
                 message: format!(
                     "the document expands to more than {MAX_NODES} values or {} MiB of text once anchors and aliases are resolved",
                     MAX_SCALAR_BYTES / 1024 / 1024
@@ -95,7 +93,7 @@ pub fn parse(text: &str) -> Result<Value, FileError> {
         } else {
             let text = e.to_string();
             FileError {
-                line,
+                at,
                 message: format!("not valid YAML: {text}"),
                 hint: Some("check the indentation and quoting around that line".to_owned()),
             }

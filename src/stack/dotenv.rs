@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 /// Parses a `.env` file's text.
 ///
 /// # Errors
-/// `line N: message` for a line that is not `KEY=VALUE`.
-pub fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
+/// The 1-based line that is not `KEY=VALUE`, and what is wrong with it.
+pub fn parse(text: &str) -> Result<BTreeMap<String, String>, (usize, String)> {
     let mut vars = BTreeMap::new();
     for (index, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -17,10 +17,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((key, value)) = line.split_once('=') else {
-            return Err(format!(
-                "line {}: expected `KEY=VALUE`, got `{line}`",
-                index + 1
-            ));
+            return Err((index + 1, format!("expected `KEY=VALUE`, got `{line}`")));
         };
         let key = key.trim();
         if key.is_empty()
@@ -28,10 +25,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
                 .chars()
                 .all(|c| c == '_' || c == '.' || c == '-' || c.is_ascii_alphanumeric())
         {
-            return Err(format!(
-                "line {}: `{key}` is not a variable name",
-                index + 1
-            ));
+            return Err((index + 1, format!("`{key}` is not a variable name")));
         }
         vars.insert(key.to_owned(), unquote(value.trim()));
     }
@@ -70,8 +64,8 @@ mod tests {
         assert_eq!(vars["MSG"], "a\nb");
         assert_eq!(vars["EMPTY"], "");
         assert_eq!(
-            super::parse("oops").unwrap_err(),
-            "line 1: expected `KEY=VALUE`, got `oops`"
+            super::parse("A=1\n\noops").unwrap_err(),
+            (3, "expected `KEY=VALUE`, got `oops`".to_owned())
         );
     }
 }

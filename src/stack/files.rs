@@ -76,13 +76,16 @@ pub fn resolve(options: &LoadOptions) -> Result<Project, Error> {
     let explicit_env = options
         .env_file
         .as_ref()
-        .map(|file| read_env(&options.cwd.join(file), true))
+        .map(|file| read_env(&options.cwd.join(file), true, &options.cwd))
         .transpose()?;
     if let Some(file_vars) = &explicit_env {
         add_missing(&mut vars, file_vars.clone());
     } else if options.files.is_empty() {
         // Read first: it may name the files (`COMPOSE_FILE`).
-        add_missing(&mut vars, read_env(&options.cwd.join(".env"), false)?);
+        add_missing(
+            &mut vars,
+            read_env(&options.cwd.join(".env"), false, &options.cwd)?,
+        );
     }
 
     let (given, from_flag): (Vec<PathBuf>, bool) = if options.files.is_empty() {
@@ -129,7 +132,7 @@ pub fn resolve(options: &LoadOptions) -> Result<Project, Error> {
         let project_env = dir.join(".env");
         let already_read = options.files.is_empty() && dir == options.cwd;
         if !already_read {
-            add_missing(&mut vars, read_env(&project_env, false)?);
+            add_missing(&mut vars, read_env(&project_env, false, &options.cwd)?);
         }
     }
     let names = display_names(if from_flag { &given } else { &files });
@@ -240,11 +243,21 @@ fn add_missing(vars: &mut Variables, more: Variables) {
     }
 }
 
-fn read_env(path: &Path, required: bool) -> Result<Variables, Error> {
+fn read_env(path: &Path, required: bool, cwd: &Path) -> Result<Variables, Error> {
+    // Named as typed: relative to the working directory when it is below it.
+    let name = path.strip_prefix(cwd).unwrap_or(path).display().to_string();
     // Bounded like the stack file itself: `--env-file /dev/zero` is an error, not a hang.
-    match crate::limits::read_text(path, super::document::MAX_FILE_BYTES) {
-        Ok(text) => super::dotenv::parse(&text)
-            .map_err(|e| Error::usage(format!("`{}` {e}", path.display()))),
+    match crate::limits::read_file(path, super::document::MAX_FILE_BYTES) {
+        Ok(bytes) => {
+            let text = super::position::utf8(bytes).map_err(|(at, message, hint)| {
+                Error::usage(format!("{name}:{at}: {message}")).with_hint(hint)
+            })?;
+            super::dotenv::parse(&text).map_err(|(line, message)| {
+                Error::usage(format!("{name}:{line}: {message}")).with_hint(
+                    "a `.env` line is `KEY=VALUE` (`export KEY=VALUE` too); `#` starts a comment",
+                )
+            })
+        }
         Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(Variables::new()),
         Err(e) => Err(Error::usage(format!(
             "cannot read `{}`: {}",

@@ -15,8 +15,28 @@ use super::locate::item;
 /// Variables visible to interpolation (process environment over `.env`).
 pub type Variables = BTreeMap<String, String>;
 
-/// Reports a problem at a path of the file: the message and a hint.
-pub type Report<'a> = dyn FnMut(&[String], String, Option<String>) + 'a;
+/// What interpolating a document finds, at a path of the file.
+#[derive(Debug)]
+pub enum Found<'v> {
+    /// A value that cannot be interpolated; `variable` is the required variable that is not
+    /// set, when that is the reason.
+    Problem {
+        message: String,
+        hint: &'static str,
+        variable: Option<String>,
+    },
+    /// A key of the mapping at the path that is not a string (it is dropped).
+    BadKey {
+        key: &'v Value,
+        message: String,
+        hint: &'static str,
+    },
+    /// Variables that are not set, replaced by empty strings in the value at the path.
+    Unset(BTreeSet<String>),
+}
+
+/// Receives what interpolation finds.
+pub type Report<'a> = dyn FnMut(&[String], Found<'_>) + 'a;
 
 /// How deeply `${VAR:-...}` defaults may nest. Real files use two or three levels.
 pub const MAX_DEPTH: usize = 64;
@@ -191,32 +211,50 @@ fn lookup(name: &str, vars: &Variables, unset: &mut BTreeSet<String>) -> String 
 /// Interpolates every string value of one file's document, as compose does before merging
 /// files. Keys are not interpolated; `x-*` extension fields (other than `x-stackctl`) are left
 /// alone since nothing reads them (an alias to one is interpolated where it is used). Keys that
-/// are not strings are reported and dropped: compose names everything with strings.
+/// are not strings are reported and dropped: compose names everything with strings. Unset
+/// variables are reported with the value they emptied, so that what follows from them (a bind
+/// mount without a source) can be traced back to them.
 pub fn interpolate_document(
     value: &mut Value,
     path: &mut Vec<String>,
     vars: &Variables,
-    unset: &mut BTreeSet<String>,
     report: &mut Report<'_>,
 ) {
     match value {
-        Value::String(text) if text.contains('$') => match interpolate(text, vars, unset) {
-            Ok(done) => *text = done,
-            Err(e) => {
-                let hint = if e.starts_with("required variable") {
-                    "set the variable in the environment or in `.env`"
-                } else if e.contains("nested more than") {
-                    "nest fewer defaults, or set the variable instead"
-                } else {
-                    "write `$$` for a literal `$`; compose supports `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`, `${VAR?error}` and `${VAR:+alternative}`"
-                };
-                report(path, e, Some(hint.to_owned()));
+        Value::String(text) if text.contains('$') => {
+            let mut unset = BTreeSet::new();
+            match interpolate(text, vars, &mut unset) {
+                Ok(done) => *text = done,
+                Err(message) => {
+                    let variable = message
+                        .strip_prefix("required variable `")
+                        .and_then(|rest| rest.split('`').next())
+                        .map(str::to_owned);
+                    let hint = if variable.is_some() {
+                        "set the variable in the environment or in `.env`"
+                    } else if message.contains("nested more than") {
+                        "nest fewer defaults, or set the variable instead"
+                    } else {
+                        "write `$$` for a literal `$`; compose supports `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`, `${VAR?error}` and `${VAR:+alternative}`"
+                    };
+                    report(
+                        path,
+                        Found::Problem {
+                            message,
+                            hint,
+                            variable,
+                        },
+                    );
+                }
             }
-        },
+            if !unset.is_empty() {
+                report(path, Found::Unset(unset));
+            }
+        }
         Value::Sequence(items) => {
             for (index, entry) in items.iter_mut().enumerate() {
                 path.push(item(index));
-                interpolate_document(entry, path, vars, unset, report);
+                interpolate_document(entry, path, vars, report);
                 path.pop();
             }
         }
@@ -231,26 +269,30 @@ pub fn interpolate_document(
                     continue;
                 }
                 path.push(key.to_owned());
-                interpolate_document(entry, path, vars, unset, report);
+                interpolate_document(entry, path, vars, report);
                 path.pop();
             }
             for key in bad_keys {
                 map.remove(&key);
+                let message = match path.last() {
+                    Some(parent) => format!(
+                        "a key under `{parent}` must be a string, not {}",
+                        describe(&key)
+                    ),
+                    None => format!("a top-level key must be a string, not {}", describe(&key)),
+                };
                 report(
                     path,
-                    match path.last() {
-                        Some(parent) => format!(
-                            "a key under `{parent}` must be a string, not {}",
-                            describe(&key)
-                        ),
-                        None => format!("a top-level key must be a string, not {}", describe(&key)),
+                    Found::BadKey {
+                        key: &key,
+                        message,
+                        hint: "name services, networks, volumes and variables with plain strings, e.g. `web:`",
                     },
-                    Some("name services, networks, volumes and variables with plain strings, e.g. `web:`".to_owned()),
                 );
             }
         }
         Value::Tagged(tagged) => {
-            interpolate_document(&mut tagged.value, path, vars, unset, report);
+            interpolate_document(&mut tagged.value, path, vars, report);
         }
         _ => {}
     }

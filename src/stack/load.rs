@@ -8,12 +8,12 @@ use std::path::Path;
 use yaml_serde::Value;
 
 use super::convert::Converter;
-use super::interpolate::{Variables, interpolate_document};
+use super::interpolate::{Found, Variables, interpolate_document};
 use super::locate::Source;
 use super::merge::Merger;
 use super::model::Stack;
 use super::problems::{File, Problems};
-use super::{document, files};
+use super::{document, files, position};
 use crate::error::Error;
 
 pub use super::files::LoadOptions;
@@ -25,27 +25,56 @@ pub use super::files::LoadOptions;
 pub fn load_validated(options: &LoadOptions, profiles: &BTreeSet<String>) -> Result<Stack, Error> {
     let project = files::resolve(options)?;
     let mut problems = Problems::default();
+    if options.env_file.is_none()
+        && !project.dir.join(".env").exists()
+        && project.dir.join(".env.example").is_file()
+    {
+        problems.env_missing(match project.dir.strip_prefix(&options.cwd) {
+            Ok(dir) if dir.as_os_str().is_empty() => "cp .env.example .env".to_owned(),
+            Ok(dir) => format!("cp {0}/.env.example {0}/.env", dir.display()),
+            Err(_) => format!("cp {0}/.env.example {0}/.env", project.dir.display()),
+        });
+    }
     let mut sources = Vec::new();
     let mut merger = Merger::default();
     let mut unset = BTreeSet::new();
     let mut unusable = false;
     for (index, path) in project.files.iter().enumerate() {
         let name = project.names[index].clone();
-        let text =
+        let bytes =
             document::read(path).map_err(|e| Error::usage(format!("cannot read `{name}`: {e}")))?;
+        let text = match position::check_text(bytes) {
+            Ok(text) => text,
+            Err((at, message, hint)) => {
+                sources.push(File {
+                    name,
+                    source: Source::default(),
+                    text: String::new(),
+                });
+                problems.in_line(index, Some(at.to_string()), message, Some(hint));
+                unusable = true;
+                continue;
+            }
+        };
         sources.push(File {
             name,
             source: Source::new(&text),
+            text,
         });
-        let mut value = match document::parse(&text) {
+        let text = &sources[index].text;
+        let mut value = match document::parse(text) {
             Ok(value) => value,
             Err(e) => {
-                let line = if e.message.starts_with("duplicate key") {
-                    sources[index].source.duplicate_key().or(e.line)
+                let at = if e.message.starts_with("duplicate key") {
+                    sources[index]
+                        .source
+                        .duplicate_key()
+                        .map(|line| line.to_string())
+                        .or(e.at.map(|at| at.to_string()))
                 } else {
-                    e.line
+                    e.at.map(|at| at.to_string())
                 };
-                problems.in_line(index, line, e.message, e.hint);
+                problems.in_line(index, at, e.message, e.hint);
                 unusable = true;
                 continue;
             }
@@ -54,15 +83,39 @@ pub fn load_validated(options: &LoadOptions, profiles: &BTreeSet<String>) -> Res
             &mut value,
             &mut Vec::new(),
             &project.vars,
-            &mut unset,
-            &mut |path, message, hint| problems.in_file(index, path, message, hint),
+            &mut |path, found| match found {
+                Found::Problem {
+                    message,
+                    hint,
+                    variable: Some(variable),
+                } => problems.unset_required(index, path, variable, message, Some(hint.to_owned())),
+                Found::Problem { message, hint, .. } => {
+                    problems.in_file(index, path, message, Some(hint.to_owned()));
+                }
+                Found::BadKey { key, message, hint } => {
+                    // A path names string keys only: the parser finds this one.
+                    match position::locate_key(text, path, key) {
+                        Some(at) => problems.in_line(
+                            index,
+                            Some(at.to_string()),
+                            message,
+                            Some(hint.to_owned()),
+                        ),
+                        None => problems.in_file(index, path, message, Some(hint.to_owned())),
+                    }
+                }
+                Found::Unset(names) => {
+                    unset.extend(names.iter().cloned());
+                    problems.emptied(index, path, names);
+                }
+            },
         );
         match value {
             Value::Mapping(map) => merger.add(index, map),
             other => {
                 problems.in_line(
                     index,
-                    None,
+                    position::locate::<&str>(text, &[]).map(|at| at.to_string()),
                     format!(
                         "expected a mapping with `services:` at the top, not {}",
                         super::interpolate::describe(&other)

@@ -4,7 +4,7 @@
 //! `{k: v}`), anchors and complex keys are not followed: asking for them returns `None` and the
 //! caller falls back to the closest enclosing key, which is on the right line for flow style.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The source text of one stack file, indexed for locating keys.
 #[derive(Debug, Clone, Default)]
@@ -12,6 +12,9 @@ pub struct Source {
     lines: HashMap<String, usize>,
     /// The line of the first key written twice in the same mapping, if any.
     duplicate: Option<usize>,
+    /// Keys and items whose value is a flow collection (`[`, `{`) left open at the end of
+    /// their line: what is inside is on other lines, which only the parser can tell.
+    open_flows: HashSet<String>,
 }
 
 /// The path segment of the `index`-th item of a sequence.
@@ -51,6 +54,7 @@ impl Source {
         // Lines of a block scalar (`key: |`) deeper than this column are text, not keys.
         let mut block_scalar: Option<usize> = None;
         let mut duplicate = None;
+        let mut open_flows = HashSet::new();
         for (number, line) in text.lines().enumerate() {
             let trimmed = line.trim_start_matches(' ');
             if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -96,6 +100,9 @@ impl Source {
                 if starts_block_scalar(rest) {
                     block_scalar = Some(column - 1);
                 }
+                if opens_flow(rest) {
+                    open_flows.insert(join_frames(&stack));
+                }
             }
             let Some((key, value)) = key_of(rest) else {
                 continue;
@@ -116,8 +123,21 @@ impl Source {
             if starts_block_scalar(value) {
                 block_scalar = Some(column);
             }
+            if opens_flow(value) {
+                open_flows.insert(join_frames(&stack));
+            }
         }
-        Self { lines, duplicate }
+        Self {
+            lines,
+            duplicate,
+            open_flows,
+        }
+    }
+
+    /// Whether the value at `path` is a flow collection that goes on past its first line.
+    #[must_use]
+    pub fn spans_lines<S: AsRef<str>>(&self, path: &[S]) -> bool {
+        self.open_flows.contains(&join(path))
     }
 
     /// The line of the first key written twice in one mapping (YAML forbids it).
@@ -136,6 +156,31 @@ impl Source {
 fn join_frames(stack: &[Frame]) -> String {
     let segments: Vec<&str> = stack.iter().map(|f| f.segment.as_str()).collect();
     join(&segments)
+}
+
+/// A value that starts a flow collection and leaves it open at the end of the line (quotes
+/// and comments followed roughly: a wrong guess only costs a parse, or a line less exact).
+fn opens_flow(value: &str) -> bool {
+    let value = value.trim_start();
+    if !value.starts_with(['[', '{']) {
+        return false;
+    }
+    let mut depth = 0usize;
+    let mut quote = None;
+    let mut previous = ' ';
+    for c in value.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') if previous == ' ' => break,
+            (None, '[' | '{') => depth += 1,
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            // Inside quotes, and any other character.
+            _ => {}
+        }
+        previous = c;
+    }
+    depth > 0
 }
 
 fn starts_block_scalar(value: &str) -> bool {
@@ -224,6 +269,17 @@ networks:
             source.line_of(&["services", "mongo", "command", "echo"]),
             None
         );
+    }
+
+    #[test]
+    fn flow_collections_left_open_are_marked() {
+        let source = Source::new(
+            "a:\n  b: [x, y]\n  c: {k: \"[\",\n      l: 1}\n  d:\n    - [1,\n       2]\n    - [3] # [\n",
+        );
+        assert!(!source.spans_lines(&["a", "b"]));
+        assert!(source.spans_lines(&["a", "c"]));
+        assert!(source.spans_lines(&["a", "d", "[0]"]));
+        assert!(!source.spans_lines(&["a", "d", "[1]"]));
     }
 
     #[test]

@@ -11,12 +11,15 @@ mod load;
 mod locate;
 mod merge;
 mod model;
+pub mod position;
 mod problems;
 mod syntax;
 mod validate;
 
 pub use files::{DEFAULT_FILES, OVERRIDE_FILES};
 pub use load::{LoadOptions, normalize_project};
+/// Lines of a YAML text's block-style keys and items, found in one pass over the text.
+pub use locate::Source as LineIndex;
 pub use model::*;
 
 /// A compose-style duration (`5s`, `1m30s`, `250ms`), for the other files stackctl reads.
@@ -43,8 +46,10 @@ pub fn interpolate_text(
 /// A `.env` file's variables, read as compose reads them.
 ///
 /// # Errors
-/// The line that cannot be read, and why.
-pub fn parse_dotenv(text: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+/// The 1-based line that cannot be read, and why.
+pub fn parse_dotenv(
+    text: &str,
+) -> Result<std::collections::BTreeMap<String, String>, (usize, String)> {
     dotenv::parse(text)
 }
 

@@ -185,6 +185,15 @@ impl Output {
         self
     }
 
+    /// stdout as NDJSON (`--json`): one value a line; panics on a line that is not JSON.
+    #[track_caller]
+    pub fn ndjson(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
     /// Asserts stdout is exactly one line and returns it.
     #[track_caller]
     pub fn one_line(&self) -> &str {
