@@ -303,8 +303,11 @@ fn the_rendered_pods_of_both_stacks_become_ready() {
             report.ready.len(),
             report.completed.len(),
             report.elapsed.as_secs_f64(),
-            report.retries
+            report.retries.len()
         ));
+        for retry in &report.retries {
+            eprintln!("pod runner: {stack}: retried: {retry}");
+        }
     }
     eprintln!("pod runner: {}", figures.join("; "));
 }

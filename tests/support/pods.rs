@@ -52,8 +52,9 @@ pub struct Report {
     /// Jobs that completed.
     pub completed: Vec<String>,
     pub elapsed: Duration,
-    /// Containers that exited non-zero or could not start on the way (each retried).
-    pub retries: usize,
+    /// Containers that exited non-zero or could not start on the way (each retried), with
+    /// the last lines they wrote.
+    pub retries: Vec<String>,
 }
 
 /// Where each pod or Job stands.
@@ -133,9 +134,9 @@ pub fn run(objects: &[Value], pause_image: &str, limit: Duration) -> Result<Repo
                 elapsed: started.elapsed(),
                 retries: cluster
                     .events()
-                    .iter()
+                    .into_iter()
                     .filter(|e| e.contains(": exited") || e.contains("cannot start"))
-                    .count(),
+                    .collect(),
             });
         }
         if Instant::now() > deadline {
