@@ -56,3 +56,8 @@ fi
 cargo build --release --target "$target" -p stackctl -p stackctl-fixtures
 cargo build --release --target "$target" -p mongo-sim -p rocketchat-sim -p gitlab-sim
 echo "setup: static binaries in target/$target/release/" >&2
+
+# The image `stackctl render kubernetes` names by default (`stackctl:VERSION`): the static binary
+# `FROM scratch`; kept as it is while the binary is unchanged.
+image=$(bash compose/kubernetes/build-stackctl-image.sh)
+echo "setup: $image built (the stackctl image of \`render kubernetes\`)" >&2

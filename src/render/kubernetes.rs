@@ -1,9 +1,11 @@
 //! The stack as Kubernetes manifests that keep its meaning (`stackctl render kubernetes`):
 //!
-//! - a long-running service is a Deployment, or a StatefulSet when it has named volumes (one
-//!   claim per volume); every one gets a headless Service with `publishNotReadyAddresses`, so
-//!   that peers resolve it before it is Ready — the replica-set init dials `mongo` while
-//!   `mongo`'s readiness waits for a PRIMARY (the DNS trap of ../shared/brief/beyond.md §3);
+//! - a long-running service is a Deployment, or a StatefulSet when it has named volumes of its
+//!   own (one claim per volume); a named volume that several services or a job mount is one
+//!   PersistentVolumeClaim they all mount (ReadWriteOnce: their pods share a node); every one
+//!   gets a headless Service with `publishNotReadyAddresses`, so that peers resolve it before
+//!   it is Ready — the replica-set init dials `mongo` while `mongo`'s readiness waits for a
+//!   PRIMARY (the DNS trap of ../shared/brief/beyond.md §3);
 //! - a healthcheck is a readiness probe (exec, `timeoutSeconds` set: Kubernetes' default is
 //!   1 s) and, with a `start_period`, a startup probe;
 //! - `depends_on` is initContainers: `service_healthy`/`service_started` run `stackctl wait` on
@@ -13,16 +15,21 @@
 //!   `x-stackctl.job.attempts`;
 //! - the stackctl binary that compose files bind-mount from the host comes from the stackctl
 //!   image instead: an initContainer copies it into an `emptyDir` mounted at the same path;
-//! - variables whose names say they are credentials go to one Secret per service.
+//! - variables whose names say they are credentials go to one Secret per service;
+//! - other bind-mounted files and directories are read at render time into a ConfigMap (a
+//!   Secret when they hold credentials) mounted at the same path (see `files.rs`);
+//! - `depends_on` targets are written in `stackctl wait`'s grammar:
+//!   `mongodb://HOST:PORT/?replicaSet=NAME`, `rocketchat+http://HOST:PORT`, `tcp://`, `dns://`.
 //!
-//! What has no faithful equivalent (other bind mounts, host ports, `extra_hosts`) is left out
-//! with a warning naming the service and key.
+//! What has no faithful equivalent (host ports, `extra_hosts`, bind mounts that cannot be read
+//! or are over 1 MiB) is left out with a warning naming the service and key.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::files;
 use crate::stack::{Condition, Healthcheck, MountKind, Service, Stack};
 
 /// How the manifests are written.
@@ -74,10 +81,26 @@ pub fn render(stack: &Stack, options: &Options) -> Rendered {
                 .map(|(name, _)| name.as_str())
         })
         .collect();
+    let mut shared_claims = BTreeSet::new();
     for service in stack.services.values() {
         let mut pod = Pod::new(stack, service, options, &mut out.warnings);
         pod.dependencies(stack, service, options);
         let name = object_name(&service.name);
+        for claim in &pod.shared_claims {
+            if shared_claims.insert(claim.clone()) {
+                out.objects.push((
+                    format!("{claim}-pvc.yaml"),
+                    json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                           "metadata": {"name": claim, "labels": {
+                               "app.kubernetes.io/part-of": object_name(&stack.project),
+                               "app.kubernetes.io/managed-by": "stackctl"}},
+                           "spec": claim_spec()}),
+                ));
+            }
+        }
+        for (file, object) in std::mem::take(&mut pod.files) {
+            out.objects.push((file, object));
+        }
         if !pod.secret.is_empty() {
             out.objects.push((
                 format!("{name}-secret.yaml"),
@@ -136,11 +159,7 @@ pub fn render(stack: &Stack, options: &Options) -> Rendered {
             let claims: Vec<Value> = pod
                 .claims
                 .iter()
-                .map(|claim| {
-                    json!({"metadata": {"name": claim},
-                           "spec": {"accessModes": ["ReadWriteOnce"],
-                                    "resources": {"requests": {"storage": "1Gi"}}}})
-                })
+                .map(|claim| json!({"metadata": {"name": claim}, "spec": claim_spec()}))
                 .collect();
             json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
                    "metadata": metadata(stack, service, &name),
@@ -154,6 +173,26 @@ pub fn render(stack: &Stack, options: &Options) -> Rendered {
         out.objects.push((format!("{name}-{kind}.yaml"), workload));
     }
     out
+}
+
+fn claim_spec() -> Value {
+    json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}})
+}
+
+/// Whether a named volume is a PersistentVolumeClaim of its own rather than a StatefulSet's
+/// claim template: when several services mount it (a template gives each its own) or a job
+/// does (a Job has no templates).
+fn shared_volume(stack: &Stack, key: &str) -> bool {
+    let users: Vec<&Service> = stack
+        .services
+        .values()
+        .filter(|s| {
+            s.volumes
+                .iter()
+                .any(|m| m.kind == MountKind::Volume && m.source == key)
+        })
+        .collect();
+    users.len() > 1 || users.iter().any(|s| s.is_job())
 }
 
 /// `deploy.resources` as a container's `resources`: CPUs in millicores, memory in bytes.
@@ -231,6 +270,10 @@ struct Pod {
     main: Value,
     volumes: BTreeMap<String, Value>,
     claims: Vec<String>,
+    /// Named volumes mounted from a PersistentVolumeClaim of their own.
+    shared_claims: BTreeSet<String>,
+    /// ConfigMaps and Secrets holding bind-mounted files (file name, object).
+    files: Vec<(String, Value)>,
     secret: BTreeMap<String, String>,
     /// Where the stackctl binary is mounted, when the service expects it there.
     binary_dirs: BTreeSet<String>,
@@ -248,6 +291,8 @@ impl Pod {
             main: Value::Null,
             volumes: BTreeMap::new(),
             claims: Vec::new(),
+            shared_claims: BTreeSet::new(),
+            files: Vec::new(),
             secret: BTreeMap::new(),
             binary_dirs: BTreeSet::new(),
         };
@@ -335,7 +380,13 @@ impl Pod {
             match mount.kind {
                 MountKind::Volume => {
                     let volume = object_name(&mount.source);
-                    if !self.claims.contains(&volume) {
+                    if shared_volume(stack, &mount.source) {
+                        self.shared_claims.insert(volume.clone());
+                        self.volumes.insert(
+                            volume.clone(),
+                            json!({"name": volume, "persistentVolumeClaim": {"claimName": volume}}),
+                        );
+                    } else if !self.claims.contains(&volume) {
                         self.claims.push(volume.clone());
                     }
                     mounts.push(json!({"name": volume, "mountPath": mount.target,
@@ -347,13 +398,37 @@ impl Pod {
                     self.binary_dirs.insert(dir.to_owned());
                     mounts.push(json!({"name": "stackctl-binary", "mountPath": dir, "readOnly": true}));
                 }
-                MountKind::Bind => warnings.push(format!(
-                    "service `{}`: bind mount of `{}` at `{}` left out; put the file in the image or a ConfigMap",
-                    service.name, mount.source, mount.target
-                )),
+                MountKind::Bind => match files::carry(service, mount) {
+                    Ok(carried) => {
+                        let base = mount.target.trim_end_matches('/').rsplit('/').next();
+                        let mut object = format!("{name}-{}", object_name(base.unwrap_or("files")));
+                        object = object.chars().take(63).collect::<String>();
+                        object = object.trim_end_matches('-').to_owned();
+                        while self.volumes.contains_key(&object) {
+                            object.push('x');
+                        }
+                        for skipped in &carried.skipped {
+                            warnings.push(format!(
+                                "service `{}`: bind mount at `{}`: {skipped}",
+                                service.name, mount.target
+                            ));
+                        }
+                        self.volumes
+                            .insert(object.clone(), files::volume(&carried, &object));
+                        mounts.push(files::volume_mount(&carried, &object, &mount.target));
+                        let kind = if carried.secret { "secret" } else { "configmap" };
+                        self.files.push((
+                            format!("{object}-{kind}.yaml"),
+                            files::object(&carried, &metadata(stack, service, &object)),
+                        ));
+                    }
+                    Err(reason) => warnings.push(format!(
+                        "service `{}`: bind mount of `{}` at `{}` left out: {reason}; put it in the image",
+                        service.name, mount.source, mount.target
+                    )),
+                },
             }
         }
-        let _ = stack;
         let mut container =
             json!({"name": name, "image": service.image.clone().unwrap_or_default()});
         if let Some(entrypoint) = &service.entrypoint {
@@ -398,6 +473,7 @@ impl Pod {
                     self.init.append(&mut job.init);
                     self.init.push(job.main);
                     self.volumes.append(&mut job.volumes);
+                    self.shared_claims.append(&mut job.shared_claims);
                     for claim in job.claims {
                         if !self.claims.contains(&claim) {
                             self.claims.push(claim);
@@ -405,7 +481,8 @@ impl Pod {
                     }
                 }
                 Condition::ServiceHealthy | Condition::ServiceStarted => {
-                    let targets = wait_targets(dependency);
+                    let started = dep.condition == Condition::ServiceStarted;
+                    let targets = wait_targets(dependency, started);
                     if targets.is_empty() {
                         continue;
                     }
@@ -462,21 +539,40 @@ fn probe(h: &Healthcheck) -> Option<Value> {
 
 /// What `stackctl wait` checks for a dependency, from its peers' side: the target of its own
 /// `stackctl check` healthcheck with the loopback host replaced by the service's name, else
-/// its ports, else only that its name resolves.
-fn wait_targets(service: &Service) -> Vec<String> {
+/// its ports, else only that its name resolves. For `service_started` only the port of that
+/// target: started is not healthy, and waiting for more can wait forever — `mongo` has a
+/// PRIMARY only once the replica-set job that waits for it has run.
+fn wait_targets(service: &Service, started: bool) -> Vec<String> {
     let host = object_name(&service.name);
     if let Some(target) = service
         .healthcheck
         .as_ref()
         .and_then(|h| check_target(&h.test, &host))
     {
-        return vec![target];
+        match listening(&target) {
+            Some(tcp) if started => return vec![tcp],
+            None if started => {}
+            _ => return vec![target],
+        }
     }
     let ports: BTreeSet<u16> = service.ports.iter().map(|p| p.container_port).collect();
     if ports.is_empty() {
         return vec![format!("dns://{host}")];
     }
     ports.iter().map(|p| format!("tcp://{host}:{p}")).collect()
+}
+
+/// The `tcp://HOST:PORT` a wait target's server listens on.
+fn listening(target: &str) -> Option<String> {
+    let url = url::Url::parse(target).ok()?;
+    let host = url.host_str()?;
+    let port = url.port().or(match url.scheme() {
+        "http" | "rocketchat+http" => Some(80),
+        "https" | "rocketchat+https" => Some(443),
+        "mongodb" => Some(27017),
+        _ => None,
+    })?;
+    Some(format!("tcp://{host}:{port}"))
 }
 
 /// `["CMD", ".../stackctl", "check", KIND, ...]` → a `wait` target aimed at `host`.
@@ -507,16 +603,25 @@ fn check_target(test: &[String], host: &str) -> Option<String> {
         }
         "http" => retarget(rest.iter().find(|a| a.starts_with("http"))?),
         "mongo" => {
-            let uri = retarget(&value_of("--uri")?)?;
-            Some(match value_of("--replica-set") {
-                Some(rs) if !uri.contains("replicaSet=") => {
-                    let sep = if uri.contains('?') { '&' } else { '?' };
-                    format!("{uri}{sep}replicaSet={rs}")
-                }
-                _ => uri,
+            // `wait`'s grammar: `mongodb://HOST:PORT/?replicaSet=NAME` (ready = a PRIMARY of
+            // that set), else the port; the check's other options are the check's own.
+            let uri = url::Url::parse(&value_of("--uri")?).ok()?;
+            let port = uri.port().unwrap_or(27017);
+            let set = value_of("--replica-set").or_else(|| {
+                uri.query_pairs()
+                    .find(|(k, _)| k == "replicaSet")
+                    .map(|(_, v)| v.into_owned())
+            });
+            Some(match set {
+                Some(set) => format!("mongodb://{host}:{port}/?replicaSet={set}"),
+                None => format!("tcp://{host}:{port}"),
             })
         }
-        "rocketchat" => Some(format!("rocketchat+{}", retarget(&value_of("--url")?)?)),
+        "rocketchat" => {
+            let url = url::Url::parse(&value_of("--url")?).ok()?;
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            Some(format!("rocketchat+{}://{host}{port}", url.scheme()))
+        }
         _ => None,
     }
 }
@@ -549,7 +654,7 @@ mod tests {
         ]);
         assert_eq!(
             check_target(&mongo, "mongo").as_deref(),
-            Some("mongodb://mongo:27017/?directConnection=true&replicaSet=rs0")
+            Some("mongodb://mongo:27017/?replicaSet=rs0")
         );
         let rc = test(&[
             "CMD",
@@ -561,8 +666,24 @@ mod tests {
         ]);
         assert_eq!(
             check_target(&rc, "rocketchat").as_deref(),
-            Some("rocketchat+http://rocketchat:3000/")
+            Some("rocketchat+http://rocketchat:3000")
         );
+        assert_eq!(
+            listening("mongodb://mongo:27017/?replicaSet=rs0").as_deref(),
+            Some("tcp://mongo:27017")
+        );
+        assert_eq!(
+            listening("rocketchat+https://chat").as_deref(),
+            Some("tcp://chat:443")
+        );
+        // Every form is one `stackctl wait` accepts.
+        for target in [
+            check_target(&mongo, "mongo").unwrap(),
+            check_target(&rc, "rocketchat").unwrap(),
+            listening("mongodb://mongo:27017/?replicaSet=rs0").unwrap(),
+        ] {
+            assert!(target.parse::<crate::target::Target>().is_ok(), "{target}");
+        }
         let tcp = test(&["CMD", "/stackctl", "check", "tcp", "127.0.0.1:8080"]);
         assert_eq!(check_target(&tcp, "web").as_deref(), Some("tcp://web:8080"));
         let shell = test(&["CMD-SHELL", "curl -f http://localhost/"]);

@@ -39,9 +39,15 @@ pub fn static_simulators() -> &'static Path {
 
 /// Runs one of the image scripts in `tests/images/`, returning its stdout (the images built).
 pub fn image_script(script: &str, args: &[&str]) -> String {
+    repo_script(&format!("tests/images/{script}"), args)
+}
+
+/// Runs a bash script of the repository (a path from its root), returning its stdout; panics
+/// with its stderr when it fails.
+pub fn repo_script(script: &str, args: &[&str]) -> String {
     let out = Command::new("bash")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg(format!("tests/images/{script}"))
+        .arg(script)
         .args(args)
         .output()
         .expect("bash runs");

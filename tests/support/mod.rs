@@ -5,6 +5,7 @@
 pub mod dns;
 pub mod docker;
 pub mod http;
+pub mod pods;
 pub mod process;
 
 use std::ffi::OsStr;
