@@ -67,7 +67,7 @@ pub fn check(stack: &Stack) -> Result<()> {
             let (Some(rc_version), Some(db_version)) = (rc.version, db.version) else {
                 tracing::warn!(
                     "the pair `{}` / `{}` could not be checked against the support matrix: a tag \
-                     without a version (pin release numbers to have it checked)",
+                     that names no release (pin release numbers to have it checked)",
                     rc.reference,
                     db.reference
                 );
@@ -77,7 +77,7 @@ pub fn check(stack: &Stack) -> Result<()> {
                 Verdict::Supported => {}
                 Verdict::Undecided(why) => tracing::warn!(
                     "the pair `{}` / `{}` could not be checked against the support matrix: {why} \
-                     (pin a `major.minor` tag)",
+                     (pin `major.minor` tags)",
                     rc.reference,
                     db.reference
                 ),

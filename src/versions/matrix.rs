@@ -152,14 +152,14 @@ pub fn check(rows: &[Row], rocketchat: Version, mongodb: Version) -> Verdict {
         _ => {
             let readings: Vec<String> = readings.iter().map(ToString::to_string).collect();
             Verdict::Undecided(format!(
-                "Rocket.Chat `{rocketchat}` with MongoDB `{mongodb}` may mean MongoDB {} and \
-                 Rocket.Chat {}",
-                readings.join(" or "),
+                "Rocket.Chat `{rocketchat}` (read as {}) with MongoDB `{mongodb}` (read as {}) \
+                 is supported under some readings and not under others",
                 covering
                     .iter()
                     .map(|r| r.rocketchat.to_string())
                     .collect::<Vec<_>>()
                     .join(" or "),
+                readings.join(" or "),
             ))
         }
     }
@@ -257,7 +257,8 @@ mod tests {
         };
         assert_eq!(
             why,
-            "Rocket.Chat `8.0.1` with MongoDB `8` may mean MongoDB 8.0 or 8.2 and Rocket.Chat 8.0 to 8.1"
+            "Rocket.Chat `8.0.1` (read as 8.0 to 8.1) with MongoDB `8` (read as 8.0 or 8.2) is \
+             supported under some readings and not under others"
         );
     }
 
