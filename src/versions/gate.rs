@@ -83,8 +83,8 @@ pub fn check(stack: &Stack) -> Result<()> {
                 ),
                 Verdict::Unsupported(rows) => {
                     let mut lines = vec![format!(
-                        "Rocket.Chat `{rc_version}` ({}: `{}`) with MongoDB `{db_version}` ({}: \
-                         `{}`)",
+                        "unsupported Rocket.Chat/MongoDB pair: Rocket.Chat `{rc_version}` ({}: \
+                         `{}`) with MongoDB `{db_version}` ({}: `{}`)",
                         services(rc),
                         rc.reference,
                         services(db),
@@ -113,7 +113,7 @@ pub fn check(stack: &Stack) -> Result<()> {
         return Ok(());
     }
     Err(Error::usage(format!(
-        "unsupported Rocket.Chat/MongoDB pair: {}\n  supported: {}; source: {MATRIX_SOURCE}",
+        "{}\n  supported: {}; source: {MATRIX_SOURCE}",
         refused.join("\n"),
         matrix::summary(MATRIX)
     ))
