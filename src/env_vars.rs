@@ -40,6 +40,9 @@ pub const STACKCTL_ENGINE: &str = "STACKCTL_ENGINE";
 pub const STACKCTL_CATALOG: &str = "STACKCTL_CATALOG";
 /// The address `serve` listens on, like `--listen`.
 pub const STACKCTL_LISTEN: &str = "STACKCTL_LISTEN";
+/// `true` (or `1`) lets `up` and `config` go on with a Rocket.Chat/MongoDB pair outside the
+/// support matrix, like `--allow-unsupported` (with a warning).
+pub const STACKCTL_ALLOW_UNSUPPORTED: &str = "STACKCTL_ALLOW_UNSUPPORTED";
 /// Active compose profiles (compose's own variable).
 pub const COMPOSE_PROFILES: &str = "COMPOSE_PROFILES";
 
@@ -61,6 +64,7 @@ pub const SHOWN_IN_HELP: &[&str] = &[
     STACKCTL_ENGINE,
     STACKCTL_CATALOG,
     STACKCTL_LISTEN,
+    STACKCTL_ALLOW_UNSUPPORTED,
 ];
 /// The stack files when `-f` is not given, separated by `COMPOSE_PATH_SEPARATOR` (compose's
 /// own variables; read from the environment or the working directory's `.env`).

@@ -8,7 +8,8 @@
 //!   [`netns`] (checks from inside a service's network namespace), [`smoke`] (the CI chat test);
 //! - the domains, one folder each: [`mongo`], [`rocketchat`], [`gitlab`]; the generic [`check`]s;
 //! - shared leaves: [`stack`], [`output`], [`settings`], [`target`], [`retry`], [`secret`],
-//!   [`redact`], [`reason`], [`tls`], [`limits`], [`error`], [`exit`], [`env_vars`].
+//!   [`redact`], [`reason`], [`tls`], [`limits`], [`error`], [`exit`], [`env_vars`];
+//!   [`versions`] (release numbers, the Rocket.Chat ↔ MongoDB support matrix, upgrade rules).
 
 pub mod catalog;
 pub mod check;
@@ -39,5 +40,6 @@ pub mod smoke;
 pub mod stack;
 pub mod target;
 pub mod tls;
+pub mod versions;
 
 pub use run::run;

@@ -31,4 +31,5 @@ mod stack_files;
 mod swarm;
 mod targets;
 mod tls;
+mod versions;
 mod wait;

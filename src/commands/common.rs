@@ -45,6 +45,26 @@ pub struct StackArgs {
     pub profiles: Vec<String>,
 }
 
+/// `--allow-unsupported`: shared by `up` and `config`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct AllowUnsupported {
+    /// Go on with a Rocket.Chat/MongoDB pair outside the support matrix (with a warning)
+    #[arg(long, env = env_vars::STACKCTL_ALLOW_UNSUPPORTED, value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_unsupported: bool,
+}
+
+/// [`open_stack`], then the support-matrix gate ([`crate::versions::gate`]): still before
+/// anything touches Docker.
+pub fn open_supported_stack(
+    args: &StackArgs,
+    allow: AllowUnsupported,
+    settings: &Settings,
+) -> Result<Stack> {
+    let stack = open_stack(args, settings)?;
+    crate::versions::gate::enforce(&stack, allow.allow_unsupported)?;
+    Ok(stack)
+}
+
 /// Loads and validates the stack file before anything touches Docker.
 pub fn open_stack(args: &StackArgs, settings: &Settings) -> Result<Stack> {
     let options = LoadOptions {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::{Map, Value, json};
 
-use super::common::{StackArgs, open_stack};
+use super::common::{AllowUnsupported, StackArgs, open_supported_stack};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::settings::Settings;
@@ -18,6 +18,8 @@ use crate::stack::{MountKind, Service, Stack};
 pub struct ConfigArgs {
     #[command(flatten)]
     pub stack: StackArgs,
+    #[command(flatten)]
+    pub allow: AllowUnsupported,
     /// Output format
     #[arg(long, value_enum, default_value = "yaml")]
     pub format: ConfigFormat,
@@ -36,7 +38,7 @@ pub enum ConfigFormat {
 
 /// Prints the resolved stack.
 pub fn run(args: &ConfigArgs, settings: &Settings) -> Result<ExitStatus> {
-    let stack = open_stack(&args.stack, settings)?;
+    let stack = open_supported_stack(&args.stack, args.allow, settings)?;
     let document = render(&stack, args.show_secrets);
     let text = match args.format {
         ConfigFormat::Json => serde_json::to_string_pretty(&document).unwrap_or_default() + "\n",

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::common::{Engine, EngineArg, StackArgs, open_stack};
+use super::common::{AllowUnsupported, Engine, EngineArg, StackArgs, open_supported_stack};
 use crate::cli::values;
 use crate::engine::{DockerApi, UpOptions};
 use crate::env_vars;
@@ -20,6 +20,8 @@ pub struct UpArgs {
     pub stack: StackArgs,
     #[command(flatten)]
     pub engine: EngineArg,
+    #[command(flatten)]
+    pub allow: AllowUnsupported,
     /// Only these services (and what they depend on)
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
@@ -33,7 +35,7 @@ pub struct UpArgs {
 
 /// Brings the stack up.
 pub async fn run(args: UpArgs, settings: &Settings) -> Result<ExitStatus> {
-    let stack = open_stack(&args.stack, settings)?;
+    let stack = open_supported_stack(&args.stack, args.allow, settings)?;
     let docker = DockerApi::connect().await?;
     let options = UpOptions {
         services: args.services,
