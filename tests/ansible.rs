@@ -189,7 +189,9 @@ impl Drop for Provisioned {
             .args(["-p", &self.project, "-v", "-t", "0"])
             .output();
         for image in &self.images {
-            let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+            let _ = Command::new("docker")
+                .args(["rmi", "-f", "--no-prune", image])
+                .output();
         }
     }
 }

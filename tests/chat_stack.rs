@@ -243,7 +243,9 @@ impl Drop for ChatStack {
     fn drop(&mut self) {
         let _ = self.down();
         for image in &self.images {
-            let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+            let _ = Command::new("docker")
+                .args(["rmi", "-f", "--no-prune", image])
+                .output();
         }
     }
 }

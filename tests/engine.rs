@@ -577,7 +577,7 @@ networks:
 
     project.run(&["down", "-v"]).code(0);
     assert!(docker(&["volume", "ls", "-q", "--filter", &format!("name={volume}")]).is_empty());
-    let _ = docker(&["rmi", "-f", &format!("{}-web", project.name)]);
+    let _ = docker(&["rmi", "-f", "--no-prune", &format!("{}-web", project.name)]);
 }
 
 #[test]

@@ -116,8 +116,11 @@ impl Drop for Cleanup {
         for n in &self.networks {
             quiet(&["network", "rm", n]);
         }
+        // `--no-prune`: an image's untagged parents are the legacy builder's cache, which a
+        // build running in another test may be using at this moment ("unknown parent image
+        // ID"); they are the same layers every run, so keeping them costs nothing per run.
         for i in &self.images {
-            quiet(&["rmi", "-f", i]);
+            quiet(&["rmi", "-f", "--no-prune", i]);
         }
     }
 }
