@@ -280,6 +280,19 @@ impl MongoTarget {
                 }
             }
         }
+        // Checked before the driver sees it: its own check of `%` slices by bytes and panics on
+        // a multi-byte character after the `%` (found by tests/fuzz.rs).
+        let bytes = text.as_bytes();
+        let bad_escape = text.match_indices('%').any(|(i, _)| {
+            !bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+        });
+        if bad_escape {
+            return Err(format!(
+                "`{shown}`: a `%` must start an escape of two hex digits, e.g. `%40` for `@`"
+            ));
+        }
         mongodb::options::ConnectionString::parse(text).map_err(|e| {
             let reason = match e.kind.as_ref() {
                 mongodb::error::ErrorKind::InvalidArgument { message, .. } => message.clone(),
@@ -500,6 +513,9 @@ mod tests {
         );
         assert!(!bad_option.contains("s3cret"), "{bad_option}");
         assert!(err("dns://tasks web").contains("may not appear"));
+        assert!(err("mongodb://u:p%\u{e9}x@m/").contains("two hex digits"));
+        assert!(err("mongodb://u:p%4@m/").contains("two hex digits"));
+        assert!("mongodb://u:p%40x@m/".parse::<Target>().is_ok());
     }
 
     #[test]
