@@ -649,6 +649,7 @@ fn the_demo_stack_verifies_itself_and_from_its_services() {
         "from.yml",
         "checks:\n  - name: bot reaches mongo\n    check: tcp://mongo:27017\n    from: bot\n  - name: bot sees the primary\n    check: mongodb://mongo:27017/?replicaSet=rs0\n    from: bot\n  - name: bot reaches rocketchat\n    check: rocketchat+http://rocketchat:3000\n    from: bot\n  - name: nothing on mongo:1\n    check: tcp://mongo:1\n    from: status\n    severity: warning\n",
     );
+    let probe_binary = crate::support::docker::static_binaries().join("stackctl");
     let out = stackctl([
         "--json",
         "verify",
@@ -657,13 +658,7 @@ fn the_demo_stack_verifies_itself_and_from_its_services() {
         "-p",
         &demo.name,
     ])
-    .env(
-        "STACKCTL_PROBE_BINARY",
-        crate::support::docker::static_binaries()
-            .join("stackctl")
-            .to_str()
-            .unwrap(),
-    )
+    .env("STACKCTL_PROBE_BINARY", &probe_binary)
     .output();
     out.code(0);
     let events: Vec<serde_json::Value> = out
@@ -693,13 +688,7 @@ fn the_demo_stack_verifies_itself_and_from_its_services() {
         &demo.name,
     ])
     .env("BOT_PASS", crate::smoke::BOT_PASS)
-    .env(
-        "STACKCTL_PROBE_BINARY",
-        crate::support::docker::static_binaries()
-            .join("stackctl")
-            .to_str()
-            .unwrap(),
-    )
+    .env("STACKCTL_PROBE_BINARY", &probe_binary)
     .output();
     shipped.code(0);
     assert!(

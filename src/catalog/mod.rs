@@ -326,15 +326,14 @@ pub fn parse(file: &Path, text: &str, vars: &BTreeMap<String, String>) -> Result
         };
         match &what {
             What::Target(url) => {
-                url.parse::<crate::netns::target::ProbeTarget>()
-                    .map_err(|e| {
-                        problem(
-                            file,
-                            at("check"),
-                            format!("check `{}`: {e}", entry.name),
-                            "",
-                        )
-                    })?;
+                url.parse::<crate::target::Target>().map_err(|e| {
+                    problem(
+                        file,
+                        at("check"),
+                        format!("check `{}`: {e}", entry.name),
+                        "",
+                    )
+                })?;
             }
             What::Command(args) => {
                 if entry.from.is_some() {
@@ -408,9 +407,16 @@ pub fn parse(file: &Path, text: &str, vars: &BTreeMap<String, String>) -> Result
 /// `dns NAME` words.
 #[must_use]
 pub fn hosts(entry: &Entry) -> Vec<String> {
-    let words: Vec<&str> = match &entry.what {
-        What::Target(url) => vec![url.as_str()],
-        What::Command(args) => args.iter().skip(1).map(String::as_str).collect(),
+    hosts_of(&entry.what)
+}
+
+fn hosts_of(what: &What) -> Vec<String> {
+    let (words, dns): (Vec<&str>, bool) = match what {
+        What::Target(url) => (vec![url.as_str()], false),
+        What::Command(args) => (
+            args.iter().skip(1).map(String::as_str).collect(),
+            args.first().is_some_and(|kind| kind == "dns"),
+        ),
     };
     let mut out = Vec::new();
     for (index, word) in words.iter().enumerate() {
@@ -420,40 +426,16 @@ pub fn hosts(entry: &Entry) -> Vec<String> {
             }
         } else if let Ok(address) = word.parse::<crate::target::HostPort>() {
             out.push(address.host);
-        } else if index == 0 && entry.kind() == "dns" && !word.starts_with('-') {
+        } else if index == 0 && dns && !word.starts_with('-') {
             out.push(word.trim_end_matches('.').to_owned());
         }
     }
     out
 }
 
-/// The host a check is about: a URL's host, or a `HOST:PORT` argument's host.
+/// The host a check is about: the first it names.
 fn checked_host(what: &What) -> String {
-    let words: Vec<&str> = match what {
-        What::Target(url) => vec![url.as_str()],
-        What::Command(args) => args.iter().skip(1).map(String::as_str).collect(),
-    };
-    for word in words {
-        if let Some((_, rest)) = word.split_once("://") {
-            let authority = rest.split(['/', '?']).next().unwrap_or_default();
-            let host = authority.rsplit('@').next().unwrap_or_default();
-            let host = host.split(',').next().unwrap_or_default();
-            let host = match host.strip_prefix('[') {
-                Some(v6) => v6.split(']').next().unwrap_or_default(),
-                None => host.split(':').next().unwrap_or_default(),
-            };
-            return host.to_owned();
-        }
-        if let Some((host, port)) = word.rsplit_once(':') {
-            if !host.is_empty() && !word.starts_with('-') && port.parse::<u16>().is_ok() {
-                return host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned();
-            }
-        }
-    }
-    String::new()
+    hosts_of(what).into_iter().next().unwrap_or_default()
 }
 
 /// The variables a catalog sees: the `.env` beside it, overridden by the environment.

@@ -21,9 +21,9 @@ use crate::netns::image::{self, ProbeBinary};
 use crate::netns::locate;
 use crate::netns::result::ProbeResult;
 use crate::netns::runner::Inside;
-use crate::netns::target::ProbeTarget;
 use crate::output::{human_duration, millis};
 use crate::settings::Settings;
+use crate::target::Target;
 
 /// How many checks run at once: enough that a catalog of dozens finishes in about one
 /// check's time, few enough not to flood the servers checked.
@@ -176,7 +176,7 @@ impl Remote {
         locate::running(&containers, &self.project, service).cloned()
     }
 
-    fn inside<'a>(
+    fn joining<'a>(
         &'a self,
         service: &'a str,
         container: &'a locate::ServiceContainer,
@@ -194,11 +194,11 @@ impl Remote {
     async fn probe(
         &self,
         service: &str,
-        targets: &[ProbeTarget],
+        targets: &[Target],
         timeout: Duration,
     ) -> Result<Vec<ProbeResult>, Error> {
         let container = self.joined(service).await?;
-        let inside = self.inside(service, &container);
+        let inside = self.joining(service, &container);
         crate::netns::remote::probe_from(inside, targets, timeout, &self.log_filter).await
     }
 
@@ -213,7 +213,7 @@ impl Remote {
             return Err(Error::failed("no service to run the checks from"));
         };
         let container = self.joined(service).await?;
-        let inside = self.inside(service, &container);
+        let inside = self.joining(service, &container);
         let read: BTreeSet<String> = entries.iter().flat_map(|e| read_variables(e)).collect();
         let plan = InsidePlan {
             catalog: self.catalog_text.clone(),
@@ -410,7 +410,7 @@ pub async fn run_here(entry: &Entry, settings: &Settings) -> CheckResult {
                 Err(e) => CheckResult::failed(entry, &e, started.elapsed()),
             }
         }
-        What::Target(url) => match url.parse::<ProbeTarget>() {
+        What::Target(url) => match url.parse::<Target>() {
             Ok(target) => {
                 let results = crate::netns::here::probe_all(&[target], entry.timeout).await;
                 probe_result(entry, results.first())
@@ -446,7 +446,7 @@ pub async fn run_from(
             .map(|entry| CheckResult::failed(entry, &e, started.elapsed()))
             .collect();
     };
-    let targets: Vec<ProbeTarget> = entries
+    let targets: Vec<Target> = entries
         .iter()
         .filter_map(|e| match &e.what {
             What::Target(url) => url.parse().ok(),

@@ -23,9 +23,9 @@ use crate::netns::matrix::{self, Row};
 use crate::netns::remote::probe_from;
 use crate::netns::result::ProbeResult;
 use crate::netns::runner::Inside;
-use crate::netns::target::ProbeTarget;
 use crate::settings::{Output, Settings};
 use crate::stack::Stack;
+use crate::target::Target;
 
 /// How many probe containers run at once during `--matrix`.
 const MATRIX_PARALLELISM: usize = 4;
@@ -139,10 +139,10 @@ async fn inside(settings: &Settings) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn parse_targets<'a>(words: impl Iterator<Item = &'a String>) -> Result<Vec<ProbeTarget>> {
+fn parse_targets<'a>(words: impl Iterator<Item = &'a String>) -> Result<Vec<Target>> {
     words
         .map(|w| {
-            w.parse::<ProbeTarget>().map_err(|e| {
+            w.parse::<Target>().map_err(|e| {
                 Error::usage(format!("invalid target: {e}")).with_hint(
                     "targets look like `tcp://mongo:27017`, `http://rocketchat:3000/api/info`, `dns://mongo`, `mongodb://mongo:27017/?replicaSet=rs0` or `rocketchat+http://rocketchat:3000`",
                 )

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::result::{ProbeResult, Verdict};
-use super::target::ProbeTarget;
 use crate::output::millis;
+use crate::target::Target;
 
 /// What the probe container is asked to do (written to its stdin).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,11 +21,11 @@ pub struct Plan {
 }
 
 /// Checks every target once, in parallel; results in the targets' order.
-pub async fn probe_all(targets: &[ProbeTarget], timeout: Duration) -> Vec<ProbeResult> {
+pub async fn probe_all(targets: &[Target], timeout: Duration) -> Vec<ProbeResult> {
     futures_util::future::join_all(targets.iter().map(|t| probe_one(t, timeout))).await
 }
 
-async fn probe_one(target: &ProbeTarget, timeout: Duration) -> ProbeResult {
+async fn probe_one(target: &Target, timeout: Duration) -> ProbeResult {
     let started = Instant::now();
     let shown = target.to_string();
     tracing::debug!(target = %shown, "probing");
@@ -125,7 +125,7 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let targets: Vec<ProbeTarget> = [
+        let targets: Vec<Target> = [
             format!("tcp://127.0.0.1:{open}"),
             format!("tcp://localhost:{closed}"),
             "tcp://no-such-host.invalid:80".to_owned(),

@@ -14,4 +14,3 @@ pub mod matrix;
 pub mod remote;
 pub mod result;
 pub mod runner;
-pub mod target;

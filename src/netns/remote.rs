@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::here::Plan;
 use super::result::ProbeResult;
 use super::runner::{Inside, run};
-use super::target::ProbeTarget;
 use crate::error::Error;
+use crate::target::Target;
 
 /// Extra time the container gets beyond the targets' own bound: create, start, remove.
 const CONTAINER_SLACK: Duration = Duration::from_secs(20);
@@ -18,12 +18,12 @@ const CONTAINER_SLACK: Duration = Duration::from_secs(20);
 /// When the container cannot run, or ends without results.
 pub async fn probe_from(
     inside: Inside<'_>,
-    targets: &[ProbeTarget],
+    targets: &[Target],
     timeout: Duration,
     log_filter: &str,
 ) -> Result<Vec<ProbeResult>, Error> {
     let plan = Plan {
-        targets: targets.iter().map(ProbeTarget::raw).collect(),
+        targets: targets.iter().map(Target::raw).collect(),
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
     };
     let stdin = serde_json::to_vec(&plan).unwrap_or_default();
