@@ -90,3 +90,37 @@ fn static_binary_is_static_and_small() {
         "the binary names a dynamic loader"
     );
 }
+
+/// The functions a check runs are linked first and together (`.cargo/hot-text.ld`): the kernel
+/// maps an executable's text 64 KiB around each fault, so where they lie is the check's memory
+/// (README, Performance). An empty or small `.text.hot` means the linker script no longer
+/// applies or no longer names the check path: re-run `bash bench/link-order.sh`.
+#[test]
+fn static_binary_links_the_check_path_first() {
+    let binary = static_binaries().join("stackctl");
+    let out = std::process::Command::new("readelf")
+        .args(["-SW"])
+        .arg(&binary)
+        .output()
+        .expect("readelf (binutils) runs");
+    let sections = String::from_utf8_lossy(&out.stdout);
+    // `[ 3] .text.hot PROGBITS 0000000000401010 001010 121e0f 00 AX 0 0 16`
+    let section = |name: &str| {
+        sections.lines().find_map(|line| {
+            let (_, rest) = line.split_once(']')?;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            (fields.first() == Some(&name)).then(|| {
+                let hex = |i: usize| u64::from_str_radix(fields[i], 16).unwrap();
+                (hex(2), hex(4))
+            })
+        })
+    };
+    let (hot_at, hot_size) = section(".text.hot")
+        .unwrap_or_else(|| panic!("no .text.hot section in {}:\n{sections}", binary.display()));
+    let (text_at, _) = section(".text").expect("a .text section");
+    assert!(hot_at < text_at, ".text.hot is not before .text");
+    assert!(
+        hot_size >= 512 * 1024,
+        ".text.hot holds only {hot_size} bytes: bench/link-order.sh names code that is gone"
+    );
+}
