@@ -73,8 +73,37 @@ impl Drop for Project {
 
 #[test]
 fn up_refuses_another_major_and_an_unfinished_upgrade_with_the_versions_read_over_the_wire() {
-    let project = Project::new(&["mongo:6.0.14", "mongo:7.0.14", "mongo:8.0.4"]);
-    let [v6, v7, v8] = [&project.images[0], &project.images[1], &project.images[2]];
+    let project = Project::new(&[
+        "mongo:6.0.14",
+        "mongo:7.0.14",
+        "mongo:8.0.4",
+        "rocket.chat:8.5.1",
+    ]);
+    let [v6, v7, v8, rc8] = [
+        &project.images[0],
+        &project.images[1],
+        &project.images[2],
+        &project.images[3],
+    ];
+    // The images are read as the real ones: the matrix gate knows the pair from the names.
+    assert_eq!(
+        docker(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"org.opencontainers.image.version\"}}",
+            rc8
+        ]),
+        "8.5.1"
+    );
+    let pair = format!("services:\n  mongo:\n    image: {v6}\n  rocketchat:\n    image: {rc8}\n");
+    std::fs::write(project.dir.path().join("pair.yml"), pair).unwrap();
+    let out = project.run(v6, &["config", "-f", "pair.yml"]);
+    out.code(2);
+    assert!(
+        out.stderr
+            .contains("unsupported Rocket.Chat/MongoDB pair: Rocket.Chat `8.5.1`"),
+        "{out:#?}"
+    );
     project.run(v6, &["up", "--timeout", "60s"]).code(0);
     let id = docker(&["inspect", "-f", "{{.Id}}", &project.container()]);
 

@@ -256,26 +256,32 @@ impl Store {
             }
         }
         self.written = now;
-        let current: HashSet<&String> = db.messages.iter().map(|m| &m.id).collect();
-        let added: Vec<Document> = db
+        // Messages: hash lookups, no copies; ids removed only when the counts say so.
+        let added: Vec<&crate::state::Message> = db
             .messages
             .iter()
             .filter(|m| !self.message_ids.contains(&m.id))
-            .filter_map(to_doc)
             .collect();
-        let removed: Vec<String> = self
-            .message_ids
-            .iter()
-            .filter(|id| !current.contains(id))
-            .cloned()
-            .collect();
-        for id in removed {
-            ops.push(Op::Delete(MESSAGES, id));
+        if self.message_ids.len() + added.len() != db.messages.len() {
+            let current: HashSet<&String> = db.messages.iter().map(|m| &m.id).collect();
+            let removed: Vec<String> = self
+                .message_ids
+                .iter()
+                .filter(|id| !current.contains(id))
+                .cloned()
+                .collect();
+            for id in removed {
+                self.message_ids.remove(&id);
+                ops.push(Op::Delete(MESSAGES, id));
+            }
         }
         if !added.is_empty() {
-            ops.push(Op::InsertMany(MESSAGES, added));
+            self.message_ids.extend(added.iter().map(|m| m.id.clone()));
+            ops.push(Op::InsertMany(
+                MESSAGES,
+                added.into_iter().filter_map(to_doc).collect(),
+            ));
         }
-        self.message_ids = db.messages.iter().map(|m| m.id.clone()).collect();
         ops
     }
 
