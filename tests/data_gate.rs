@@ -135,6 +135,27 @@ fn up_refuses_another_major_and_an_unfinished_upgrade_with_the_versions_read_ove
         "the container was not touched"
     );
 
+    // Stopped, nothing answers: the release its image names stands for the data's.
+    docker(&["stop", "-t", "5", &project.container()]);
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.ExitCode}}", &project.container()]),
+        "0",
+        "a clean shutdown on SIGTERM, as mongod's"
+    );
+    let out = project.run(v8, &["up", "--timeout", "60s"]);
+    out.code(2);
+    assert!(
+        out.stderr
+            .contains("service `mongo` last ran MongoDB 6.0.14 (from its image; `"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr
+            .contains("` is stopped, so nothing could be read over the wire)"),
+        "{out:#?}"
+    );
+    project.run(v6, &["up", "--timeout", "60s"]).code(0);
+
     // One major, FCV matching: that is the upgrade path, still not `up`'s to take.
     let out = project.run(v7, &["up", "--timeout", "60s"]);
     out.code(2);

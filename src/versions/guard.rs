@@ -204,53 +204,57 @@ async fn check_service(
         .to_owned();
     let state = inspect.state.as_ref();
     let running = state.and_then(|s| s.running).unwrap_or(false);
-    if running {
-        let ip = container_ip(inspect).ok_or_else(|| {
-            Error::failed(format!(
-                "cannot read MongoDB's version over the wire: container `{container}` of service \
-                 `{}` has no network address",
-                service.name
-            ))
-        })?;
+    let unread = if running {
         let port = port_of(service);
-        let found = read_running(&ip, port).await.map_err(|reason| {
-            Error::failed(format!(
-                "cannot read MongoDB's version over the wire from `{container}` ({ip}:{port}) \
-                 before changing it: {reason}"
-            ))
-            .with_hint(
-                "`up` reads the running release and featureCompatibilityVersion before it touches \
-                 the database; make the member answer (`docker logs` it), or stop it to compare by \
-                 image",
-            )
-        })?;
-        tracing::debug!(
-            service = %service.name,
-            version = %found.version,
-            fcv = ?found.fcv.map(|f| f.to_string()),
-            wanted = %wanted,
-            "data gate: read over the wire"
-        );
-        let fcv = found
-            .fcv
-            .map_or_else(|| "not readable".to_owned(), |f| f.to_string());
-        return Ok(judge(&found, wanted).map(|why| {
-            format!(
-                "service `{}` runs MongoDB {} (featureCompatibilityVersion {fcv}, read over the \
-                 wire from `{container}`), and {why}; the stack file names `{reference}`",
-                service.name, found.version
-            )
-        }));
-    }
-    // Stopped: nothing answers; what it last ran is its image.
-    let exit = state.and_then(|s| s.exit_code).unwrap_or(0);
-    if exit == NEED_DOWNGRADE {
-        tracing::debug!(
-            service = %service.name,
-            "data gate: `{container}` exited 62 (this binary cannot use the data): going back is the fix"
-        );
-        return Ok(None);
-    }
+        let read = match container_ip(inspect) {
+            Some(ip) => read_running(&ip, port)
+                .await
+                .map_err(|reason| format!("{ip}:{port}: {reason}")),
+            None => Err("the container has no network address".to_owned()),
+        };
+        match read {
+            Ok(found) => {
+                tracing::debug!(
+                    service = %service.name,
+                    version = %found.version,
+                    fcv = ?found.fcv.map(|f| f.to_string()),
+                    wanted = %wanted,
+                    "data gate: read over the wire"
+                );
+                let fcv = found
+                    .fcv
+                    .map_or_else(|| "not readable".to_owned(), |f| f.to_string());
+                return Ok(judge(&found, wanted).map(|why| {
+                    format!(
+                        "service `{}` runs MongoDB {} (featureCompatibilityVersion {fcv}, read \
+                         over the wire from `{container}`), and {why}; the stack file names \
+                         `{reference}`",
+                        service.name, found.version
+                    )
+                }));
+            }
+            // A member this host cannot reach (Docker Desktop, a hung server): its image still
+            // tells the release, not the FCV.
+            Err(reason) => {
+                tracing::warn!(
+                    "cannot read MongoDB's version over the wire from `{container}` ({reason}); \
+                     comparing the release its image names instead"
+                );
+                format!("`{container}` runs but did not answer over the wire")
+            }
+        }
+    } else {
+        let exit = state.and_then(|s| s.exit_code).unwrap_or(0);
+        if exit == NEED_DOWNGRADE {
+            tracing::debug!(
+                service = %service.name,
+                "data gate: `{container}` exited 62 (this binary cannot use the data): going back \
+                 is the fix"
+            );
+            return Ok(None);
+        }
+        format!("`{container}` is stopped, so nothing could be read over the wire")
+    };
     let Some(before) = inspect
         .config
         .as_ref()
@@ -266,8 +270,8 @@ async fn check_service(
     };
     Ok(judge(&as_running, wanted).map(|why| {
         format!(
-            "service `{}` last ran MongoDB {before} (from its image; `{container}` is stopped, so \
-             nothing could be read over the wire), and {why}; the stack file names `{reference}`",
+            "service `{}` last ran MongoDB {before} (from its image; {unread}), and {why}; the \
+             stack file names `{reference}`",
             service.name
         )
     }))
@@ -278,7 +282,7 @@ async fn check_service(
 ///
 /// # Errors
 /// The refusal (usage, exit 2) naming both versions, with `stackctl upgrade` as the hint; a
-/// failure when a running member cannot be read.
+/// Docker failure.
 pub async fn check(stack: &Stack, docker: &DockerApi, selected: &BTreeSet<String>) -> Result<()> {
     let services = mongo_services(stack, selected);
     if services.is_empty() {

@@ -304,6 +304,21 @@ async fn serve(cli: Cli) -> Result<(), String> {
 #[cfg(unix)]
 fn spawn_signal_handlers(sim: Arc<Sim>) {
     use tokio::signal::unix::{SignalKind, signal};
+    // SIGTERM / SIGINT: a clean shutdown, exit 0, as mongod's (src/mongo/util/signal_handlers.cpp
+    // → shutdown → ExitCode::clean). Every acknowledged write is already fsynced, so nothing is
+    // left to flush; as PID 1 in a container an unhandled SIGTERM would be ignored and `docker
+    // stop` would wait for its SIGKILL.
+    for kind in [SignalKind::terminate(), SignalKind::interrupt()] {
+        let Ok(mut s) = signal(kind) else {
+            continue;
+        };
+        tokio::spawn(async move {
+            if s.recv().await.is_some() {
+                eprintln!("mongo-sim: received a termination signal; shutting down");
+                std::process::exit(0);
+            }
+        });
+    }
     // SIGUSR1 toggles "drop connections", SIGUSR2 toggles "stall replies" (until toggled back).
     for (kind, which) in [
         (SignalKind::user_defined1(), "dropConnections"),
