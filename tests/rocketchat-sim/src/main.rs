@@ -310,6 +310,18 @@ async fn run(cli: Cli) -> i32 {
         .route("/websocket", axum::routing::any(websocket))
         .fallback(handle)
         .with_state(app);
+    // SIGTERM (`docker stop`): node's default is to exit at once; every change is already in
+    // MongoDB or the data file (written before its reply), so nothing is lost. As a container's PID 1 an
+    // unhandled SIGTERM would be ignored until SIGKILL.
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::spawn(async move {
+            if term.recv().await.is_some() {
+                log("SIGTERM: exiting");
+                std::process::exit(0);
+            }
+        });
+    }
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
