@@ -287,3 +287,76 @@ fn a_missing_explicit_dbpath_exits_100_as_mongod_does() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("NonExistentPath: Data directory"), "{text}");
 }
+
+#[tokio::test]
+async fn the_replica_set_config_is_kept_in_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let spawn = || {
+        // A fixed port: the member's address is in the stored config.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mongo-sim"))
+            .args([
+                "--port",
+                &port,
+                "--replSet",
+                "rs0",
+                "--election-delay",
+                "100ms",
+                "--dbpath",
+            ])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.ends_with(&format!(":{port}\n")), "{line}");
+        Sim {
+            child,
+            uri: format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
+        }
+    };
+    let status = |c: Client| async move {
+        for _ in 0..100 {
+            let s = c
+                .database("admin")
+                .run_command(doc! {"replSetGetStatus": 1})
+                .await;
+            if let Ok(s) = s
+                && s.get_i32("myState") == Ok(1)
+            {
+                return s;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("never PRIMARY");
+    };
+    let sim = spawn();
+    let c = client(&sim).await;
+    c.database("admin")
+        .run_command(doc! {"replSetInitiate": {}})
+        .await
+        .unwrap();
+    status(c).await;
+    drop(sim);
+    assert!(dir.path().join("replset.json").exists());
+
+    // Restarted on the same data directory: the stored config, elected again, data writable.
+    let sim = spawn();
+    let c = client(&sim).await;
+    let s = status(c.clone()).await;
+    assert_eq!(s.get_str("set"), Ok("rs0"));
+    c.database("rocketchat")
+        .collection::<Document>("users")
+        .insert_one(doc! {"_id": "u1"})
+        .await
+        .unwrap();
+}
