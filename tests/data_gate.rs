@@ -10,7 +10,7 @@ const STACK: &str = r"
 services:
   mongo:
     image: ${MONGO_IMAGE}
-    command: [--replSet, rs0, --bind_ip_all]
+    command: [mongod, --replSet, rs0, --bind_ip_all]
     volumes:
       - data:/data/db
 volumes:
