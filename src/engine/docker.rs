@@ -91,6 +91,13 @@ impl DockerApi {
         self.version >= (major, minor)
     }
 
+    /// `GET path` of the Engine API at the negotiated version, as JSON: for the fields bollard's
+    /// models leave out (`super::raw`).
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "get_json", path = %path))]
+    pub async fn get_json(&self, path: &str) -> Result<serde_json::Value, String> {
+        super::raw::get_json(self.version, path).await
+    }
+
     /// The id of a local image, if present.
     #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "image_id", image = %image))]
     pub async fn image_id(&self, image: &str) -> Result<Option<String>, Error> {
