@@ -57,6 +57,10 @@ struct Shared {
     options: UpOptions,
     swarm: SwarmInfo,
     states: BTreeMap<String, watch::Sender<State>>,
+    /// Images pushed by this run, `name:tag` → the reference by digest: services sharing an
+    /// image push it once (a registry refuses concurrent pushes of the same manifest's blobs:
+    /// "blob unknown to registry").
+    pushed: tokio::sync::Mutex<BTreeMap<String, String>>,
 }
 
 impl Shared {
@@ -111,6 +115,7 @@ pub async fn up(
         options,
         swarm,
         states,
+        pushed: tokio::sync::Mutex::default(),
     });
     let mut tasks = JoinSet::new();
     for name in &selected {
@@ -334,12 +339,19 @@ async fn prepare_image(shared: &Shared, service: &Service) -> Result<(String, St
         _ => None,
     };
     let reference = if let Some(to) = push_to {
-        shared.progress.emit(
-            &service.name,
-            "pushing",
-            Some(format!("{}:{}", to.repository, to.tag)),
-        );
-        nodes::push(docker, &image, &to).await.map_err(fail)?
+        let target = format!("{}:{}", to.repository, to.tag);
+        // Held while pushing: a second service of the same image waits, then reuses it.
+        let mut pushed = shared.pushed.lock().await;
+        if let Some(done) = pushed.get(&target) {
+            done.clone()
+        } else {
+            shared
+                .progress
+                .emit(&service.name, "pushing", Some(target.clone()));
+            let digest = nodes::push(docker, &image, &to).await.map_err(fail)?;
+            pushed.insert(target, digest.clone());
+            digest
+        }
     } else if let Some(digest) = digest {
         digest
     } else {
@@ -469,7 +481,17 @@ fn task_error(task: &Task) -> String {
     message
 }
 
+/// The last lines of a task's output: through the Swarm API (the manager fetches them from
+/// whichever node ran it), else from its container on this node.
 async fn task_logs(docker: &DockerApi, task: &Task) -> Vec<String> {
+    if let Some(id) = task.id.as_deref() {
+        let lines = tokio::time::timeout(Duration::from_secs(10), docker.task_log_tail(id, 20))
+            .await
+            .unwrap_or_default();
+        if !lines.is_empty() {
+            return lines;
+        }
+    }
     let Some(id) = task
         .status
         .as_ref()
