@@ -281,6 +281,16 @@ fn the_chat_stack_runs_across_three_nodes_through_a_registry() {
 
     drop(guard);
     assert_eq!(stack_services(), "", "down removed the services");
+    drop(bed);
+    // The bed's `down` leaves the host as it found it.
+    let left = |program: &str, args: &[&str]| {
+        let out = Command::new(program).args(args).output().expect("runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(!left("ip", &["netns", "list"]).contains("stkn"));
+    assert!(!left("ip", &["-br", "link"]).contains("stkn"));
+    assert!(!left("iptables", &["-S", "DOCKER-USER"]).contains("stknbr0"));
+    assert!(!Path::new("/run/stackctl-nodes").exists());
     drop(cleanup);
 }
 

@@ -90,13 +90,8 @@ fn image_name(stack: &Stack, service: &Service) -> String {
         .unwrap_or_else(|| format!("{}-{}", stack.project, service.name))
 }
 
-/// True when a placement constraint keeps the service on the node stackctl talks to.
-fn pinned_here(service: &Service, swarm: &SwarmInfo) -> bool {
-    let constraints = service
-        .deploy
-        .as_ref()
-        .map(|d| d.constraints.clone())
-        .unwrap_or_default();
+/// True when one of a service's placement constraints keeps it on the node stackctl talks to.
+fn pinned_here(constraints: &[String], swarm: &SwarmInfo) -> bool {
     constraints.iter().any(|c| {
         let Some((key, value)) = c.split_once("==") else {
             return false;
@@ -144,7 +139,12 @@ pub async fn refuse_node_local(
                 images.push(format!("`{name}` (`{image}`)"));
             }
         }
-        if pinned_here(service, swarm) {
+        let constraints = service
+            .deploy
+            .as_ref()
+            .map(|d| d.constraints.clone())
+            .unwrap_or_default();
+        if pinned_here(&constraints, swarm) {
             continue;
         }
         for mount in &service.volumes {
@@ -181,13 +181,15 @@ pub async fn refuse_node_local(
     if message.is_empty() {
         return Ok(());
     }
-    let hint = if images.is_empty() {
-        format!(
-            "copy the files into the image (for stackctl itself, the stackctl image: `bash compose/kubernetes/build-stackctl-image.sh`), make a small file a Swarm config, or pin the service here with `deploy.placement.constraints: [node.hostname == {}]`",
-            swarm.hostname
-        )
-    } else {
-        "push the images to a registry every node reaches: `--registry HOST:PORT` pushes them there and deploys them by digest (or name them `HOST:PORT/NAME` in the stack file)".to_owned()
+    let for_images = "push the images to a registry every node reaches: `--registry HOST:PORT` pushes them there and deploys them by digest (or name them `HOST:PORT/NAME` in the stack file)";
+    let for_binds = format!(
+        "copy the files into the image (for stackctl itself, the stackctl image: `bash compose/kubernetes/build-stackctl-image.sh`), make a small file a Swarm config, or pin the service here with `deploy.placement.constraints: [node.hostname == {}]`",
+        swarm.hostname
+    );
+    let hint = match (images.is_empty(), binds.is_empty()) {
+        (true, _) => for_binds,
+        (false, true) => for_images.to_owned(),
+        (false, false) => format!("{for_images}; for the host paths, {for_binds}"),
     };
     Err(Error::failed(format!("not deployed: {message}")).with_hint(hint))
 }
@@ -288,6 +290,31 @@ mod tests {
             })
         );
         assert_eq!(destination("app:2", None), None);
+    }
+
+    #[test]
+    fn a_constraint_on_this_node_pins_a_service_here() {
+        let swarm = SwarmInfo {
+            nodes: 3,
+            managers: 1,
+            node_id: "wbuld9agpolk".into(),
+            hostname: "stkn1".into(),
+        };
+        let pinned = |c: &str| pinned_here(&[c.to_owned()], &swarm);
+        assert!(pinned("node.hostname==stkn1"));
+        assert!(pinned("node.id == wbuld9agpolk"));
+        assert!(pinned("node.role == manager"));
+        assert!(!pinned("node.hostname == stkn2"));
+        assert!(!pinned("node.hostname != stkn1"));
+        assert!(!pinned("node.labels.stackctl.node == n1"));
+        let managers = SwarmInfo {
+            managers: 3,
+            ..swarm.clone()
+        };
+        assert!(!pinned_here(
+            &["node.role == manager".to_owned()],
+            &managers
+        ));
     }
 
     #[test]
