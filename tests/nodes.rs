@@ -279,6 +279,33 @@ fn the_chat_stack_runs_across_three_nodes_through_a_registry() {
     again.code(0);
     assert_eq!(events_of(&again, "unchanged").len(), 4, "{}", again.stdout);
 
+    // A node lost (its daemon killed): `status` names it once the manager has marked it down
+    // (swarmkit: after three missed 5 s heartbeats).
+    let daemon = std::fs::read_to_string("/run/stackctl-nodes/n3/docker.pid").unwrap();
+    let killed = Command::new("kill")
+        .args(["-KILL", daemon.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let lost = Instant::now();
+    loop {
+        let status = bed.stackctl(&file, &project, &image, &["status"]);
+        status.code(0);
+        if status.stdout.contains("stkn3 (down)") {
+            eprintln!(
+                "nodes: status names the lost node after {:.1}s",
+                lost.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        assert!(
+            lost.elapsed() < Duration::from_secs(45),
+            "status never named the lost node:\n{}",
+            status.stdout
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
     drop(guard);
     assert_eq!(stack_services(), "", "down removed the services");
     drop(bed);

@@ -66,7 +66,8 @@ pub async fn require_manager(docker: &DockerApi) -> Result<SwarmInfo, Error> {
     Ok(found)
 }
 
-/// Every node's hostname by its id, for telling where tasks run.
+/// Every node's hostname by its id, for telling where tasks run; a node that is not `ready`
+/// (its daemon lost, a partition) says so: `stkn3 (down)`.
 #[tracing::instrument(
     level = "debug",
     name = "docker",
@@ -87,6 +88,11 @@ pub async fn node_names(docker: &DockerApi) -> Result<HashMap<String, String>, E
                 .description
                 .and_then(|d| d.hostname)
                 .unwrap_or_else(|| id.chars().take(12).collect());
+            let state = n.status.and_then(|s| s.state);
+            let name = match state {
+                Some(bollard::models::NodeState::READY) | None => name,
+                Some(other) => format!("{name} ({other})"),
+            };
             Some((id, name))
         })
         .collect())
