@@ -339,3 +339,40 @@ impl Drop for StackDown<'_> {
         }
     }
 }
+
+/// `--registry` is checked before anything else: it belongs to `--engine swarm`, and it must be
+/// what Docker takes for a registry.
+#[test]
+fn a_registry_flag_is_refused_where_it_cannot_work() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/nodes/compose.yml");
+    let file = file.to_str().unwrap();
+    let out = stackctl(["up", "-f", file, "--registry", "10.0.0.1:5000"])
+        .env("STACK_IMAGE", "x")
+        .output();
+    out.code(2);
+    assert!(
+        out.stderr.contains("`--registry` is for `--engine swarm`")
+            && out.stderr.contains("hint: add `--engine swarm`"),
+        "{}",
+        out.stderr
+    );
+    for (value, says) in [
+        (
+            "http://10.0.0.1:5000",
+            "a scheme is not part of a registry name",
+        ),
+        ("team", "`team` is not a registry host"),
+    ] {
+        let out = stackctl(["up", "--engine", "swarm", "-f", file, "--registry", value])
+            .env("STACK_IMAGE", "x")
+            .output();
+        out.code(2);
+        assert!(out.stderr.contains(says), "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("hint: give the registry as Docker names it"),
+            "{}",
+            out.stderr
+        );
+    }
+}
