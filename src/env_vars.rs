@@ -36,6 +36,8 @@ pub const STACKCTL_PROJECT: &str = "STACKCTL_PROJECT";
 pub const STACKCTL_UP_TIMEOUT: &str = "STACKCTL_UP_TIMEOUT";
 /// The engine of `up`, `down` and `status`: `compose` (plain containers) or `swarm`.
 pub const STACKCTL_ENGINE: &str = "STACKCTL_ENGINE";
+/// The registry `up --engine swarm` pushes images to, like `--registry` (`HOST:PORT`).
+pub const STACKCTL_REGISTRY: &str = "STACKCTL_REGISTRY";
 /// The check catalog of `verify` and `serve`, like `-c`.
 pub const STACKCTL_CATALOG: &str = "STACKCTL_CATALOG";
 /// The address `serve` listens on, like `--listen`.
@@ -62,6 +64,7 @@ pub const SHOWN_IN_HELP: &[&str] = &[
     STACKCTL_FILE,
     STACKCTL_PROJECT,
     STACKCTL_ENGINE,
+    STACKCTL_REGISTRY,
     STACKCTL_CATALOG,
     STACKCTL_LISTEN,
     STACKCTL_ALLOW_UNSUPPORTED,

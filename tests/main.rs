@@ -21,6 +21,7 @@ mod gitlab;
 mod gitlab_script;
 mod heal;
 mod mongo;
+mod nodes;
 mod operator;
 mod probe;
 mod render;

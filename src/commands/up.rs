@@ -31,10 +31,23 @@ pub struct UpArgs {
     /// Do not run one-shot services (jobs)
     #[arg(long)]
     pub no_jobs: bool,
+    /// `--engine swarm`: push every image to this registry (HOST:PORT) and deploy it by digest, so that every node can pull it
+    #[arg(long, value_name = "HOST:PORT", env = env_vars::STACKCTL_REGISTRY)]
+    pub registry: Option<String>,
 }
 
 /// Brings the stack up.
 pub async fn run(args: UpArgs, settings: &Settings) -> Result<ExitStatus> {
+    let registry = match (&args.registry, args.engine.engine) {
+        (None, _) => None,
+        (Some(value), Engine::Swarm) => Some(crate::engine::swarm::parse_registry(value)?),
+        (Some(_), Engine::Compose) => {
+            return Err(crate::error::Error::usage(
+                "`--registry` is for `--engine swarm`: plain containers run the local images",
+            )
+            .with_hint("add `--engine swarm`, or leave `--registry` out"));
+        }
+    };
     let stack = open_supported_stack(&args.stack, args.allow, settings)?;
     let docker = DockerApi::connect().await?;
     // Before anything changes: no MongoDB swapped under its data (exit 2, see `upgrade`).
@@ -44,6 +57,7 @@ pub async fn run(args: UpArgs, settings: &Settings) -> Result<ExitStatus> {
         services: args.services,
         timeout: args.timeout,
         no_jobs: args.no_jobs,
+        registry,
         policy: RetryPolicy::Exponential {
             min: Duration::from_millis(25),
             max: Duration::from_secs(1),

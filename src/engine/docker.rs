@@ -37,6 +37,22 @@ pub(crate) fn daemon_error(what: &str, err: &bollard::errors::Error) -> Error {
     Error::failed(format!("{what}: {}", crate::reason::lowercase_first(&text)))
 }
 
+/// The last lines of a log stream, redacted. `tail` bounds the lines, not their length: only
+/// the last bytes are kept.
+async fn tail_of(
+    mut stream: impl Stream<Item = Result<bollard::container::LogOutput, bollard::errors::Error>>
+    + Unpin,
+) -> Vec<String> {
+    let mut tail = crate::limits::Tail::new(crate::limits::LOG_TAIL_LIMIT);
+    while let Some(Ok(chunk)) = stream.next().await {
+        tail.push(&chunk.into_bytes());
+    }
+    tail.lines()
+        .iter()
+        .map(|line| crate::redact::text(line))
+        .collect()
+}
+
 /// 304: the container was already stopped.
 fn is_not_modified(err: &bollard::errors::Error) -> bool {
     matches!(
@@ -89,6 +105,13 @@ impl DockerApi {
     #[must_use]
     pub fn api_at_least(&self, major: u32, minor: u32) -> bool {
         self.version >= (major, minor)
+    }
+
+    /// `GET path` of the Engine API at the negotiated version, as JSON: for the fields bollard's
+    /// models leave out (`super::raw`).
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "get_json", path = %path))]
+    pub async fn get_json(&self, path: &str) -> Result<serde_json::Value, String> {
+        super::raw::get_json(self.version, path).await
     }
 
     /// The id of a local image, if present.
@@ -424,16 +447,18 @@ impl DockerApi {
             .since(i32::try_from(since).unwrap_or(0))
             .tail(&lines.to_string())
             .build();
-        let mut stream = self.docker.logs(id, Some(options));
-        // `tail` bounds the lines, not their length: keep only the last bytes.
-        let mut tail = crate::limits::Tail::new(crate::limits::LOG_TAIL_LIMIT);
-        while let Some(Ok(chunk)) = stream.next().await {
-            tail.push(&chunk.into_bytes());
-        }
-        tail.lines()
-            .iter()
-            .map(|line| crate::redact::text(line))
-            .collect()
+        tail_of(self.docker.logs(id, Some(options))).await
+    }
+
+    /// The last `lines` lines of a Swarm task's output, whichever node ran it.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "task_log_tail", id = %id))]
+    pub async fn task_log_tail(&self, id: &str, lines: usize) -> Vec<String> {
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        tail_of(self.docker.task_logs(id, Some(options))).await
     }
 
     /// The last `lines` lines of a container's output, each with the time Docker received it.

@@ -7,6 +7,7 @@ pub mod heal;
 pub mod labels;
 pub mod plan;
 pub mod progress;
+pub mod raw;
 pub mod status;
 pub mod swarm;
 pub mod up;

@@ -43,6 +43,8 @@ pub struct UpOptions {
     pub no_jobs: bool,
     /// Delays between readiness probes and job attempts.
     pub policy: RetryPolicy,
+    /// `--engine swarm`: the registry every image is pushed to and deployed from by digest.
+    pub registry: Option<String>,
 }
 
 /// Where a service stands, as its dependants see it.

@@ -72,10 +72,16 @@ pub fn unique(prefix: &str) -> String {
 
 /// Runs `docker ARGS`, returning stdout; panics with stderr on failure.
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs");
+    docker_at(None, args)
+}
+
+/// [`docker`] against the daemon at `host` (`DOCKER_HOST`), or the default one.
+pub fn docker_at(host: Option<&str>, args: &[&str]) -> String {
+    let mut command = Command::new("docker");
+    if let Some(host) = host {
+        command.env("DOCKER_HOST", host);
+    }
+    let out = command.args(args).output().expect("docker runs");
     assert!(
         out.status.success(),
         "docker {} failed: {}",

@@ -17,6 +17,18 @@ use crate::error::Error;
 
 const SWARM_HINT: &str = "make this host a single-node swarm with `docker swarm init --advertise-addr 127.0.0.1` (undo: `docker swarm leave --force`), or point DOCKER_HOST at a manager";
 
+/// The swarm as the manager stackctl talks to sees it.
+#[derive(Debug, Clone, Default)]
+pub struct SwarmInfo {
+    /// Nodes in the swarm.
+    pub nodes: u64,
+    /// Managers among them.
+    pub managers: u64,
+    /// This node's id and hostname (for placement constraints that pin a service here).
+    pub node_id: String,
+    pub hostname: String,
+}
+
 /// Fails unless the daemon is an active swarm manager (services can only be made there).
 #[tracing::instrument(
     level = "debug",
@@ -24,7 +36,7 @@ const SWARM_HINT: &str = "make this host a single-node swarm with `docker swarm 
     skip_all,
     fields(call = "swarm_state")
 )]
-pub async fn require_manager(docker: &DockerApi) -> Result<u64, Error> {
+pub async fn require_manager(docker: &DockerApi) -> Result<SwarmInfo, Error> {
     let info = docker
         .client()
         .info()
@@ -43,7 +55,47 @@ pub async fn require_manager(docker: &DockerApi) -> Result<u64, Error> {
         )
         .with_hint(SWARM_HINT));
     }
-    Ok(swarm.nodes.and_then(|n| u64::try_from(n).ok()).unwrap_or(1))
+    let count = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok()).unwrap_or(1);
+    let found = SwarmInfo {
+        nodes: count(swarm.nodes),
+        managers: count(swarm.managers),
+        node_id: swarm.node_id.unwrap_or_default(),
+        hostname: info.name.unwrap_or_default(),
+    };
+    tracing::debug!(nodes = found.nodes, managers = found.managers, node = %found.hostname, "swarm");
+    Ok(found)
+}
+
+/// Every node's hostname by its id, for telling where tasks run; a node that is not `ready`
+/// (its daemon lost, a partition) says so: `stkn3 (down)`.
+#[tracing::instrument(
+    level = "debug",
+    name = "docker",
+    skip_all,
+    fields(call = "list_nodes")
+)]
+pub async fn node_names(docker: &DockerApi) -> Result<HashMap<String, String>, Error> {
+    let nodes = docker
+        .client()
+        .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
+        .await
+        .map_err(|e| daemon_error("cannot list the swarm's nodes", &e))?;
+    Ok(nodes
+        .into_iter()
+        .filter_map(|n| {
+            let id = n.id?;
+            let name = n
+                .description
+                .and_then(|d| d.hostname)
+                .unwrap_or_else(|| id.chars().take(12).collect());
+            let state = n.status.and_then(|s| s.state);
+            let name = match state {
+                Some(bollard::models::NodeState::READY) | None => name,
+                Some(other) => format!("{name} ({other})"),
+            };
+            Some((id, name))
+        })
+        .collect())
 }
 
 fn namespace_filter(project: &str) -> String {
@@ -211,16 +263,24 @@ pub async fn containers_left(
         .collect())
 }
 
-/// The address of a task's container on a network, when the container is on this node.
+/// A task's address on a network, whichever node runs it: from the task's
+/// `NetworksAttachments`, which the manager fills when it allocates the task (bollard's `Task`
+/// leaves the field out, hence `get_json`). Where that cannot be read (a `DOCKER_HOST` the plain
+/// client does not speak), from the task's container — on this node only.
 pub async fn task_address(docker: &DockerApi, task: &Task, network: &str) -> Option<String> {
-    let id = task
+    let id = task.id.as_deref()?;
+    match docker.get_json(&format!("/tasks/{id}")).await {
+        Ok(json) => return crate::engine::raw::attachment_address(&json, network),
+        Err(e) => tracing::debug!(task = %id, error = %e, "task read from its container instead"),
+    }
+    let container = task
         .status
         .as_ref()?
         .container_status
         .as_ref()?
         .container_id
         .clone()?;
-    let inspect = docker.inspect(&id).await.ok()?;
+    let inspect = docker.inspect(&container).await.ok()?;
     let networks = inspect.network_settings?.networks?;
     networks
         .get(network)?

@@ -4,13 +4,16 @@
 //! `com.docker.stack.namespace` label, so `docker stack ps/services/rm` see the stack.
 
 mod api;
+mod nodes;
 pub mod spec;
 mod up;
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+pub use nodes::parse_registry;
 pub use up::up;
 
 use super::docker::DockerApi;
@@ -111,6 +114,9 @@ pub struct ServiceStatus {
     /// The newest task's state and error, as `docker service ps` shows them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_task: Option<String>,
+    /// Where its tasks run: the hostname of each task's node (one per task that should be
+    /// running; for a job, its newest task's), sorted.
+    pub nodes: Vec<String>,
     pub ports: Vec<String>,
 }
 
@@ -118,6 +124,7 @@ pub struct ServiceStatus {
 pub async fn status(stack: &Stack, docker: &DockerApi) -> Result<Vec<ServiceStatus>, Error> {
     api::require_manager(docker).await?;
     let found = api::services(docker, &stack.project).await?;
+    let names = api::node_names(docker).await?;
     let mut out = Vec::new();
     for (name, service) in &stack.services {
         let full = spec::service_name(stack, name);
@@ -134,6 +141,7 @@ pub async fn status(stack: &Stack, docker: &DockerApi) -> Result<Vec<ServiceStat
                 completed: 0,
                 job: service.is_job(),
                 last_task: None,
+                nodes: Vec::new(),
                 ports: Vec::new(),
             });
             continue;
@@ -163,6 +171,7 @@ pub async fn status(stack: &Stack, docker: &DockerApi) -> Result<Vec<ServiceStat
                     None => state,
                 }
             });
+        let nodes = task_nodes(&tasks, &names);
         let ports = svc
             .endpoint
             .as_ref()
@@ -187,10 +196,41 @@ pub async fn status(stack: &Stack, docker: &DockerApi) -> Result<Vec<ServiceStat
             completed: counts.completed_tasks.unwrap_or(0),
             job: service.is_job(),
             last_task,
+            nodes,
             ports,
         });
     }
     Ok(out)
+}
+
+/// The nodes of the tasks that should be running (else of the newest task: a job's), by
+/// hostname, sorted; a node the swarm no longer lists by its short id.
+fn task_nodes(tasks: &[bollard::models::Task], names: &HashMap<String, String>) -> Vec<String> {
+    let live: Vec<&bollard::models::Task> = tasks
+        .iter()
+        .filter(|t| t.desired_state == Some(bollard::models::TaskState::RUNNING))
+        .collect();
+    let chosen: Vec<&bollard::models::Task> = if live.is_empty() {
+        tasks
+            .iter()
+            .max_by_key(|t| t.updated_at.clone())
+            .into_iter()
+            .collect()
+    } else {
+        live
+    };
+    let mut nodes: Vec<String> = chosen
+        .iter()
+        .filter_map(|t| t.node_id.as_deref())
+        .map(|id| {
+            names
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| id.chars().take(12).collect())
+        })
+        .collect();
+    nodes.sort();
+    nodes
 }
 
 /// The status table for people.
@@ -203,9 +243,15 @@ pub fn render(statuses: &[ServiceStatus]) -> String {
         .max()
         .unwrap_or(7)
         .max(7);
+    let nodes_width = statuses
+        .iter()
+        .map(|s| s.nodes.join(",").len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     let mut out = format!(
-        "{:width$}  {:10} {:9} {:24} PORTS\n",
-        "SERVICE", "MODE", "REPLICAS", "LAST TASK"
+        "{:width$}  {:10} {:9} {:24} {:nodes_width$} PORTS\n",
+        "SERVICE", "MODE", "REPLICAS", "LAST TASK", "NODES"
     );
     for s in statuses {
         let replicas = if s.job {
@@ -213,9 +259,14 @@ pub fn render(statuses: &[ServiceStatus]) -> String {
         } else {
             format!("{}/{}", s.running, s.desired)
         };
+        let nodes = if s.nodes.is_empty() {
+            "-".to_owned()
+        } else {
+            s.nodes.join(",")
+        };
         let _ = writeln!(
             out,
-            "{:width$}  {:10} {:9} {:24} {}",
+            "{:width$}  {:10} {:9} {:24} {nodes:nodes_width$} {}",
             s.service,
             s.mode,
             replicas,

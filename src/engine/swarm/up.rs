@@ -23,7 +23,8 @@ use bollard::models::{Task, TaskState};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::api;
+use super::api::{self, SwarmInfo};
+use super::nodes;
 use super::spec::{resource_labels, service_name, service_spec};
 use crate::engine::container::networks;
 use crate::engine::docker::DockerApi;
@@ -54,8 +55,12 @@ struct Shared {
     docker: DockerApi,
     progress: Progress,
     options: UpOptions,
-    nodes: u64,
+    swarm: SwarmInfo,
     states: BTreeMap<String, watch::Sender<State>>,
+    /// Images pushed by this run, `name:tag` → the reference by digest: services sharing an
+    /// image push it once (a registry refuses concurrent pushes of the same manifest's blobs:
+    /// "blob unknown to registry").
+    pushed: tokio::sync::Mutex<BTreeMap<String, String>>,
 }
 
 impl Shared {
@@ -75,8 +80,17 @@ pub async fn up(
     reporter: &Reporter,
 ) -> Result<Duration, Error> {
     let started = Instant::now();
-    let nodes = api::require_manager(&docker).await?;
+    let swarm = api::require_manager(&docker).await?;
     let selected = crate::engine::plan::selection(&stack, &options.services)?;
+    // Before anything is made: what only this node has would fail on the others.
+    nodes::refuse_node_local(
+        &stack,
+        &selected,
+        &docker,
+        &swarm,
+        options.registry.as_deref(),
+    )
+    .await?;
     for warning in &stack.warnings {
         tracing::warn!("{warning}");
     }
@@ -99,8 +113,9 @@ pub async fn up(
         docker,
         progress: Progress::new(reporter, started),
         options,
-        nodes,
+        swarm,
         states,
+        pushed: tokio::sync::Mutex::default(),
     });
     let mut tasks = JoinSet::new();
     for name in &selected {
@@ -286,10 +301,12 @@ async fn update(
         .map_err(|e| Failure::from_error(name, &e))
 }
 
-/// The image the tasks run, and its id. A local image is referenced by a repository digest
-/// when it has one (any node can pull it), else by its id: Swarm then skips the registry
-/// (moby `daemon/cluster/executor/container/adapter.go` `pullImage`), which a locally built
-/// image needs — but only this node has it.
+/// The image the tasks run, and its id. With `--registry`, the image is pushed there and
+/// deployed by that digest (every node pulls it from there). Else a local image is referenced
+/// by a repository digest when it has one (any node can pull it); on a swarm of several nodes,
+/// one without is pushed to the registry its name points at (`nodes::refuse_node_local` has
+/// refused the others). On a single node, one built here is referenced by its id: Swarm then
+/// skips the registry (moby `daemon/cluster/executor/container/adapter.go` `pullImage`).
 async fn prepare_image(shared: &Shared, service: &Service) -> Result<(String, String), Failure> {
     let docker = &shared.docker;
     let fail = |e: Error| Failure::from_error(&service.name, &e);
@@ -311,16 +328,38 @@ async fn prepare_image(shared: &Shared, service: &Service) -> Result<(String, St
         ))
     })?;
     let id = inspect.id.clone().unwrap_or_default();
-    let reference = inspect
+    let digest = inspect
         .repo_digests
         .as_ref()
-        .and_then(|d| d.first().cloned())
-        .unwrap_or_else(|| {
-            if shared.nodes > 1 {
-                tracing::warn!(service = %service.name, image = %image, "the image has no registry digest: only this node can run it");
-            }
-            id.clone()
-        });
+        .and_then(|d| d.first().cloned());
+    let registry = shared.options.registry.as_deref();
+    let push_to = match (&digest, registry) {
+        (_, Some(_)) => nodes::destination(&image, registry),
+        (None, None) if shared.swarm.nodes > 1 => nodes::destination(&image, None),
+        _ => None,
+    };
+    let reference = if let Some(to) = push_to {
+        let target = format!("{}:{}", to.repository, to.tag);
+        // Held while pushing: a second service of the same image waits, then reuses it.
+        let mut pushed = shared.pushed.lock().await;
+        if let Some(done) = pushed.get(&target) {
+            done.clone()
+        } else {
+            shared
+                .progress
+                .emit(&service.name, "pushing", Some(target.clone()));
+            let digest = nodes::push(docker, &image, &to).await.map_err(fail)?;
+            pushed.insert(target, digest.clone());
+            digest
+        }
+    } else if let Some(digest) = digest {
+        digest
+    } else {
+        if shared.swarm.nodes > 1 {
+            tracing::warn!(service = %service.name, image = %image, "the image has no registry digest: only this node can run it");
+        }
+        id.clone()
+    };
     tracing::debug!(service = %service.name, image = %image, reference = %reference, "image resolved");
     Ok((reference, id))
 }
@@ -410,7 +449,7 @@ async fn dependency_hosts(shared: &Shared, service: &Service) -> Vec<String> {
             }
         }
         if !out.iter().any(|line| line.split(' ').nth(1) == Some(dep)) {
-            tracing::warn!(service = %service.name, dependency = %dep, "its task is not on this node: its name resolves only once it is healthy");
+            tracing::warn!(service = %service.name, dependency = %dep, "no address of its task on a shared network yet: its name resolves only once it is healthy");
         }
     }
     out
@@ -442,7 +481,17 @@ fn task_error(task: &Task) -> String {
     message
 }
 
+/// The last lines of a task's output: through the Swarm API (the manager fetches them from
+/// whichever node ran it), else from its container on this node.
 async fn task_logs(docker: &DockerApi, task: &Task) -> Vec<String> {
+    if let Some(id) = task.id.as_deref() {
+        let lines = tokio::time::timeout(Duration::from_secs(10), docker.task_log_tail(id, 20))
+            .await
+            .unwrap_or_default();
+        if !lines.is_empty() {
+            return lines;
+        }
+    }
     let Some(id) = task
         .status
         .as_ref()

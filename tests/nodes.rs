@@ -1,0 +1,378 @@
+//! `--engine swarm` across three nodes: the test bed of `tests/swarm-nodes.sh` (three dockerd,
+//! each in a network namespace of its own, joined by a bridge, with a registry on it) brought
+//! up for the test and down again when it ends, also when it fails. It needs root; where the
+//! bed cannot be built the test fails — it does not skip.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::docker::{Cleanup, build_image, docker_at, static_simulators, unique};
+use crate::support::{Output, stackctl};
+
+/// The registry the test bed runs on its bridge (`tests/swarm-nodes.sh`).
+const REGISTRY: &str = "192.168.213.1:5000";
+
+/// The three-node test bed; `down` on drop.
+struct Bed {
+    /// `unix://…` of the manager.
+    host: String,
+}
+
+impl Bed {
+    fn up() -> Self {
+        let started = Instant::now();
+        let out = Command::new("bash")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["tests/swarm-nodes.sh", "up"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("bash runs");
+        // From here on `down` runs whatever happened: a half-built bed is removed too.
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let host = stdout
+            .lines()
+            .last()
+            .and_then(|l| l.strip_prefix("DOCKER_HOST="))
+            .unwrap_or_default()
+            .to_owned();
+        let bed = Self { host };
+        assert!(
+            out.status.success() && !bed.host.is_empty(),
+            "the three-node test bed did not come up (it needs root, dockerd and docker-registry: `bash tests/setup.sh`):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!(
+            "nodes: test bed up in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        bed
+    }
+
+    /// `docker ARGS` against the manager; panics with stderr on failure.
+    fn docker(&self, args: &[&str]) -> String {
+        docker_at(Some(&self.host), args)
+    }
+
+    /// Copies an image of the host's daemon to the manager (`docker save | docker load`): the
+    /// manager has it locally, as an image built there would be.
+    fn load(&self, image: &str) {
+        let mut save = Command::new("docker")
+            .args(["save", image])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("docker save runs");
+        let loaded = Command::new("docker")
+            .env("DOCKER_HOST", &self.host)
+            .arg("load")
+            .stdin(save.stdout.take().expect("piped"))
+            .output()
+            .expect("docker load runs");
+        assert!(save.wait().expect("docker save ends").success());
+        assert!(
+            loaded.status.success(),
+            "docker load: {}",
+            String::from_utf8_lossy(&loaded.stderr)
+        );
+    }
+
+    /// `stackctl [--json] COMMAND --engine swarm -f FILE -p PROJECT ARGS…` against the manager,
+    /// with `STACK_IMAGE` set to `image`.
+    fn stackctl(&self, file: &Path, project: &str, image: &str, args: &[&str]) -> Output {
+        let file = file.to_str().expect("utf-8 path");
+        let (global, rest) = match args.first() {
+            Some(&"--json") => (&args[..1], &args[1..]),
+            _ => (&args[..0], args),
+        };
+        let mut all: Vec<&str> = global.to_vec();
+        all.extend(rest.first().copied());
+        all.extend(["--engine", "swarm", "-f", file, "-p", project]);
+        all.extend(rest.iter().skip(1).copied());
+        stackctl(all)
+            .env("DOCKER_HOST", &self.host)
+            .env("STACK_IMAGE", image)
+            .output_within(Duration::from_secs(200))
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        let out = Command::new("bash")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["tests/swarm-nodes.sh", "down"])
+            .stdin(Stdio::null())
+            .output();
+        if let Ok(out) = out {
+            if !out.status.success() {
+                eprintln!(
+                    "swarm-nodes.sh down failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}
+
+fn events_of(out: &Output, status: &str) -> Vec<String> {
+    out.ndjson()
+        .iter()
+        .filter(|e| e["event"] == "service" && e["status"] == status)
+        .filter_map(|e| e["service"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn the_chat_stack_runs_across_three_nodes_through_a_registry() {
+    let bin = static_simulators();
+    let mut cleanup = Cleanup::default();
+    let image = unique("stackctl-test-nodes");
+    cleanup.image(&image);
+    build_image(
+        &image,
+        "FROM scratch\nCOPY stackctl mongo-sim rocketchat-sim http-fixture /\n",
+        &[
+            (&bin.join("stackctl"), "stackctl"),
+            (&bin.join("mongo-sim"), "mongo-sim"),
+            (&bin.join("rocketchat-sim"), "rocketchat-sim"),
+            (&bin.join("http-fixture"), "http-fixture"),
+        ],
+    );
+    let bed = Bed::up();
+    bed.load(&image);
+    // compose/nodes: MongoDB on node 2, its replica-set job on node 3, web spread over all.
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/nodes/compose.yml");
+    let project = unique("stnodes").replace('-', "");
+    let stack_services = || {
+        bed.docker(&[
+            "service",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.stack.namespace={project}"),
+        ])
+    };
+
+    // A local-only image is refused before anything is deployed.
+    let refused = bed.stackctl(&file, &project, &image, &["up", "--timeout", "60s"]);
+    refused.code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("exist only on this node (built or loaded here, with no registry digest); the swarm's other 2 node(s) cannot pull them"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("--registry HOST:PORT"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(stack_services(), "", "nothing is deployed");
+
+    // So is a host path only the manager has.
+    let bound = tempfile::tempdir().unwrap();
+    std::fs::write(bound.path().join("gitlab.js"), "// script\n").unwrap();
+    std::fs::write(
+        bound.path().join("compose.yml"),
+        format!(
+            "services:\n  hook:\n    image: {image}\n    entrypoint: [\"/http-fixture\", \"8080\"]\n    volumes:\n      - ./gitlab.js:/gitlab.js:ro\n"
+        ),
+    )
+    .unwrap();
+    let refused = bed.stackctl(
+        &bound.path().join("compose.yml"),
+        &project,
+        &image,
+        &["up", "--registry", REGISTRY, "--timeout", "60s"],
+    );
+    refused.code(1);
+    assert!(
+        refused.stderr.contains("`hook` bind-mounts `")
+            && refused
+                .stderr
+                .contains("gitlab.js` from this node's filesystem"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("the stackctl image") && refused.stderr.contains("Swarm config"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(stack_services(), "", "nothing is deployed");
+
+    // Through the registry: pushed, deployed by digest, spread over the nodes.
+    let started = Instant::now();
+    let up = bed.stackctl(
+        &file,
+        &project,
+        &image,
+        &["--json", "up", "--registry", REGISTRY, "--timeout", "150s"],
+    );
+    let guard = StackDown {
+        bed: &bed,
+        file: &file,
+        project: &project,
+        image: &image,
+    };
+    up.code(0);
+    eprintln!(
+        "nodes: up on 3 nodes in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    // One image for the four services: pushed once.
+    let pushed = events_of(&up, "pushing");
+    assert_eq!(pushed.len(), 1, "{}", up.stdout);
+    for service in ["mongo", "mongo-init", "rocketchat", "web"] {
+        let spec = bed.docker(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+            &format!("{project}_{service}"),
+        ]);
+        assert!(
+            spec.starts_with(&format!("{REGISTRY}/{image}@sha256:")),
+            "{service} runs {spec}"
+        );
+    }
+
+    let status = bed.stackctl(&file, &project, &image, &["--json", "status"]);
+    status.code(0);
+    let statuses: Vec<serde_json::Value> = serde_json::from_str(&status.stdout).unwrap();
+    let nodes_of = |service: &str| -> Vec<String> {
+        statuses
+            .iter()
+            .find(|s| s["service"] == service)
+            .and_then(|s| s["nodes"].as_array())
+            .map(|n| {
+                n.iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(nodes_of("mongo"), ["stkn2"], "{}", status.stdout);
+    assert_eq!(nodes_of("mongo-init"), ["stkn3"], "{}", status.stdout);
+    assert_eq!(
+        nodes_of("web"),
+        ["stkn1", "stkn2", "stkn3"],
+        "{}",
+        status.stdout
+    );
+    let table = bed.stackctl(&file, &project, &image, &["status"]);
+    table.code(0);
+    assert!(table.stdout.contains("NODES"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("stkn1,stkn2,stkn3"),
+        "{}",
+        table.stdout
+    );
+
+    // Again: nothing changes (the pushed images are the same ids).
+    let again = bed.stackctl(
+        &file,
+        &project,
+        &image,
+        &["--json", "up", "--registry", REGISTRY, "--timeout", "60s"],
+    );
+    again.code(0);
+    assert_eq!(events_of(&again, "unchanged").len(), 4, "{}", again.stdout);
+
+    // A node lost (its daemon killed): `status` names it once the manager has marked it down
+    // (swarmkit: after three missed 5 s heartbeats).
+    let daemon = std::fs::read_to_string("/run/stackctl-nodes/n3/docker.pid").unwrap();
+    let killed = Command::new("kill")
+        .args(["-KILL", daemon.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let lost = Instant::now();
+    loop {
+        let status = bed.stackctl(&file, &project, &image, &["status"]);
+        status.code(0);
+        if status.stdout.contains("stkn3 (down)") {
+            eprintln!(
+                "nodes: status names the lost node after {:.1}s",
+                lost.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        assert!(
+            lost.elapsed() < Duration::from_secs(45),
+            "status never named the lost node:\n{}",
+            status.stdout
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
+    drop(guard);
+    assert_eq!(stack_services(), "", "down removed the services");
+    drop(bed);
+    // The bed's `down` leaves the host as it found it.
+    let left = |program: &str, args: &[&str]| {
+        let out = Command::new(program).args(args).output().expect("runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(!left("ip", &["netns", "list"]).contains("stkn"));
+    assert!(!left("ip", &["-br", "link"]).contains("stkn"));
+    assert!(!left("iptables", &["-S", "DOCKER-USER"]).contains("stknbr0"));
+    assert!(!Path::new("/run/stackctl-nodes").exists());
+    drop(cleanup);
+}
+
+/// `down -v` of the test's stack on drop (before the bed goes).
+struct StackDown<'a> {
+    bed: &'a Bed,
+    file: &'a Path,
+    project: &'a str,
+    image: &'a str,
+}
+
+impl Drop for StackDown<'_> {
+    fn drop(&mut self) {
+        let out = self
+            .bed
+            .stackctl(self.file, self.project, self.image, &["down", "-v"]);
+        if out.code != Some(0) {
+            eprintln!("down: {}", out.stderr);
+        }
+    }
+}
+
+/// `--registry` is checked before anything else: it belongs to `--engine swarm`, and it must be
+/// what Docker takes for a registry.
+#[test]
+fn a_registry_flag_is_refused_where_it_cannot_work() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/nodes/compose.yml");
+    let file = file.to_str().unwrap();
+    let out = stackctl(["up", "-f", file, "--registry", "10.0.0.1:5000"])
+        .env("STACK_IMAGE", "x")
+        .output();
+    out.code(2);
+    assert!(
+        out.stderr.contains("`--registry` is for `--engine swarm`")
+            && out.stderr.contains("hint: add `--engine swarm`"),
+        "{}",
+        out.stderr
+    );
+    for (value, says) in [
+        (
+            "http://10.0.0.1:5000",
+            "a scheme is not part of a registry name",
+        ),
+        ("team", "`team` is not a registry host"),
+    ] {
+        let out = stackctl(["up", "--engine", "swarm", "-f", file, "--registry", value])
+            .env("STACK_IMAGE", "x")
+            .output();
+        out.code(2);
+        assert!(out.stderr.contains(says), "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("hint: give the registry as Docker names it"),
+            "{}",
+            out.stderr
+        );
+    }
+}
