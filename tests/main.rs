@@ -13,6 +13,7 @@ mod check_tcp;
 mod cli;
 mod config;
 mod docker_healthcheck;
+mod doctor;
 mod engine;
 mod extremes;
 mod fuzz;
