@@ -5,7 +5,7 @@
 //! | 0 | success / healthy |
 //! | 1 | unhealthy / failed (and every failure under `check`, bad arguments included) |
 //! | 2 | usage or configuration error |
-//! | 3 | timed out |
+//! | 3 | timed out; for `doctor`: could not observe (no Docker daemon, no such project) |
 //! | 126 | `wait -- CMD`: the command was found but could not be executed |
 //! | 127 | `wait -- CMD`: the command was not found |
 //!

@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod commands;
+pub mod doctor;
 pub mod engine;
 pub mod env_vars;
 pub mod error;

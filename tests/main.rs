@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod data_gate;
 mod docker_healthcheck;
+mod doctor;
 mod engine;
 mod extremes;
 mod fuzz;

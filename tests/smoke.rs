@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use stackctl::rocketchat::client::Client;
 
-use crate::support::docker::{Cleanup, docker, static_binaries, static_simulators, unique};
+use crate::support::docker::{Cleanup, demo_image, docker, static_binaries, unique};
 use crate::support::{Output, stackctl};
 
 /// The demo's default passwords (`${ADMIN_PASS:-bench-admin-pass}`...): they must never show.
@@ -27,22 +27,9 @@ pub(crate) struct Demo {
 impl Demo {
     /// Builds the demo image and brings the demo stack up with `stackctl up`.
     pub(crate) fn up() -> Self {
-        static_simulators();
         let mut cleanup = Cleanup::default();
-        let image = unique("stackctl-test-demo");
-        cleanup.image(&image);
         // The same image as `compose/demo/up.sh` builds (simulators, fixtures and node).
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let built = std::process::Command::new("bash")
-            .arg(root.join("compose/demo/build-image.sh"))
-            .arg(&image)
-            .output()
-            .expect("bash runs");
-        assert!(
-            built.status.success(),
-            "build-image.sh: {}",
-            String::from_utf8_lossy(&built.stderr)
-        );
+        let image = demo_image("stackctl-test-demo", &mut cleanup);
         let dir = tempfile::tempdir().unwrap();
         let demo = Self {
             dir,

@@ -6,6 +6,7 @@ pub mod check;
 pub mod common;
 pub mod completions;
 pub mod config;
+pub mod doctor;
 pub mod down;
 pub mod graph;
 pub mod init;
@@ -44,6 +45,8 @@ pub enum Command {
     Down(down::DownArgs),
     /// Show each service's state, health, job result, uptime and ports
     Status(status::StatusArgs),
+    /// Say why a running stack is broken and what fixes it (exit 0 healthy, 1 problems, 3 could not observe)
+    Doctor(doctor::DoctorArgs),
     /// Draw the dependency graph of the stack file
     Graph(graph::GraphArgs),
     /// Print the resolved stack (files merged, variables interpolated, profiles applied), as `docker compose config` does
@@ -82,6 +85,7 @@ pub async fn execute(
         Command::Up(args) => up::run(args, settings).await.map(Completion::Exit),
         Command::Down(args) => down::run(args, settings).await.map(Completion::Exit),
         Command::Status(args) => status::run(args, settings).await.map(Completion::Exit),
+        Command::Doctor(args) => doctor::run(args, settings).await.map(Completion::Exit),
         Command::Graph(args) => graph::run(&args, settings).map(Completion::Exit),
         Command::Config(args) => config::run(&args, settings).map(Completion::Exit),
         Command::Completions(args) => completions::run(&args, tree()).map(Completion::Exit),

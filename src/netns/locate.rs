@@ -25,6 +25,12 @@ pub struct ServiceContainer {
     /// The health log's last output, when unhealthy.
     pub health_output: Option<String>,
     pub exit_code: Option<i64>,
+    /// How often Docker restarted it (its restart policy), and whether the kernel's OOM killer
+    /// ended it last: a crash loop and an out-of-memory kill look alike in `state`.
+    pub restart_count: i64,
+    pub oom_killed: bool,
+    /// When its current (or last) run started (RFC 3339), when it ever started.
+    pub started_at: Option<String>,
     /// Marked as a one-shot job (stackctl's label).
     pub job: bool,
     /// Network name → its address and aliases there.
@@ -119,6 +125,9 @@ impl ServiceContainer {
                 .to_owned(),
             image: config.image.clone().unwrap_or_default(),
             exit_code: (status == "exited").then_some(state.exit_code).flatten(),
+            restart_count: inspect.restart_count.unwrap_or(0),
+            oom_killed: state.oom_killed.unwrap_or(false),
+            started_at: state.started_at.clone().filter(|s| !s.starts_with("0001")),
             state: status,
             health: health_status,
             health_output,

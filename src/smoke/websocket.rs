@@ -20,33 +20,7 @@ pub async fn upgrade(
     vhost: Option<&str>,
     timeout: Duration,
 ) -> Result<String, Failure> {
-    let mut url = base
-        .join("/websocket")
-        .map_err(|e| Failure::new(format!("`{base}` cannot take a path: {e}")))?;
-    // Self-signed certificates are common on a front door under test; the handshake is what
-    // is checked here, `front door` checks the certificate-independent API.
-    let mut builder = reqwest::Client::builder()
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .http1_only()
-        .danger_accept_invalid_certs(true)
-        .no_proxy()
-        .user_agent(concat!("stackctl/", env!("CARGO_PKG_VERSION")));
-    if let Some(vhost) = vhost {
-        let host = base.host_str().unwrap_or_default();
-        let port = base.port_or_known_default().unwrap_or(80);
-        let unbracketed = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((unbracketed, port))
-            .await
-            .map_err(|e| Failure::new(format!("cannot resolve `{host}`: {e}")))?
-            .collect();
-        url.set_host(Some(vhost))
-            .map_err(|e| Failure::new(format!("`{vhost}` cannot be a host: {e}")))?;
-        builder = builder.resolve_to_addrs(vhost, &addrs);
-    }
-    let client = builder
-        .build()
-        .map_err(|e| Failure::new(format!("cannot set up the HTTP client: {e}")))?;
+    let (client, url) = front_door_client(base, "/websocket", vhost, timeout).await?;
     let key = base64::engine::general_purpose::STANDARD.encode(nonce());
     let response = client
         .get(url.clone())
@@ -86,6 +60,47 @@ pub async fn upgrade(
         url.path(),
         vhost.map(|v| format!(" for `{v}`")).unwrap_or_default()
     ))
+}
+
+/// An HTTP/1.1 client for `path` on `base` (e.g. `http://nginx:80`), asking for `vhost` when
+/// given (sent as `Host` and TLS name, connecting to `base`'s address), and that URL.
+/// Self-signed certificates are accepted: what the front door does with a request is checked
+/// here, not its certificate.
+///
+/// # Errors
+/// `base` cannot take the path, its name does not resolve, or `vhost` is not a host name.
+pub async fn front_door_client(
+    base: &url::Url,
+    path: &str,
+    vhost: Option<&str>,
+    timeout: Duration,
+) -> Result<(reqwest::Client, url::Url), Failure> {
+    let mut url = base
+        .join(path)
+        .map_err(|e| Failure::new(format!("`{base}` cannot take a path: {e}")))?;
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .http1_only()
+        .danger_accept_invalid_certs(true)
+        .no_proxy()
+        .user_agent(concat!("stackctl/", env!("CARGO_PKG_VERSION")));
+    if let Some(vhost) = vhost {
+        let host = base.host_str().unwrap_or_default();
+        let port = base.port_or_known_default().unwrap_or(80);
+        let unbracketed = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((unbracketed, port))
+            .await
+            .map_err(|e| Failure::new(format!("cannot resolve `{host}`: {e}")))?
+            .collect();
+        url.set_host(Some(vhost))
+            .map_err(|e| Failure::new(format!("`{vhost}` cannot be a host: {e}")))?;
+        builder = builder.resolve_to_addrs(vhost, &addrs);
+    }
+    let client = builder
+        .build()
+        .map_err(|e| Failure::new(format!("cannot set up the HTTP client: {e}")))?;
+    Ok((client, url))
 }
 
 /// `Sec-WebSocket-Accept` for a key: base64(SHA-1(key + GUID)).

@@ -131,6 +131,26 @@ impl Drop for Cleanup {
     }
 }
 
+/// The demo stack's image (`compose/demo/build-image.sh`: stackctl, the simulators, the HTTP
+/// fixture and node, `FROM scratch`) under a name of this run, removed with `cleanup`.
+pub fn demo_image(prefix: &str, cleanup: &mut Cleanup) -> String {
+    static_simulators();
+    let image = unique(prefix);
+    cleanup.image(&image);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let built = Command::new("bash")
+        .arg(root.join("compose/demo/build-image.sh"))
+        .arg(&image)
+        .output()
+        .expect("bash runs");
+    assert!(
+        built.status.success(),
+        "build-image.sh: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    image
+}
+
 /// Builds an image from a Dockerfile and files copied into a fresh context directory.
 pub fn build_image(tag: &str, dockerfile: &str, files: &[(&Path, &str)]) {
     let context = tempfile::tempdir().expect("context dir");
