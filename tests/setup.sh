@@ -23,6 +23,8 @@ command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(d
 # xmllint validates JUnit reports against tests/schemas/junit.xsd; wrk loads `serve`'s /metrics.
 command -v xmllint >/dev/null || missing+=(libxml2-utils)
 command -v wrk >/dev/null || missing+=(wrk)
+# Headless Chromium loads `serve`'s status page in tests/status_page.rs (and takes its screenshot).
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   as_root apt-get update -qq
