@@ -359,7 +359,30 @@ fn flapping_within_thresholds_and_maintenance_send_nothing() {
     assert!(hook.bodies().is_empty(), "{:?}", hook.bodies());
     let status = served.status();
     assert!(!incident_open(&status, "web flaps"), "{status:#}");
+    // A person says what is going on: the status changes and the timeline has the note.
+    let id = status["incidents"][0]["id"].as_i64().unwrap();
+    let (code, body) = served.request(
+        "POST",
+        &format!("/api/incidents/{id}/updates"),
+        r#"{"status": "identified", "message": "the upgrade restarted mongod"}"#,
+    );
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = served.request(
+        "POST",
+        &format!("/api/incidents/{id}/updates"),
+        r#"{"status": "fixed"}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("investigating, identified, monitoring or resolved"),
+        "{body}"
+    );
     let (_, page) = served.request("GET", "/", "");
+    assert!(
+        page.contains(r#"<span class="status">identified</span>"#),
+        "{page}"
+    );
+    assert!(page.contains("the upgrade restarted mongod"), "{page}");
     assert!(
         page.contains("replica set upgrade") && page.contains("In progress"),
         "{page}"

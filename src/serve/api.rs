@@ -58,20 +58,31 @@ fn internal(e: &crate::error::Error) -> Response<Full<Bytes>> {
 
 /// `GET /`.
 pub fn page(app: &App) -> Response<Full<Bytes>> {
-    let started = std::time::Instant::now();
-    let now = now_ms();
-    let checks = app.state.snapshot();
-    let data = match page::PageData::read(&locked(&app.store), &checks, now) {
-        Ok(data) => data,
-        Err(e) => return internal(&e),
+    let html = if let Some(fresh) = app.cached_page() {
+        fresh
+    } else {
+        let started = std::time::Instant::now();
+        let now = now_ms();
+        let checks = app.state.snapshot();
+        let data = match page::PageData::read(&locked(&app.store), &checks, now) {
+            Ok(data) => data,
+            Err(e) => return internal(&e),
+        };
+        let html = Bytes::from(page::render(&checks, &data, &app.graph, now));
+        tracing::debug!(
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            bytes = html.len(),
+            "page rendered"
+        );
+        app.cache_page(html.clone());
+        html
     };
-    let html = page::render(&checks, &data, &app.graph, now);
-    tracing::debug!(
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-        bytes = html.len(),
-        "page rendered"
+    let mut response = Response::new(Full::new(html));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    typed(text(StatusCode::OK, html), "text/html; charset=utf-8")
+    response
 }
 
 /// A check's name as a URL segment: Gatus's key rule (` /_,.#+&` become `-`), lower case.
@@ -369,6 +380,7 @@ pub async fn post(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>
         });
         return match added {
             Ok(id) => {
+                app.forget_page();
                 tracing::info!(id, services = ?window.services, "maintenance window added");
                 json_reply(
                     StatusCode::CREATED,
@@ -431,6 +443,7 @@ pub async fn post(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>
     match done {
         Ok(Some(queued)) => {
             app.after_write(queued);
+            app.forget_page();
             json_reply(
                 StatusCode::CREATED,
                 &json!({"incident": id, "status": update.status}),

@@ -74,6 +74,7 @@ pub async fn serve(
         policy: options.policy,
         api_token: options.api_token,
         wake: Arc::new(tokio::sync::Notify::new()),
+        page: Mutex::new(None),
     });
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await

@@ -135,7 +135,7 @@ fn day_bar(buckets: &[Bucket], now: i64) -> String {
         };
         let _ = write!(
             svg,
-            "<rect x=\"{}\" y=\"0\" width=\"3\" height=\"24\" fill=\"{fill}\"><title>{}: {label}</title></rect>",
+            "<rect x=\"{}\" width=\"3\" height=\"24\" fill=\"{fill}\"><title>{}: {label}</title></rect>",
             index * 4,
             &time(day)[..10]
         );
