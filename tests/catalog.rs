@@ -630,6 +630,34 @@ fn the_demo_stack_verifies_itself_and_from_its_services() {
         "{}",
         String::from_utf8_lossy(&metrics.stdout)
     );
+    // The status page, its history in the `status-data` volume, published on loopback.
+    let page = Command::new("docker")
+        .args([
+            "exec",
+            &status,
+            "/stackctl",
+            "check",
+            "http",
+            "http://127.0.0.1:9300/",
+            "--body-contains",
+            "data-check=\"mongo has a primary\"",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        page.status.success(),
+        "{}",
+        String::from_utf8_lossy(&page.stdout)
+    );
+    let published = crate::support::docker::docker(&["port", &status, "9300"]);
+    assert!(published.starts_with("127.0.0.1:"), "{published}");
+    let mounts = crate::support::docker::docker(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Destination}} {{end}}",
+        &status,
+    ]);
+    assert!(mounts.contains("/data"), "{mounts}");
 
     let catalog = write(
         demo.dir.path(),
