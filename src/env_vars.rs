@@ -42,6 +42,12 @@ pub const STACKCTL_REGISTRY: &str = "STACKCTL_REGISTRY";
 pub const STACKCTL_CATALOG: &str = "STACKCTL_CATALOG";
 /// The address `serve` listens on, like `--listen`.
 pub const STACKCTL_LISTEN: &str = "STACKCTL_LISTEN";
+/// `serve`'s history database, like `--db`.
+pub const STACKCTL_DB: &str = "STACKCTL_DB";
+/// `serve`'s alert webhook URL (a secret: the URL holds the hook's token).
+pub const STACKCTL_ALERT_WEBHOOK: &str = "STACKCTL_ALERT_WEBHOOK";
+/// The token `serve`'s write API (`POST /api/...`) requires.
+pub const STACKCTL_API_TOKEN: &str = "STACKCTL_API_TOKEN";
 /// `true` (or `1`) lets `up` and `config` go on with a Rocket.Chat/MongoDB pair outside the
 /// support matrix, like `--allow-unsupported` (with a warning).
 pub const STACKCTL_ALLOW_UNSUPPORTED: &str = "STACKCTL_ALLOW_UNSUPPORTED";
@@ -67,6 +73,7 @@ pub const SHOWN_IN_HELP: &[&str] = &[
     STACKCTL_REGISTRY,
     STACKCTL_CATALOG,
     STACKCTL_LISTEN,
+    STACKCTL_DB,
     STACKCTL_ALLOW_UNSUPPORTED,
 ];
 /// The stack files when `-f` is not given, separated by `COMPOSE_PATH_SEPARATOR` (compose's

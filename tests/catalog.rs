@@ -383,8 +383,12 @@ impl Served {
             .spawn()
             .unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        // The address is on the `serving on` line (a warning may come first: no `--db`).
         let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
+        while !line.contains("serving on") {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "serve exited");
+        }
         let address = line
             .split("http://")
             .nth(1)
@@ -402,27 +406,10 @@ impl Served {
     }
 
     fn get(&self, path: &str) -> (u16, String) {
-        let mut stream = std::net::TcpStream::connect(self.address).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        crate::support::http::exchange(
+            self.address,
+            &format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"),
         )
-        .unwrap();
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).unwrap();
-        let status = reply
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = reply
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
     }
 
     fn wait_for(&self, path: &str, want: u16) -> String {
@@ -625,24 +612,44 @@ fn the_demo_stack_verifies_itself_and_from_its_services() {
         "{text}"
     );
     assert!(!text.contains(crate::smoke::BOT_PASS));
-    let metrics = Command::new("docker")
-        .args([
-            "exec",
-            &status,
-            "/stackctl",
-            "check",
-            "http",
-            "http://127.0.0.1:9300/metrics",
-            "--body-contains",
+    // `/metrics`, then the status page (its history in the `status-data` volume), each read
+    // inside the status container for what it must hold.
+    for (path, holds) in [
+        (
+            "/metrics",
             "stackctl_check_up{check=\"mongo has a primary\"",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        metrics.status.success(),
-        "{}",
-        String::from_utf8_lossy(&metrics.stdout)
-    );
+        ),
+        ("/", "data-check=\"mongo has a primary\""),
+    ] {
+        let url = format!("http://127.0.0.1:9300{path}");
+        let served = Command::new("docker")
+            .args([
+                "exec",
+                &status,
+                "/stackctl",
+                "check",
+                "http",
+                &url,
+                "--body-contains",
+                holds,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            served.status.success(),
+            "{path}: {}",
+            String::from_utf8_lossy(&served.stdout)
+        );
+    }
+    let published = crate::support::docker::docker(&["port", &status, "9300"]);
+    assert!(published.starts_with("127.0.0.1:"), "{published}");
+    let mounts = crate::support::docker::docker(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Destination}} {{end}}",
+        &status,
+    ]);
+    assert!(mounts.contains("/data"), "{mounts}");
 
     let catalog = write(
         demo.dir.path(),

@@ -68,6 +68,8 @@ impl ChatStack {
         assert_eq!(images.len(), 4, "{images:?}");
         let admin_pass = unique("admin-pass");
         let (plain_port, tls_port) = (closed_port(), closed_port());
+        // The status page on a free loopback port: stacks of parallel tests must not collide.
+        let status_port = format!("127.0.0.1:{}", closed_port());
         let stackctl_bin = bin.join("stackctl");
         let env = [
             ("STACKCTL_BIN", stackctl_bin.to_str().expect("utf-8 path")),
@@ -79,6 +81,7 @@ impl ChatStack {
             ("BOT_PASS", &unique("bot-pass")),
             ("HTTP_PORT", &plain_port.to_string()),
             ("HTTPS_PORT", &tls_port.to_string()),
+            ("STATUS_PORT", &status_port),
         ]
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

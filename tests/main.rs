@@ -31,6 +31,7 @@ mod secrets;
 mod shipped;
 mod smoke;
 mod stack_files;
+mod status_page;
 mod swarm;
 mod targets;
 mod tls;

@@ -7,10 +7,10 @@ use std::time::Duration;
 use crate::support::process::Simulator;
 use crate::support::{Output, closed_port, stackctl};
 
-const ADMIN_PASS: &str = "Adm1n-S3cret-pw";
-const BOT_PASS: &str = "B0t-S3cret-pw";
+pub(crate) const ADMIN_PASS: &str = "Adm1n-S3cret-pw";
+pub(crate) const BOT_PASS: &str = "B0t-S3cret-pw";
 
-fn start(args: &[&str]) -> (Simulator, String) {
+pub(crate) fn start(args: &[&str]) -> (Simulator, String) {
     let mut all = vec!["--port", "0"];
     all.extend_from_slice(args);
     let sim = Simulator::start_with_env(
@@ -27,7 +27,7 @@ fn start(args: &[&str]) -> (Simulator, String) {
 }
 
 /// `stackctl ARGS` with the passwords in the environment, asserting they never show.
-fn run(args: &[&str]) -> Output {
+pub(crate) fn run(args: &[&str]) -> Output {
     let out = stackctl(args)
         .env("ADMIN_PASS", ADMIN_PASS)
         .env("BOT_PASS", BOT_PASS)
@@ -42,7 +42,7 @@ fn run(args: &[&str]) -> Output {
     out
 }
 
-fn admin_args<'a>(job: &'a str, url: &'a str) -> Vec<&'a str> {
+pub(crate) fn admin_args<'a>(job: &'a str, url: &'a str) -> Vec<&'a str> {
     vec![
         "--quiet",
         "init",
@@ -54,7 +54,7 @@ fn admin_args<'a>(job: &'a str, url: &'a str) -> Vec<&'a str> {
     ]
 }
 
-fn make_bot(url: &str) {
+pub(crate) fn make_bot(url: &str) {
     let mut args = admin_args("rocketchat-user", url);
     args.extend([
         "--name",
@@ -67,7 +67,7 @@ fn make_bot(url: &str) {
     run(&args).code(0);
 }
 
-fn make_room(url: &str, extra: &[&str]) -> Output {
+pub(crate) fn make_room(url: &str, extra: &[&str]) -> Output {
     let mut args = admin_args("rocketchat-room", url);
     args.extend(["--name", "devops", "--member", "bot"]);
     args.extend_from_slice(extra);

@@ -25,6 +25,8 @@ command -v xmllint >/dev/null || missing+=(libxml2-utils)
 command -v wrk >/dev/null || missing+=(wrk)
 # The registry of the three-node Swarm test bed (tests/swarm-nodes.sh): distribution 2.8.
 command -v docker-registry >/dev/null || missing+=(docker-registry)
+# Headless Chromium loads `serve`'s status page in tests/status_page.rs (and takes its screenshot).
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   as_root apt-get update -qq

@@ -29,9 +29,26 @@ pub struct Catalog {
     /// The compose project whose services `from:` names (`project:`, else `-p`).
     pub project: Option<String>,
     pub checks: Vec<Entry>,
+    /// `depends:`: each service and the services it needs (`rocketchat: [mongo]`). `serve`
+    /// groups alerts by it: one alert for the service at the root, its dependents listed as
+    /// affected.
+    pub depends: BTreeMap<String, Vec<String>>,
+    /// `maintenance:`: planned windows (alerts muted, checks still run and recorded).
+    pub maintenance: Vec<Maintenance>,
     /// The text as read, variables substituted (what a check run elsewhere is handed, `$`
     /// written `$$` so that it reads back the same).
     pub text: String,
+}
+
+/// A planned maintenance window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Maintenance {
+    /// The services it covers; empty: all of them.
+    pub services: Vec<String>,
+    /// Unix milliseconds.
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub message: String,
 }
 
 /// How bad a failing check is: a critical one fails `verify` and `/healthz`.
@@ -103,6 +120,23 @@ struct RawCatalog {
     #[serde(default)]
     defaults: RawDefaults,
     checks: Vec<RawEntry>,
+    #[serde(default)]
+    depends: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    maintenance: Vec<RawMaintenance>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaintenance {
+    #[serde(default)]
+    services: Vec<String>,
+    start: String,
+    /// An end time, or `duration`.
+    end: Option<String>,
+    duration: Option<String>,
+    #[serde(default)]
+    message: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -395,12 +429,80 @@ pub fn parse(file: &Path, text: &str, vars: &BTreeMap<String, String>) -> Result
             "add entries under `checks:`",
         ));
     }
+    let mut maintenance = Vec::new();
+    for (index, window) in raw.maintenance.into_iter().enumerate() {
+        let item = item(index);
+        let at = |key: &str| at(&["maintenance", &item, key]);
+        let time = |key: &str, text: &str| {
+            humantime::parse_rfc3339_weak(text)
+                .map(unix_ms)
+                .map_err(|e| {
+                    problem(
+                        file,
+                        at(key),
+                        format!("`{key}`: `{text}` is not a time: {e}"),
+                        "write an RFC 3339 time in UTC, e.g. `2026-12-24T22:00:00Z`",
+                    )
+                })
+        };
+        let starts_at = time("start", &window.start)?;
+        let ends_at = match (&window.end, &window.duration) {
+            (Some(end), None) => time("end", end)?,
+            (None, Some(d)) => {
+                let path = ["maintenance", item.as_str(), "duration"];
+                starts_at
+                    + i64::try_from(duration(&path, Some(d), Duration::ZERO)?.as_millis())
+                        .unwrap_or(i64::MAX / 2)
+            }
+            _ => {
+                return Err(problem(
+                    file,
+                    at("start"),
+                    "a maintenance window needs one of `end` and `duration`",
+                    "e.g. `duration: 2h`",
+                ));
+            }
+        };
+        if ends_at <= starts_at {
+            return Err(problem(
+                file,
+                at("end"),
+                "a maintenance window must end after it starts",
+                "",
+            ));
+        }
+        maintenance.push(Maintenance {
+            services: window.services,
+            starts_at,
+            ends_at,
+            message: window.message,
+        });
+    }
+    for (service, needs) in &raw.depends {
+        if needs.iter().any(|n| n == service) {
+            return Err(problem(
+                file,
+                at(&["depends", service]),
+                format!("`{service}` depends on itself"),
+                "`depends:` maps a service to the services it needs",
+            ));
+        }
+    }
     Ok(Catalog {
         file: file.to_path_buf(),
         project: raw.project,
         checks,
+        depends: raw.depends,
+        maintenance,
         text: text.replace('$', "$$"),
     })
+}
+
+/// Unix milliseconds of a system time (0 before 1970).
+#[must_use]
+pub fn unix_ms(at: std::time::SystemTime) -> i64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Every host a check names: its target's hosts, or those of a command's URL, `HOST:PORT` and
@@ -507,6 +609,43 @@ mod tests {
             )),
             "m1"
         );
+    }
+
+    #[test]
+    fn depends_and_maintenance_windows_are_read() {
+        let catalog = load_text(
+            "depends:\n  rocketchat: [mongo]\nmaintenance:\n  - services: [mongo]\n    start: 2026-12-24T22:00:00Z\n    duration: 2h\n    message: upgrade\n  - start: 2026-12-25T00:00:00Z\n    end: 2026-12-25T01:00:00Z\nchecks:\n  - name: a\n    check: tcp://mongo:1\n",
+        )
+        .unwrap();
+        assert_eq!(catalog.depends["rocketchat"], ["mongo"]);
+        let [upgrade, all] = &catalog.maintenance[..] else {
+            panic!("{:?}", catalog.maintenance)
+        };
+        assert_eq!(upgrade.ends_at - upgrade.starts_at, 2 * 3_600_000);
+        assert_eq!(upgrade.services, ["mongo"]);
+        assert!(all.services.is_empty());
+        assert_eq!(all.starts_at, 1_798_156_800_000);
+        for (text, at, what) in [
+            (
+                "maintenance:\n  - start: soon\n    duration: 1h\nchecks:\n  - name: a\n    check: tcp://a:1\n",
+                "checks.yml:2:12: ",
+                "`start`: `soon` is not a time",
+            ),
+            (
+                "maintenance:\n  - start: 2026-12-25T00:00:00Z\nchecks:\n  - name: a\n    check: tcp://a:1\n",
+                "checks.yml:2:12: ",
+                "needs one of `end` and `duration`",
+            ),
+            (
+                "depends:\n  a: [a]\nchecks:\n  - name: a\n    check: tcp://a:1\n",
+                "checks.yml:2:3: ",
+                "`a` depends on itself",
+            ),
+        ] {
+            let e = load_text(text).unwrap_err();
+            assert!(e.message().starts_with(at), "{text}: {}", e.message());
+            assert!(e.message().contains(what), "{text}: {}", e.message());
+        }
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub enum Command {
     Smoke(smoke::SmokeArgs),
     /// Run every check of a catalog once (in parallel); exit 0 when every critical one passes
     Verify(verify::VerifyArgs),
-    /// Run a catalog's checks on their intervals and serve /healthz, /status and /metrics
+    /// Run a catalog's checks on their intervals: the status page, alerts, /healthz, /status and /metrics
     Serve(serve::ServeArgs),
     /// Write the stack for another engine (Kubernetes manifests)
     #[command(subcommand)]

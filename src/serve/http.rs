@@ -1,4 +1,5 @@
-//! The HTTP side of `serve`, on hyper's HTTP/1 server: `GET /healthz`, `/status`, `/metrics`.
+//! The HTTP side of `serve`, on hyper's HTTP/1 server: the page (`GET /`), badges, the JSON
+//! API (`/api/...`, writes with a bearer token), `/healthz`, `/status`, `/metrics`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,6 +16,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::api;
+use super::app::{App, text};
 use super::state::State;
 use crate::catalog::Severity;
 use crate::error::Error;
@@ -31,7 +34,7 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// Serves until `shutdown` resolves, then lets open connections finish (bounded).
 pub async fn run(
     listener: tokio::net::TcpListener,
-    state: Arc<State>,
+    app: Arc<App>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -53,12 +56,12 @@ pub async fn run(
                     tracing::debug!(%peer, "too many connections; closed");
                     continue;
                 };
-                let state = Arc::clone(&state);
+                let app = Arc::clone(&app);
                 connections.spawn(async move {
                     let _slot = slot;
                     let service = service_fn(move |request: Request<Incoming>| {
-                        let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(respond(&state, &request)) }
+                        let app = Arc::clone(&app);
+                        async move { Ok::<_, Infallible>(respond(&app, request).await) }
                     });
                     let connection = http1::Builder::new()
                         .timer(TokioTimer::new())
@@ -80,25 +83,19 @@ pub async fn run(
     Ok(())
 }
 
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-fn respond(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+async fn respond(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    if request.method() == Method::POST && request.uri().path().starts_with("/api/") {
+        return api::post(app, request).await;
+    }
+    let state = &app.state;
     if request.method() != Method::GET {
         let mut response = text(
             StatusCode::METHOD_NOT_ALLOWED,
-            "only GET is served\n".to_owned(),
+            "only GET is served (and POST under /api/)\n".to_owned(),
         );
         response
             .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET"));
+            .insert(ALLOW, HeaderValue::from_static("GET, POST"));
         return response;
     }
     match request.uri().path() {
@@ -132,9 +129,12 @@ fn respond(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> 
             );
             response
         }
+        "/" => api::page(app),
+        path if path.starts_with("/badge/") => api::badge(app, path),
+        path if path.starts_with("/api/") => api::get(app, path),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found; try /healthz, /status or /metrics\n".to_owned(),
+            "not found; try /, /healthz, /status, /api/status or /metrics\n".to_owned(),
         ),
     }
 }

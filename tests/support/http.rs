@@ -166,3 +166,26 @@ pub fn start_tls_with(chain_pem: &str, key_pem: &str) -> SocketAddr {
     });
     addr
 }
+
+/// Sends `request` (a whole HTTP/1.1 request, `Connection: close`) to `address` and returns the
+/// status and the body of the answer, as a client with no HTTP library would.
+pub fn exchange(address: SocketAddr, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let status = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
