@@ -13,6 +13,7 @@ mod check_http;
 mod check_tcp;
 mod cli;
 mod config;
+mod data_gate;
 mod docker_healthcheck;
 mod engine;
 mod extremes;

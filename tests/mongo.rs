@@ -14,7 +14,8 @@ fn sim(args: &[&str]) -> (Simulator, String) {
     (sim, uri)
 }
 
-fn init(uri: &str, name: &str, member: &str, extra: &[&str]) -> crate::support::Output {
+/// `stackctl init replica-set` (quiet) on `uri` with one `member`.
+pub fn init(uri: &str, name: &str, member: &str, extra: &[&str]) -> crate::support::Output {
     let mut args = vec![
         "--quiet",
         "init",

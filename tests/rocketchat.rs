@@ -811,3 +811,194 @@ fn a_server_that_no_longer_says_why_a_login_failed() {
         "{out:#?}"
     );
 }
+
+/// Waits (at most 30 s) until the server answers `/api/info`: with `--mongo-url` it announces
+/// its port before it has found a primary and run its migrations.
+fn ready((sim, url): (Simulator, String)) -> (Simulator, String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ok = std::process::Command::new("curl")
+            .args(["-fsS", "-o", "/dev/null", &format!("{url}/api/info")])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return (sim, url);
+        }
+        assert!(std::time::Instant::now() < deadline, "{url} never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs the Rocket.Chat simulator until it exits (a start-up that fails): its code and output.
+fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(crate::support::process::built("rocketchat-sim"))
+        .args(["--port", "0"])
+        .args(args)
+        .env("ADMIN_PASS", ADMIN_PASS)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The simulator's `/_sim/state`.
+fn sim_state(url: &str) -> serde_json::Value {
+    let out = std::process::Command::new("curl")
+        .args(["-fsS", &format!("{url}/_sim/state")])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The `migrations` control document of `db`, read with the driver.
+fn control(mongo: &str, db: &str) -> mongodb::bson::Document {
+    find_one(
+        mongo,
+        db,
+        "migrations",
+        mongodb::bson::doc! {"_id": "control"},
+    )
+    .expect("a control document")
+}
+
+/// One document of `db.coll`, read with the driver.
+fn find_one(
+    mongo: &str,
+    db: &str,
+    coll: &str,
+    filter: mongodb::bson::Document,
+) -> Option<mongodb::bson::Document> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client =
+            mongodb::Client::with_uri_str(format!("mongodb://{mongo}/?directConnection=true"))
+                .await
+                .unwrap();
+        client
+            .database(db)
+            .collection::<mongodb::bson::Document>(coll)
+            .find_one(filter)
+            .await
+            .unwrap()
+    })
+}
+
+#[test]
+fn state_lives_in_mongodb_and_the_migration_rules_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let mongo = Simulator::start(
+        "mongo-sim",
+        &[
+            "--port",
+            "0",
+            "--replSet",
+            "rs0",
+            "--election-delay",
+            "100ms",
+            "--dbpath",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    let member = mongo.addr.to_string();
+    let uri = format!("mongodb://{member}");
+    crate::mongo::init(&uri, "rs0", &member, &["--timeout", "20s"]).code(0);
+    let url_of = |db: &str| format!("mongodb://{member}/{db}?replicaSet=rs0");
+    let rocketchat = url_of("rocketchat");
+    let rc_on = |version: &str, mongo_url: &str| {
+        ready(start(&[
+            "--no-rate-limit",
+            "--version",
+            version,
+            "--mongo-url",
+            mongo_url,
+        ]))
+    };
+    let rc = |version: &str| rc_on(version, &rocketchat);
+
+    // Posted on 7.x, kept in `rocketchat_message`, there again after a restart.
+    let (sim, url) = rc("7.13.9");
+    let posted = as_admin(
+        &url,
+        "/api/v1/chat.postMessage",
+        &serde_json::json!({"channel": "#general", "text": "kept in mongo"}),
+    );
+    assert_eq!(posted["success"], true, "{posted}");
+    let before = sim_state(&url);
+    drop(sim);
+    let control7 = control(&member, "rocketchat");
+    assert_eq!(control7.get_i64("version"), Ok(318), "{control7}");
+    assert_eq!(control7.get_bool("locked"), Ok(false), "{control7}");
+    let stored = find_one(
+        &member,
+        "rocketchat",
+        "rocketchat_message",
+        mongodb::bson::doc! {"msg": "kept in mongo"},
+    )
+    .expect("the message is in rocketchat_message");
+    assert_eq!(stored.get_str("rid"), Ok("GENERAL"), "{stored}");
+    let (sim, url) = rc("7.13.9");
+    let state = sim_state(&url);
+    assert_eq!(state["messages"], before["messages"], "{state}");
+    assert_eq!(state["users"], before["users"], "{state}");
+    assert_eq!(state["rooms"], before["rooms"], "{state}");
+    drop(sim);
+
+    // 7 → 8 migrates; back to 7 cannot find its migration.
+    drop(rc("8.5.1"));
+    let (code, out) = run_to_exit(&["--version", "7.13.9", "--mongo-url", &rocketchat]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("Error: Can't find migration version 335"),
+        "{out}"
+    );
+
+    // 6 → 8 skips a major: UPGRADE NOT SUPPORTED, the lock left set.
+    let skipped = url_of("skipped");
+    drop(rc_on("6.5.8", &skipped));
+    let (code, out) = run_to_exit(&["--version", "8.5.1", "--mongo-url", &skipped]);
+    assert_eq!(code, Some(1), "{out}");
+    for needle in [
+        "ERROR! SERVER STOPPED",
+        "Your database migration failed:",
+        "UPGRADE NOT SUPPORTED!",
+        "To be able to update to version 8.x.y you need to update to version 7.x first.",
+    ] {
+        assert!(out.contains(needle), "{needle}\n{out}");
+    }
+    assert_eq!(control(&member, "skipped").get_bool("locked"), Ok(true));
+
+    // A planted failure stops at the last good step with the lock held; the same build then
+    // waits on the lock and gives up.
+    let planted = url_of("planted");
+    drop(rc_on("6.5.8", &planted));
+    let (code, out) = run_to_exit(&[
+        "--version",
+        "7.13.9",
+        "--mongo-url",
+        &planted,
+        "--fail-migration",
+        "310",
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("planted failure in migration 310"), "{out}");
+    let left = control(&member, "planted");
+    assert_eq!(left.get_bool("locked"), Ok(true), "{left}");
+    assert_eq!(left.get_i64("version"), Ok(309), "{left}");
+    let (code, out) = run_to_exit(&[
+        "--version",
+        "7.13.9",
+        "--mongo-url",
+        &planted,
+        "--migration-lock-attempts",
+        "2",
+        "--migration-lock-retry",
+        "100ms",
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("Your database migration control is locked."),
+        "{out}"
+    );
+}

@@ -37,6 +37,9 @@ pub struct UpArgs {
 pub async fn run(args: UpArgs, settings: &Settings) -> Result<ExitStatus> {
     let stack = open_supported_stack(&args.stack, args.allow, settings)?;
     let docker = DockerApi::connect().await?;
+    // Before anything changes: no MongoDB swapped under its data (exit 2, see `upgrade`).
+    let selected = crate::engine::plan::selection(&stack, &args.services)?;
+    crate::versions::guard::check(&stack, &docker, &selected).await?;
     let options = UpOptions {
         services: args.services,
         timeout: args.timeout,

@@ -25,6 +25,20 @@ pub fn networks(service: &Service) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// The container's address on its first network that gives it one (what stackctl, outside the
+/// project network, connects to).
+#[must_use]
+pub fn container_ip(inspect: &bollard::models::ContainerInspectResponse) -> Option<String> {
+    inspect
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .and_then(|nets| {
+            nets.values()
+                .find_map(|e| e.ip_address.clone().filter(|ip| !ip.is_empty()))
+        })
+}
+
 fn nanos(d: Option<Duration>) -> Option<i64> {
     d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }

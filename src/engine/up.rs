@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use super::container::{create_body, networks};
+use super::container::{container_ip, create_body, networks};
 use super::docker::DockerApi;
 use super::heal::{self, Dependency, Drift};
 use super::labels;
@@ -774,14 +774,7 @@ fn ready_checks(
     service: &Service,
     inspect: &ContainerInspectResponse,
 ) -> Result<Vec<Check>, Failure> {
-    let ip = inspect
-        .network_settings
-        .as_ref()
-        .and_then(|n| n.networks.as_ref())
-        .and_then(|nets| {
-            nets.values()
-                .find_map(|e| e.ip_address.clone().filter(|ip| !ip.is_empty()))
-        });
+    let ip = container_ip(inspect);
     service
         .ready
         .iter()

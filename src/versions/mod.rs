@@ -2,6 +2,7 @@
 //! upgrade rules and the image tags they are checked against all go through [`Version::parse`].
 
 pub mod gate;
+pub mod guard;
 pub mod image;
 pub mod matrix;
 pub mod upgrade;

@@ -14,13 +14,8 @@ cd "$(dirname "$0")/../.."
 
 tag=${1:-local}
 dir=target/x86_64-unknown-linux-musl/release
-for b in mongo-sim mongod-shim rocketchat-sim hubot-sim gitlab-sim; do
-  if [ ! -x "$dir/$b" ]; then
-    echo "build-chat-sims: error: \`$dir/$b\` is missing" >&2
-    echo "hint: build the static binaries first: bash tests/setup.sh" >&2
-    exit 2
-  fi
-done
+source tests/images/require-binaries.sh
+require_binaries build-chat-sims "$dir" mongo-sim mongod-shim rocketchat-sim hubot-sim gitlab-sim
 
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT

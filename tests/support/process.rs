@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-/// Builds the workspace's test-support binaries once per test run (debug profile).
-fn built(package: &str) -> PathBuf {
+/// Builds the workspace's test-support binaries once per test run (debug profile) and
+/// returns the path of one (to run it as a command, e.g. to see it exit).
+pub fn built(package: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         super::cargo_build(&super::SIMULATORS, "building the simulators failed");

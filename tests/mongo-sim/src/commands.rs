@@ -7,6 +7,7 @@
 //!   codeName}; "no such command: 'x'" CommandNotFound 59; admin-only commands →
 //!   Unauthorized 13 "x may only be run against the admin database.")
 //! - mongo: src/mongo/rpc/op_msg.cpp OpMsgRequest::getDatabase (40571 without $db)
+//! - the data commands live in crate::crud
 
 use std::time::{Duration, Instant};
 
@@ -16,12 +17,8 @@ use crate::repl::CmdError;
 use crate::sim::Sim;
 use crate::wire::{MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE};
 
-/// mongo: src/mongo/db/wire_version.h: 7.0 = WireVersion 21 (minWireVersion 0 for clients).
-pub const MAX_WIRE_VERSION: i32 = 21;
 /// mongo: src/mongo/db/ops/write_ops.h kMaxWriteBatchSize.
 pub const MAX_WRITE_BATCH_SIZE: i32 = 100_000;
-pub const VERSION: &str = "7.0.14";
-pub const VERSION_ARRAY: [i32; 4] = [7, 0, 14, 0];
 
 /// Per-connection state.
 pub struct Conn {
@@ -51,6 +48,9 @@ fn true_value(b: Option<&Bson>) -> bool {
 }
 
 const ADMIN_ONLY: &[&str] = &[
+    "listDatabases",
+    "setFeatureCompatibilityVersion",
+    "getParameter",
     "replSetInitiate",
     "replSetGetStatus",
     "replSetGetConfig",
@@ -79,7 +79,8 @@ pub fn run(sim: &Sim, conn: &mut Conn, body: &Document, db: Option<&str>) -> Doc
             | "buildinfo"
             | "endSessions"
             | "simFault"
-    ) || ADMIN_ONLY.contains(&name.as_str());
+    ) || ADMIN_ONLY.contains(&name.as_str())
+        || crate::crud::COMMANDS.contains(&name.as_str());
     if !known {
         return error_reply(&CmdError::new(
             59,
@@ -98,7 +99,7 @@ pub fn run(sim: &Sim, conn: &mut Conn, body: &Document, db: Option<&str>) -> Doc
         "hello" => hello(sim, conn, body, false),
         "isMaster" | "ismaster" => hello(sim, conn, body, true),
         "ping" => Ok(Document::new()),
-        "buildInfo" | "buildinfo" => Ok(build_info()),
+        "buildInfo" | "buildinfo" => Ok(build_info(&sim.release)),
         // mongo: src/mongo/db/commands/end_sessions_command.cpp: always ok.
         "endSessions" => Ok(Document::new()),
         "simFault" => sim_fault(sim, body),
@@ -148,7 +149,14 @@ pub fn run(sim: &Sim, conn: &mut Conn, body: &Document, db: Option<&str>) -> Doc
                 },
             }
         }
-        _ => unreachable!(),
+        _ => {
+            let primary = {
+                let mut r = sim.repl();
+                r.tick(Instant::now());
+                !r.is_repl_set() || r.state == crate::repl::MemberState::Primary
+            };
+            crate::crud::run(&mut sim.data(), &sim.release, &name, body, db, primary)
+        }
     };
     match result {
         Ok(d) => ok(d),
@@ -185,22 +193,23 @@ fn hello(sim: &Sim, conn: &mut Conn, body: &Document, legacy: bool) -> Result<Do
     out.insert("logicalSessionTimeoutMinutes", 30);
     out.insert("connectionId", conn.id as i32);
     out.insert("minWireVersion", 0);
-    out.insert("maxWireVersion", MAX_WIRE_VERSION);
+    out.insert("maxWireVersion", sim.release.max_wire_version());
     out.insert("readOnly", false);
     Ok(out)
 }
 
 /// mongo: src/mongo/db/commands/generic_servers.cpp CmdBuildInfo (fields of a 7.0 build;
-/// gitVersion is a placeholder, see README).
-fn build_info() -> Document {
+/// gitVersion is a placeholder, see README). The version is the simulated release's.
+fn build_info(release: &crate::version::Release) -> Document {
+    let [major, minor, patch] = release.parts;
     doc! {
-        "version": VERSION,
+        "version": release.version.clone(),
         "gitVersion": "0000000000000000000000000000000000000000",
         "modules": [],
         "allocator": "tcmalloc",
         "javascriptEngine": "mozjs",
         "sysInfo": "deprecated",
-        "versionArray": VERSION_ARRAY.to_vec(),
+        "versionArray": [major, minor, patch, 0],
         "bits": 64,
         "debug": false,
         "maxBsonObjectSize": MAX_BSON_OBJECT_SIZE,

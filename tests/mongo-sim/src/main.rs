@@ -1,14 +1,19 @@
 //! mongo-sim: a MongoDB server simulator for stackctl's tests.
 //!
 //! It speaks the wire protocol (OP_MSG, legacy OP_QUERY hello) and simulates one mongod:
-//! standalone, or a replica-set member that can be initiated, elected, reconfigured. See
-//! README.md for the options, the fault controls and the sources of each rule.
+//! standalone, or a replica-set member that can be initiated, elected, reconfigured, keeping
+//! its documents in its data directory. See README.md for the options, the fault controls and
+//! the sources of each rule.
 
 mod commands;
 mod config;
 mod crc;
+mod crud;
+mod query;
 mod repl;
 mod sim;
+mod store;
+mod version;
 mod wire;
 
 use std::io::Write;
@@ -52,9 +57,17 @@ struct Cli {
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = humantime::parse_duration)]
     election_delay: Duration,
     /// Persist the replica-set config (JSON) here; a restart with it comes up SECONDARY and
-    /// is elected after --election-delay.
+    /// is elected after --election-delay. Default with a data directory: DBPATH/replset.json.
     #[arg(long, value_name = "PATH")]
     state_file: Option<PathBuf>,
+    /// The data directory (mongod's `--dbpath`). Default /data/db, as mongod's; when that
+    /// default does not exist the documents are kept in memory only.
+    #[arg(long, value_name = "DIR")]
+    dbpath: Option<PathBuf>,
+    /// The release simulated (buildInfo, maxWireVersion, the FCV rules): 5.0, 6.0, 7.0, 8.0, 8.2
+    /// with an optional patch.
+    #[arg(long, value_name = "X.Y.Z", env = "MONGO_SIM_VERSION", default_value = version::DEFAULT_VERSION)]
+    server_version: String,
     /// For this long after listening, accept and immediately close every connection.
     #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
     drop_connections_for: Option<Duration>,
@@ -82,6 +95,96 @@ fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.starts_with("127.") || host == "::1"
 }
 
+/// The default data directory, as mongod's (src/mongo/db/storage/storage_options.h kDefaultDbPath).
+const DEFAULT_DBPATH: &str = "/data/db";
+
+/// mongod's JSON log line (src/mongo/logv2: {t, s, c, id, ctx, msg, attr}).
+fn log_line(severity: &str, component: &str, id: i32, msg: &str, error: &str) -> String {
+    let t = bson::DateTime::now()
+        .try_to_rfc3339_string()
+        .unwrap_or_default();
+    serde_json::json!({
+        "t": {"$date": t}, "s": severity, "c": component, "id": id, "ctx": "initandlisten",
+        "msg": msg, "attr": {"error": error},
+    })
+    .to_string()
+}
+
+/// Opens the data directory as mongod's start-up does: a missing explicit `--dbpath` exits 100
+/// (NonExistentPath: a DBException out of initAndListen, ExitCode::uncaught = 100,
+/// src/mongo/util/exit_code.h), data
+/// whose FCV this release cannot read exits 62 (ExitCode::needDowngrade) with the fatal line
+/// id 20573 "Wrong mongod version"; a fresh data directory gets FCV = this release.
+fn open_data(cli: &Cli, release: &version::Release) -> (crud::Data, Option<PathBuf>) {
+    let explicit = cli.dbpath.is_some();
+    let dir = cli
+        .dbpath
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DBPATH));
+    if !dir.is_dir() {
+        if explicit {
+            println!(
+                "{}",
+                log_line(
+                    "E",
+                    "CONTROL",
+                    20557,
+                    "DBException in initAndListen, terminating",
+                    &format!(
+                        "NonExistentPath: Data directory {} not found. Create the missing directory or specify another path using (1) the --dbpath command line option, or (2) by adding the 'storage.dbPath' option in the configuration file.",
+                        dir.display()
+                    ),
+                )
+            );
+            std::process::exit(100);
+        }
+        eprintln!(
+            "mongo-sim: no data directory {}: documents are kept in memory only",
+            dir.display()
+        );
+        let mut data = crud::Data::new(store::Store::in_memory());
+        if let Err(e) = data.set_fcv(&release.fcv()) {
+            eprintln!("mongo-sim: {}", e.errmsg);
+        }
+        return (data, None);
+    }
+    let store = match store::Store::open(&dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mongo-sim: {e}");
+            std::process::exit(100);
+        }
+    };
+    let mut data = crud::Data::new(store);
+    match data.fcv() {
+        Some(fcv) if !release.readable_fcvs().contains(&fcv) => {
+            println!(
+                "{}",
+                log_line(
+                    "F",
+                    "CONTROL",
+                    20573,
+                    "Wrong mongod version",
+                    &release.wrong_version_error(&fcv),
+                )
+            );
+            let _ = std::io::stdout().flush();
+            std::process::exit(62);
+        }
+        Some(fcv) => eprintln!(
+            "mongo-sim: data directory {}: featureCompatibilityVersion {fcv}",
+            dir.display()
+        ),
+        None => {
+            if let Err(e) = data.set_fcv(&release.fcv()) {
+                eprintln!("mongo-sim: {}", e.errmsg);
+                std::process::exit(100);
+            }
+        }
+    }
+    (data, Some(dir))
+}
+
 fn main() {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -96,6 +199,12 @@ fn main() {
 }
 
 async fn serve(cli: Cli) -> Result<(), String> {
+    let release = version::Release::parse(&cli.server_version)?;
+    let (data, dbpath) = open_data(&cli, &release);
+    let state_file = cli
+        .state_file
+        .clone()
+        .or_else(|| dbpath.as_ref().map(|d| d.join("replset.json")));
     if let Some(d) = cli.listen_delay {
         eprintln!("mongo-sim: waiting {d:?} before listening");
         tokio::time::sleep(d).await;
@@ -142,7 +251,7 @@ async fn serve(cli: Cli) -> Result<(), String> {
         port,
         me_default,
         cli.election_delay,
-        cli.state_file.clone(),
+        state_file,
     );
     r.load()?;
     r.start_clock(listening_at);
@@ -152,7 +261,7 @@ async fn serve(cli: Cli) -> Result<(), String> {
         stall_until: cli.stall_for.map(|d| listening_at + d),
         stall_after_handshake_until: cli.stall_after_handshake.then(|| listening_at + FOREVER),
     };
-    let sim = Arc::new(Sim::new(r, faults));
+    let sim = Arc::new(Sim::new(r, data, release, faults));
     spawn_signal_handlers(sim.clone());
 
     {
@@ -161,7 +270,8 @@ async fn serve(cli: Cli) -> Result<(), String> {
         let _ = out.flush();
     }
     eprintln!(
-        "mongo-sim: {} on {}:{}",
+        "mongo-sim: {} {} on {}:{}",
+        sim.release.version,
         match &cli.repl_set {
             Some(n) => format!("replica-set member of {n}"),
             None => "standalone".into(),
@@ -194,6 +304,21 @@ async fn serve(cli: Cli) -> Result<(), String> {
 #[cfg(unix)]
 fn spawn_signal_handlers(sim: Arc<Sim>) {
     use tokio::signal::unix::{SignalKind, signal};
+    // SIGTERM / SIGINT: a clean shutdown, exit 0, as mongod's (src/mongo/util/signal_handlers.cpp
+    // → shutdown → ExitCode::clean). Every acknowledged write is already fsynced, so nothing is
+    // left to flush; as PID 1 in a container an unhandled SIGTERM would be ignored and `docker
+    // stop` would wait for its SIGKILL.
+    for kind in [SignalKind::terminate(), SignalKind::interrupt()] {
+        let Ok(mut s) = signal(kind) else {
+            continue;
+        };
+        tokio::spawn(async move {
+            if s.recv().await.is_some() {
+                eprintln!("mongo-sim: received a termination signal; shutting down");
+                std::process::exit(0);
+            }
+        });
+    }
     // SIGUSR1 toggles "drop connections", SIGUSR2 toggles "stall replies" (until toggled back).
     for (kind, which) in [
         (SignalKind::user_defined1(), "dropConnections"),

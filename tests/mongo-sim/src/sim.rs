@@ -1,10 +1,13 @@
-//! Shared simulator state: the replication state and the injected faults.
+//! Shared simulator state: the replication state, the documents, the simulated release and
+//! the injected faults.
 
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::crud::Data;
 use crate::repl::Repl;
+use crate::version::Release;
 
 /// Active faults; each is on while `now < until`.
 #[derive(Debug, Default, Clone)]
@@ -25,15 +28,19 @@ impl Faults {
 
 pub struct Sim {
     repl: Mutex<Repl>,
+    data: Mutex<Data>,
+    pub release: Release,
     faults: Mutex<Faults>,
     next_conn: AtomicI64,
     next_request: AtomicI32,
 }
 
 impl Sim {
-    pub fn new(repl: Repl, faults: Faults) -> Sim {
+    pub fn new(repl: Repl, data: Data, release: Release, faults: Faults) -> Sim {
         Sim {
             repl: Mutex::new(repl),
+            data: Mutex::new(data),
+            release,
             faults: Mutex::new(faults),
             next_conn: AtomicI64::new(1),
             next_request: AtomicI32::new(1),
@@ -42,6 +49,10 @@ impl Sim {
 
     pub fn repl(&self) -> MutexGuard<'_, Repl> {
         self.repl.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn data(&self) -> MutexGuard<'_, Data> {
+        self.data.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn faults(&self) -> MutexGuard<'_, Faults> {

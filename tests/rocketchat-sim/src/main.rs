@@ -4,8 +4,10 @@
 mod api;
 mod boot;
 mod ddp;
+mod migrations;
 mod script;
 mod state;
+mod store;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -89,9 +91,19 @@ struct Cli {
     /// `{"success":false,"error":"unauthorized"}` (see src/api.rs `Config`)
     #[arg(long, default_value = "9.0.0")]
     break_in_version: String,
-    /// Persist state to this JSON file (survives a restart)
+    /// Persist state to this JSON file (survives a restart); with --mongo-url the state lives
+    /// in MongoDB instead, as the real server's does
     #[arg(long)]
     data_file: Option<PathBuf>,
+    /// A planted failure: migration N throws at start-up (the lock stays set at N-1)
+    #[arg(long, env = "SIM_FAIL_MIGRATION", value_name = "N")]
+    fail_migration: Option<i64>,
+    /// Attempts while the migrations control is locked (the server's 30)
+    #[arg(long, default_value_t = 30)]
+    migration_lock_attempts: u32,
+    /// Pause between those attempts (the server's 10 s)
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    migration_lock_retry: Duration,
     /// Fail every Nth request with --fail-status (0 = never)
     #[arg(long, default_value_t = 0)]
     fail_every: u64,
@@ -111,6 +123,8 @@ struct App {
     ready_at: Instant,
     booting_response: BootingResponse,
     data_file: Option<PathBuf>,
+    /// The state's MongoDB (with --mongo-url): every change is written before its reply.
+    store: Option<tokio::sync::Mutex<store::Store>>,
 }
 
 fn log(msg: &str) {
@@ -185,6 +199,37 @@ async fn run(cli: Cli) -> i32 {
         }
         log("MongoDB primary found");
     }
+    // The state lives in MongoDB: migrations first (server/startup/migrations/xrun.ts), then
+    // the stored state, as the real server reads its collections.
+    let mut mongo_store = None;
+    if let Some(url) = &cli.mongo_url {
+        let mut store = match store::Store::connect(url).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return 1;
+            }
+        };
+        let options = migrations::Options {
+            version: cli.rc_version.clone(),
+            lock_attempts: cli.migration_lock_attempts,
+            lock_retry: cli.migration_lock_retry,
+            fail_at: cli.fail_migration,
+        };
+        if let Err(text) = migrations::run(store.database(), &options).await {
+            println!("{text}");
+            let _ = std::io::stdout().flush();
+            return 1;
+        }
+        match store.load().await {
+            Ok(stored) => db = stored,
+            Err(e) => {
+                eprintln!("{e}");
+                return 1;
+            }
+        }
+        mongo_store = Some(store);
+    }
     let elapsed = start.elapsed();
     if cli.refuse_for > elapsed {
         tokio::time::sleep(cli.refuse_for - elapsed).await;
@@ -215,7 +260,13 @@ async fn run(cli: Cli) -> i32 {
     for line in boot::initial_data(&mut db, &env) {
         log(&line);
     }
-    if let Some(p) = &cli.data_file
+    if let Some(store) = mongo_store.as_mut() {
+        let ops = store.diff(&db);
+        if let Err(e) = store.write(ops).await {
+            eprintln!("{e}");
+            return 1;
+        }
+    } else if let Some(p) = &cli.data_file
         && let Err(e) = db.save(p)
     {
         log(&format!("cannot write {}: {e}", p.display()));
@@ -252,7 +303,8 @@ async fn run(cli: Cli) -> i32 {
         sim: Mutex::new(sim),
         ready_at: Instant::now() + cli.booting_for,
         booting_response: cli.booting_response,
-        data_file: cli.data_file.clone(),
+        data_file: cli.data_file.clone().filter(|_| mongo_store.is_none()),
+        store: mongo_store.map(tokio::sync::Mutex::new),
     });
     let router = Router::new()
         .route("/websocket", axum::routing::any(websocket))
@@ -366,7 +418,7 @@ async fn handle(
             }
         }
     }
-    let (reply, snapshot) = {
+    let (reply, snapshot, to_store) = {
         let mut sim = app.sim.lock().expect("lock");
         let reply = match script_run {
             None => sim.dispatch(&raw),
@@ -381,8 +433,21 @@ async fn handle(
         } else {
             None
         };
-        (reply, snapshot)
+        // The MongoDB store writes what changed (and the data file is off with it).
+        let to_store = std::mem::take(&mut sim.dirty) && app.store.is_some();
+        (reply, snapshot, to_store)
     };
+    if to_store
+        && let Some(store) = &app.store
+        && let Err(e) = store::Store::sync(store, &app.sim).await
+    {
+        log(&format!("cannot write the state to MongoDB: {e}"));
+        return json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"success": false, "error": e}),
+            &[],
+        );
+    }
     if let (Some(db), Some(p)) = (snapshot, &app.data_file)
         && let Err(e) = db.save(p)
     {
