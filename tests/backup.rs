@@ -1,6 +1,7 @@
 //! `backup`, `restore` and `backup --verify` on the demo stack (compose/demo/compose.yml, whose
-//! MongoDB keeps its data directory in the `mongo-data` volume): a backup taken with the
-//! writers stopped restores what was in the volume, and only that; `--verify` restores beside
+//! MongoDB keeps its data directory in the `mongo-data` volume and whose Rocket.Chat keeps its
+//! messages in MongoDB): a backup taken with the writers stopped restores the messages posted
+//! before it, and only those, and what else was in the volume; `--verify` restores beside
 //! the live stack and runs the catalog and smoke there; a flipped byte is refused, naming the
 //! member; a backup interrupted with SIGTERM while it archives leaves no file and the stack up.
 //! One demo stack for the whole module (bringing it up is most of the time).
@@ -10,9 +11,36 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
+use serde_json::json;
+
 use crate::smoke::{ADMIN_PASS, BOT_PASS, Demo};
 use crate::support::docker::{docker, static_binaries, wait_for_health};
 use crate::support::{Output, binary};
+
+/// Posts `text` in #devops as the admin.
+fn post(demo: &Demo, text: &str) {
+    demo.admin(&[(
+        Method::POST,
+        "/api/v1/chat.postMessage",
+        Some(json!({"channel": "#devops", "text": text})),
+    )]);
+}
+
+/// The texts of #devops's last 100 messages.
+fn history(demo: &Demo) -> Vec<String> {
+    let reply = demo.admin(&[(
+        Method::GET,
+        "/api/v1/channels.history?roomName=devops&count=100",
+        None,
+    )]);
+    reply[0]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["msg"].as_str().map(str::to_owned))
+        .collect()
+}
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -110,6 +138,9 @@ fn a_backup_restores_what_it_took_is_verified_beside_the_stack_and_survives_sigt
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("demo.tar");
     put(&demo, "marker", b"before the backup");
+    for n in 1..=3 {
+        post(&demo, &format!("kept message {n}"));
+    }
 
     // The backup: writers stopped, the volumes archived, the stack back up and healthy.
     let out = run(&demo, "backup", &["-o", file.to_str().unwrap()]);
@@ -139,26 +170,24 @@ fn a_backup_restores_what_it_took_is_verified_beside_the_stack_and_survives_sigt
             .unwrap()
             .starts_with("sha256:")
     );
-    // Read over the wire from the simulators (buildInfo, /api/info); what a simulator cannot
-    // answer (getParameter, the migrations document) is recorded with the server's reason.
-    assert!(manifest["versions"]["mongodb"].is_string(), "{manifest:#}");
-    assert!(
-        manifest["versions"]["rocketchat"].is_string(),
-        "{manifest:#}"
-    );
-    for (field, unread) in [("fcv", "fcv"), ("migrations_version", "migrations")] {
-        assert!(
-            manifest["versions"][field].is_string()
-                || manifest["versions"][field].is_number()
-                || manifest["versions"]["unread"][unread].is_string(),
-            "{manifest:#}"
-        );
-    }
+    // Read over the wire: buildInfo, getParameter (FCV), /api/info, the migrations document.
+    let versions = &manifest["versions"];
+    assert!(versions["mongodb"].is_string(), "{manifest:#}");
+    assert!(versions["fcv"].is_string(), "{manifest:#}");
+    assert!(versions["rocketchat"].is_string(), "{manifest:#}");
+    assert!(versions["migrations_version"].is_number(), "{manifest:#}");
+    assert_eq!(versions["migrations_locked"], false, "{manifest:#}");
     for member in manifest["members"].as_array().unwrap() {
         assert_eq!(member["sha256"].as_str().unwrap().len(), 64);
     }
 
-    // Wrecked: the marker overwritten, a file added; the restore puts back exactly the backup.
+    // Wrecked: a message posted after the backup, the marker overwritten, a file added; the
+    // restore puts back exactly the backup.
+    let before = history(&demo);
+    for n in 1..=3 {
+        assert!(before.contains(&format!("kept message {n}")), "{before:?}");
+    }
+    post(&demo, "posted after the backup");
     put(&demo, "marker", b"wrecked");
     put(&demo, "added-later", b"not in the backup");
     let out = run(&demo, "restore", &[file.to_str().unwrap()]);
@@ -170,6 +199,14 @@ fn a_backup_restores_what_it_took_is_verified_beside_the_stack_and_survives_sigt
         Some(&b"before the backup"[..])
     );
     assert_eq!(get(&demo, "added-later"), None);
+    let after = history(&demo);
+    for n in 1..=3 {
+        assert!(after.contains(&format!("kept message {n}")), "{after:?}");
+    }
+    assert!(
+        !after.contains(&"posted after the backup".to_owned()),
+        "{after:?}"
+    );
 
     // Verified in a throw-away project beside the live one, which is gone afterwards.
     let catalog = root().join("checks/demo.yml");
