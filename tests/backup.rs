@@ -263,6 +263,36 @@ fn a_backup_restores_what_it_took_is_verified_beside_the_stack_and_survives_sigt
         Some(&b"before the backup"[..])
     );
 
+    // A stack that names other images than the backup was taken with: refused, both sides
+    // named, before anything is touched.
+    let other = format!("{}-other", demo.image);
+    docker(&["tag", &demo.image, &other]);
+    let out = crate::support::stackctl([
+        "restore",
+        "-f",
+        root().join("compose/demo/compose.yml").to_str().unwrap(),
+        "-p",
+        &demo.name,
+        file.to_str().unwrap(),
+    ])
+    .env("BENCH_IMAGE", &other)
+    .env("STACKCTL_PROBE_BINARY", static_binaries().join("stackctl"))
+    .output();
+    let _ = Command::new("docker").args(["rmi", &other]).output();
+    out.code(2);
+    assert!(
+        out.stderr.contains(&format!(
+            "service `mongo`: the backup was taken with image `{}`, the stack names `{other}`",
+            demo.image
+        )),
+        "{out:#?}"
+    );
+    assert!(out.stderr.contains("--force"), "{out:#?}");
+    assert_eq!(
+        get(&demo, "marker").as_deref(),
+        Some(&b"before the backup"[..])
+    );
+
     // SIGTERM while the volumes are archived (a large file makes that take a while): no
     // backup file, the stack back up.
     let big = dir.path().join("big");
