@@ -4,6 +4,7 @@
 //!
 //! Layers, top to bottom (a module uses only those below it):
 //! - [`run`] → [`cli`] → [`commands`]: the command line, one file per subcommand;
+//! - [`backup`] (backup, restore and their proof, on top of the engine and the probe image);
 //! - [`engine`] (up/down/status on Docker), [`probe`] (repeated checks), [`job`] (retried jobs),
 //!   [`netns`] (checks from inside a service's network namespace), [`smoke`] (the CI chat test);
 //! - the domains, one folder each: [`mongo`], [`rocketchat`], [`gitlab`]; the generic [`check`]s;
@@ -11,6 +12,7 @@
 //!   [`redact`], [`reason`], [`tls`], [`limits`], [`error`], [`exit`], [`env_vars`];
 //!   [`versions`] (release numbers, the Rocket.Chat ↔ MongoDB support matrix, upgrade rules).
 
+pub mod backup;
 pub mod catalog;
 pub mod check;
 pub mod cli;

@@ -124,7 +124,8 @@ fn up_heals_a_restarted_database_and_a_disconnected_service() {
     let (out, events) = up(&demo);
     unchanged(&out, &events);
 
-    // `mongo` stopped (the demo keeps no volume: its replica set is gone), then `up`.
+    // `mongo` stopped, then `up`: the init job runs again because its dependency started after
+    // it finished (its data, and so the replica set, are kept in the `mongo-data` volume).
     docker(&["stop", "-t", "1", &container("mongo")]);
     let (out, events) = up(&demo);
     mongo_init_ran_again(&out, &events);

@@ -4,6 +4,7 @@
 mod support;
 
 mod ansible;
+mod backup;
 mod bounded;
 mod catalog;
 mod chat_stack;

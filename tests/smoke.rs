@@ -69,7 +69,7 @@ impl Demo {
     }
 
     /// Calls Rocket.Chat's API as the admin, from the host (the container's address).
-    fn admin(&self, calls: &[(Method, &str, Option<Value>)]) -> Vec<Value> {
+    pub(crate) fn admin(&self, calls: &[(Method, &str, Option<Value>)]) -> Vec<Value> {
         let ip = docker(&[
             "inspect",
             "-f",

@@ -2,6 +2,7 @@
 //! cargo keeps `commands/<name>.rs`); this module only lists them and dispatches. Adding a verb
 //! touches one new file and two lines here.
 
+pub mod backup;
 pub mod check;
 pub mod common;
 pub mod completions;
@@ -14,6 +15,7 @@ pub mod install;
 pub mod man;
 pub mod probe;
 pub mod render;
+pub mod restore;
 pub mod serve;
 pub mod smoke;
 pub mod status;
@@ -63,6 +65,10 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Run a catalog's checks on their intervals: the status page, alerts, /healthz, /status and /metrics
     Serve(serve::ServeArgs),
+    /// Back the stack up (writers stopped, every named volume archived, the stack brought back up); `--verify FILE` restores a backup beside the stack and checks it
+    Backup(backup::BackupArgs),
+    /// Restore a backup into the stack (checked first), bring it up and run its checks
+    Restore(restore::RestoreArgs),
     /// Write the stack for another engine (Kubernetes manifests)
     #[command(subcommand)]
     Render(render::RenderCommand),
@@ -94,6 +100,8 @@ pub async fn execute(
         Command::Smoke(args) => smoke::run(args, settings).await.map(Completion::Exit),
         Command::Verify(args) => verify::run(args, settings).await.map(Completion::Exit),
         Command::Serve(args) => serve::run(args, settings).await.map(Completion::Exit),
+        Command::Backup(args) => backup::run(args, settings).await.map(Completion::Exit),
+        Command::Restore(args) => restore::run(args, settings).await.map(Completion::Exit),
         Command::Render(command) => render::run(command, settings).map(Completion::Exit),
         Command::Install(args) => install::run(&args, settings).map(Completion::Exit),
     }

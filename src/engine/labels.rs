@@ -72,7 +72,8 @@ pub fn config_hash(service: &Service, image_id: &str) -> String {
     hex(&hasher.finalize())
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of a digest (shared by every SHA-256 stackctl prints or stores).
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes
         .iter()

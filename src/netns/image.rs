@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::elf::{Linking, linking};
 use crate::engine::docker::{DockerApi, daemon_error};
-use crate::engine::labels;
+use crate::engine::labels::{self, hex};
 use crate::error::Error;
 
 /// The repository of probe images; the tag is the binary's hash.
@@ -154,16 +154,6 @@ fn build_context(binary: &[u8]) -> std::io::Result<Vec<u8>> {
         archive.append_data(&mut header, name, data)?;
     }
     archive.into_inner()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]

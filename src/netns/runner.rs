@@ -207,7 +207,7 @@ async fn attach_and_wait(
 }
 
 /// Six hex digits that differ between concurrent probes.
-fn suffix() -> String {
+pub(crate) fn suffix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
