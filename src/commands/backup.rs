@@ -254,6 +254,8 @@ pub(crate) async fn bring_up(
             max: Duration::from_secs(1),
             factor: 2.0,
         },
+        // Backups are of the local engine's volumes; a registry only matters to `--engine swarm`.
+        registry: None,
     };
     let reporter = Reporter::new(renderer_for(settings));
     crate::engine::up(stack, docker.clone(), options, &reporter).await
