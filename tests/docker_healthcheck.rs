@@ -80,8 +80,8 @@ fn static_binary_is_static_and_small() {
     let binary = static_binaries().join("stackctl");
     let size = std::fs::metadata(&binary).unwrap().len();
     assert!(
-        size <= 10 * 1024 * 1024,
-        "static binary is {size} bytes, over the 10 MB budget"
+        size <= 12 * 1024 * 1024,
+        "static binary is {size} bytes, over the 12 MiB budget (README, Performance)"
     );
     // A static executable has no program interpreter (no dynamic loader).
     let bytes = std::fs::read(&binary).unwrap();
