@@ -156,6 +156,7 @@ fn a_backup_restores_what_it_took_is_verified_beside_the_stack_and_survives_sigt
             "volumes/bot-session.tar",
             "volumes/hooks.tar",
             "volumes/mongo-data.tar",
+            "volumes/status-data.tar",
             "volumes/status-session.tar"
         ]
     );
