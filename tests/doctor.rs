@@ -427,4 +427,429 @@ fn doctor_names_the_front_door_rules_through_a_real_nginx() {
         assert!(started.elapsed() < Duration::from_secs(15), "{out:#?}");
         std::thread::sleep(Duration::from_millis(500));
     }
+
+    // N4: the same vhost over https with a self-signed certificate (the stack file now says
+    // nginx serves 443 and Rocket.Chat's origin is https): browsers can be told to accept it,
+    // machine clients cannot.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["chat.example.test".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(stack.dir.path().join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(stack.dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+    let nginx = stack.container("nginx");
+    for file in ["cert.pem", "key.pem"] {
+        let from = stack.dir.path().join(file);
+        docker(&[
+            "cp",
+            from.to_str().unwrap(),
+            &format!("{nginx}:/etc/nginx/{file}"),
+        ]);
+    }
+    let tls_server = GOOD_SITE
+        .split_once("server {")
+        .map(|(_, server)| server)
+        .unwrap()
+        .replace(
+            "listen 80;",
+            "listen 443 ssl;\n  ssl_certificate /etc/nginx/cert.pem;\n  ssl_certificate_key /etc/nginx/key.pem;",
+        );
+    std::fs::write(
+        stack.dir.path().join("site.conf"),
+        format!("{GOOD_SITE}server {{{tls_server}"),
+    )
+    .unwrap();
+    docker(&["exec", &nginx, "nginx", "-s", "reload"]);
+    let https_stack = NGINX_STACK
+        .replace("http://chat.example.test", "https://chat.example.test")
+        .replace(
+            "    depends_on: [rocketchat]",
+            "    ports: [\"127.0.0.1::443\"]\n    depends_on: [rocketchat]",
+        );
+    std::fs::write(stack.dir.path().join("compose.yml"), https_stack).unwrap();
+    let started = Instant::now();
+    let found = loop {
+        let found = report(&stack.run(&["--json"], "doctor", &[]));
+        if !findings(&found).is_empty() || started.elapsed() > Duration::from_secs(15) {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(
+        findings(&found),
+        [("N4-tls-untrusted".to_owned(), "nginx".to_owned(), true)],
+        "{found:#}"
+    );
+    assert!(
+        evidence(root(&found, "N4-tls-untrusted"))
+            .contains("front.tls = https://chat.example.test: "),
+        "{found:#}"
+    );
+}
+
+/// MongoDB, its init job and a Rocket.Chat simulator of an old release that keeps its settings
+/// in MongoDB and provisions its admin from the environment (so its setup wizard is left
+/// `in_progress`), its port published for the fault switches.
+const RC_STACK: &str = r#"services:
+  mongo:
+    image: ${IMAGE}
+    entrypoint: ["/mongo-sim", "--bind", "0.0.0.0", "--port", "27017", "--replSet", "rs0", "--host-name", "mongo", "--election-delay", "1s"]
+  mongo-init:
+    image: ${IMAGE}
+    entrypoint: ["/stackctl", "init", "replica-set", "--uri", "mongodb://mongo:27017", "--name", "rs0", "--member", "mongo:27017", "--timeout", "30s"]
+    depends_on:
+      mongo:
+        condition: service_started
+  rocketchat:
+    image: ${IMAGE}
+    entrypoint: ["/rocketchat-sim", "--bind", "0.0.0.0", "--port", "3000", "--version", "6.6.0", "--mongo-url", "mongodb://mongo:27017/rocketchat?replicaSet=rs0"]
+    environment:
+      ADMIN_USERNAME: admin
+      ADMIN_PASS: doctor-admin-pass
+      ADMIN_EMAIL: admin@chat.example
+    ports:
+      - "127.0.0.1::3000"
+    healthcheck:
+      test: ["CMD", "/stackctl", "check", "rocketchat", "--url", "http://127.0.0.1:3000", "--timeout", "3s"]
+      interval: 2s
+      timeout: 4s
+      retries: 3
+    depends_on:
+      mongo-init:
+        condition: service_completed_successfully
+"#;
+
+/// The same stack with a service on a Bitnami MongoDB image, which no longer exists.
+const BITNAMI_SERVICE: &str = "  legacy-mongo:\n    image: bitnami/mongodb:7.0.15\n";
+
+/// The rules sorted by (rule, service): what a break must add to the findings, and nothing else.
+fn sorted_roots(report: &Value) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = findings(report)
+        .into_iter()
+        .map(|(rule, service, _)| (rule, service))
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn rows(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = list
+        .iter()
+        .map(|(r, s)| ((*r).to_owned(), (*s).to_owned()))
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Runs `doctor --json` on the stack, asserts it found exactly these (rule, service) pairs
+/// (exit 1), and returns the report.
+fn doctor_finds(stack: &TestStack, expected: &[(&str, &str)]) -> Value {
+    let out = stack.run(&["--json"], "doctor", &[]);
+    let found = report(&out);
+    assert_eq!(sorted_roots(&found), rows(expected), "{found:#}");
+    out.code(1);
+    found
+}
+
+/// Rocket.Chat's own signals: its setup wizard left `in_progress` (read from
+/// `rocketchat_settings` over the wire), a release clients refuse, then — one fault switch at a
+/// time — its clock two minutes off (the `Date` header) and its readiness failing (`/readyz`
+/// 503); last, a service on a Bitnami MongoDB image that can no longer be pulled.
+#[test]
+fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
+    let stack = TestStack::up("stdoctorrc", RC_STACK, &[], &[]);
+    let rocketchat = stack.container("rocketchat");
+    let address = published(&rocketchat, "3000");
+    let fault = |body: &str| {
+        let (status, answer) = call(address, "POST", "/_sim/fault", &[], body);
+        assert_eq!(status, 200, "{answer}");
+    };
+
+    // Standing through every break below: the wizard and the old release.
+    let standing = |extra: &[(&'static str, &'static str)]| {
+        let mut all = vec![
+            ("R3-setup-wizard", "rocketchat"),
+            ("R4-unsupported-version", "rocketchat"),
+        ];
+        all.extend_from_slice(extra);
+        all
+    };
+    let found = doctor_finds(&stack, &standing(&[]));
+    let r3 = evidence(root(&found, "R3-setup-wizard"));
+    assert!(
+        r3.contains("rocketchat.setting.Show_Setup_Wizard = in_progress"),
+        "{found:#}"
+    );
+    assert!(
+        evidence(root(&found, "R4-unsupported-version")).contains("rocketchat.version = 6.6"),
+        "{found:#}"
+    );
+
+    // Its clock two minutes ahead: the Date header says so.
+    fault(r#"{"clock_offset_s": 120}"#);
+    let found = doctor_finds(&stack, &standing(&[("X2-clock-skew", "rocketchat")]));
+    let x2 = evidence(root(&found, "X2-clock-skew"));
+    assert!(x2.contains("ahead of the observer's clock"), "{found:#}");
+
+    // Its clock right again, its readiness failing on MongoDB.
+    fault(r#"{"clock_offset_s": 0, "mongo_down": true}"#);
+    let found = doctor_finds(&stack, &standing(&[("R5-not-ready", "rocketchat")]));
+    assert!(
+        evidence(root(&found, "R5-not-ready")).contains("GET /readyz: HTTP 503"),
+        "{found:#}"
+    );
+    fault(r#"{"mongo_down": false}"#);
+
+    // A service whose image is a Bitnami MongoDB one: not here, and never pullable again.
+    let file = stack.dir.path().join("compose.yml");
+    std::fs::write(&file, format!("{RC_STACK}{BITNAMI_SERVICE}")).unwrap();
+    let found = doctor_finds(&stack, &standing(&[("M12-bitnami-gone", "legacy-mongo")]));
+    let m12 = evidence(root(&found, "M12-bitnami-gone"));
+    assert!(
+        m12.contains("stack.image = bitnami/mongodb:7.0.15"),
+        "{found:#}"
+    );
+    assert!(m12.contains("docker.image_local = absent"), "{found:#}");
+}
+
+/// Rocket.Chat (the simulator, no database), the jobs that create its room and incoming
+/// webhook, the GitLab simulator and the job that points a project hook at that webhook (it
+/// turns on local requests with its administrator's token); GitLab's and Rocket.Chat's ports
+/// published for the breaks.
+const GITLAB_STACK: &str = r#"services:
+  rocketchat:
+    image: ${IMAGE}
+    entrypoint: ["/rocketchat-sim", "--bind", "0.0.0.0", "--port", "3000"]
+    environment:
+      ADMIN_USERNAME: admin
+      ADMIN_PASS: doctor-admin-pass
+      ADMIN_EMAIL: admin@chat.example
+      OVERWRITE_SETTING_Show_Setup_Wizard: completed
+    ports:
+      - "127.0.0.1::3000"
+    healthcheck:
+      test: ["CMD", "/stackctl", "check", "rocketchat", "--url", "http://127.0.0.1:3000", "--timeout", "3s"]
+      interval: 2s
+      timeout: 4s
+      retries: 3
+  rc-room:
+    image: ${IMAGE}
+    entrypoint: ["/stackctl", "init", "rocketchat-room", "--url", "http://rocketchat:3000", "--admin-password-env", "ADMIN_PASS", "--name", "devops"]
+    environment:
+      ADMIN_PASS: doctor-admin-pass
+    depends_on:
+      rocketchat:
+        condition: service_healthy
+  rc-hook:
+    image: ${IMAGE}
+    entrypoint: ["/stackctl", "init", "rocketchat-webhook", "--url", "http://rocketchat:3000", "--admin-password-env", "ADMIN_PASS", "--name", "gitlab", "--room", "devops", "--as", "admin", "--output", "/hooks/gitlab"]
+    environment:
+      ADMIN_PASS: doctor-admin-pass
+    volumes:
+      - hooks:/hooks
+    depends_on:
+      rc-room:
+        condition: service_completed_successfully
+  gitlab:
+    image: ${GITLAB_IMAGE}
+    entrypoint: ["/gitlab-sim", "--port", "8929", "--bind", "0.0.0.0", "--external-url", "http://gitlab:8929", "--token", "root:admin:api:glpat-doctor-test", "--project", "ops/chat", "--test-rate-limit", "0"]
+    ports:
+      - "127.0.0.1::8929"
+  gitlab-hook:
+    image: ${IMAGE}
+    entrypoint: ["/stackctl", "init", "gitlab-webhook", "--url", "http://gitlab:8929", "--token-env", "GITLAB_API_TOKEN", "--project", "ops/chat", "--target-file", "/hooks/gitlab"]
+    environment:
+      GITLAB_API_TOKEN: glpat-doctor-test
+    volumes:
+      - hooks:/hooks
+    depends_on:
+      gitlab:
+        condition: service_started
+      rc-hook:
+        condition: service_completed_successfully
+volumes:
+  hooks: {}
+"#;
+
+/// One HTTP/1.1 request to a published port; the status and the body as JSON.
+fn call(
+    address: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value) {
+    let headers: String = headers
+        .iter()
+        .flat_map(|(name, value)| [name, ": ", value, "\r\n"])
+        .collect();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, text) = crate::support::http::exchange(address, &request);
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn published(container: &str, port: &str) -> std::net::SocketAddr {
+    let out = docker(&["port", container, port]);
+    out.lines()
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("no published port: {out}"))
+}
+
+/// GitLab's side of the webhook to Rocket.Chat, read from its API with the webhook job's token:
+/// healthy, no finding; local requests turned off (G1); Rocket.Chat's integration disabled
+/// (G3, its 503 in the hook's last delivery); the hook pointed at a wrong token (G2, the 404),
+/// then failing until GitLab disables it (G4, `alert_status`), as the simulator's copy of
+/// GitLab's auto-disabling does.
+#[test]
+fn doctor_names_the_gitlab_webhook_rules_from_gitlabs_api() {
+    let mut cleanup = Cleanup::default();
+    let gitlab_image = unique("stackctl-test-doctor-gitlab");
+    cleanup.image(&gitlab_image);
+    let simulators = crate::support::docker::static_simulators();
+    crate::support::docker::build_image(
+        &gitlab_image,
+        "FROM scratch\nCOPY gitlab-sim /gitlab-sim\n",
+        &[(&simulators.join("gitlab-sim"), "gitlab-sim")],
+    );
+    let stack = TestStack::up(
+        "stdoctorgl",
+        GITLAB_STACK,
+        &[],
+        &[("GITLAB_IMAGE", gitlab_image.clone())],
+    );
+    let gitlab = published(&stack.container("gitlab"), "8929");
+    let rocketchat = published(&stack.container("rocketchat"), "3000");
+    let token = [("PRIVATE-TOKEN", "glpat-doctor-test")];
+
+    let healthy = stack.run(&["--json"], "doctor", &[]);
+    healthy.code(0);
+    assert!(findings(&report(&healthy)).is_empty(), "{healthy:#?}");
+
+    let (status, hooks) = call(gitlab, "GET", "/api/v4/projects/1/hooks", &token, "");
+    assert_eq!(status, 200, "{hooks}");
+    let hook_id = hooks[0]["id"].as_u64().unwrap();
+    let hook_url = hooks[0]["url"].as_str().unwrap().to_owned();
+    let test_delivery = || {
+        call(
+            gitlab,
+            "POST",
+            &format!("/api/v4/projects/1/hooks/{hook_id}/test/push_events"),
+            &token,
+            "",
+        )
+    };
+    let allow_local = |on: bool| {
+        let (status, body) = call(
+            gitlab,
+            "PUT",
+            &format!(
+                "/api/v4/application/settings?allow_local_requests_from_web_hooks_and_services={on}"
+            ),
+            &token,
+            "",
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+
+    // G1: local requests turned off again; the hook points into the stack's network.
+    allow_local(false);
+    let found = doctor_finds(&stack, &[("G1-local-requests-blocked", "gitlab")]);
+    let g1 = evidence(root(&found, "G1-local-requests-blocked"));
+    assert!(
+        g1.contains("gitlab.allow_local_requests = false"),
+        "{found:#}"
+    );
+    assert!(
+        g1.contains("→ http://rocketchat:3000/hooks/… resolves to a private address"),
+        "{found:#}"
+    );
+    assert!(
+        !g1.contains(&hook_url),
+        "the hook's secret path is shown: {g1}"
+    );
+    allow_local(true);
+
+    // G3: the incoming integration disabled in Rocket.Chat; a delivery gets its 503.
+    let (status, login) = call(
+        rocketchat,
+        "POST",
+        "/api/v1/login",
+        &[],
+        r#"{"user": "admin", "password": "doctor-admin-pass"}"#,
+    );
+    assert_eq!(status, 200, "{login}");
+    let auth_token = login["data"]["authToken"].as_str().unwrap().to_owned();
+    let user_id = login["data"]["userId"].as_str().unwrap().to_owned();
+    let auth = [
+        ("X-Auth-Token", auth_token.as_str()),
+        ("X-User-Id", user_id.as_str()),
+    ];
+    let integration = hook_url
+        .split("/hooks/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let enable = |on: bool| {
+        let body = serde_json::json!({"type": "webhook-incoming", "integrationId": integration, "channel": "#devops", "scriptEnabled": false, "name": "gitlab", "enabled": on});
+        let (status, answer) = call(
+            rocketchat,
+            "PUT",
+            "/api/v1/integrations.update",
+            &auth,
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "{answer}");
+    };
+    enable(false);
+    assert_eq!(test_delivery().0, 422);
+    let found = doctor_finds(&stack, &[("G3-integration-disabled-or-script", "gitlab")]);
+    assert!(
+        evidence(root(&found, "G3-integration-disabled-or-script")).contains("HTTP 503"),
+        "{found:#}"
+    );
+    enable(true);
+
+    // G2: the hook pointed at a token Rocket.Chat does not know; then G4, after four failures
+    // in a row GitLab stops the hook for a minute.
+    let wrong = format!("{}/wrong-token", hook_url.rsplit_once('/').unwrap().0);
+    let (status, body) = call(
+        gitlab,
+        "PUT",
+        &format!("/api/v4/projects/1/hooks/{hook_id}"),
+        &token,
+        &serde_json::json!({"url": wrong}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(test_delivery().0, 422);
+    let found = doctor_finds(&stack, &[("G2-hook-token-or-path", "gitlab")]);
+    assert!(
+        evidence(root(&found, "G2-hook-token-or-path")).contains("HTTP 404 {")
+            && evidence(root(&found, "G2-hook-token-or-path"))
+                .contains("\"Invalid integration id or token provided.\""),
+        "{found:#}"
+    );
+    for _ in 0..3 {
+        assert_eq!(test_delivery().0, 422);
+    }
+    let found = doctor_finds(
+        &stack,
+        &[
+            ("G2-hook-token-or-path", "gitlab"),
+            ("G4-hook-auto-disabled", "gitlab"),
+        ],
+    );
+    assert!(
+        evidence(root(&found, "G4-hook-auto-disabled"))
+            .contains("alert_status temporarily_disabled, disabled until "),
+        "{found:#}"
+    );
+    drop(stack);
+    drop(cleanup);
 }

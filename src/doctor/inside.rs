@@ -24,6 +24,9 @@ pub struct Plan {
     /// The reverse proxy in front of Rocket.Chat.
     #[serde(default)]
     pub front_door: Option<FrontDoorProbe>,
+    /// GitLab's API, when the stack wires a project webhook and holds the token.
+    #[serde(default)]
+    pub gitlab: Option<GitlabProbe>,
     /// Each observation's bound.
     pub timeout_ms: u64,
 }
@@ -44,7 +47,14 @@ pub struct MongoProbe {
 pub struct RocketChatProbe {
     pub service: String,
     pub url: String,
+    /// Its `MONGO_URL` (may hold credentials; never printed): where its settings are read.
+    #[serde(default)]
+    pub mongo_uri: Option<String>,
 }
+
+/// The settings read from Rocket.Chat's `rocketchat_settings` collection, each a fact
+/// `rocketchat.setting.<id>` (brief doctor.md section 0: `_id: Show_Setup_Wizard`, ...).
+const SETTINGS: [&str; 1] = ["Show_Setup_Wizard"];
 
 /// The front door: its URL inside the stack and the virtual host to ask for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,10 +64,32 @@ pub struct FrontDoorProbe {
     pub vhost: Option<String>,
 }
 
+/// GitLab, its project and an API token (a secret: never printed).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct GitlabProbe {
+    pub service: String,
+    pub url: String,
+    pub project: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for GitlabProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitlabProbe")
+            .field("service", &self.service)
+            .field("url", &self.url)
+            .field("project", &self.project)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Plan {
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.mongo.is_empty() && self.rocketchat.is_empty() && self.front_door.is_none()
+        self.mongo.is_empty()
+            && self.rocketchat.is_empty()
+            && self.front_door.is_none()
+            && self.gitlab.is_none()
     }
 }
 
@@ -77,12 +109,31 @@ pub async fn observe(plan: &Plan) -> Vec<Fact> {
             None => Vec::new(),
         }
     };
-    let (mongo, rocketchat, front_door) = tokio::join!(mongo, rocketchat, front_door);
+    let gitlab = async {
+        match &plan.gitlab {
+            Some(gitlab) => tokio::time::timeout(timeout * 2, gitlab_facts(gitlab, timeout))
+                .await
+                .unwrap_or_else(|_| {
+                    vec![Fact::new(
+                        &gitlab.service,
+                        "gitlab.error",
+                        format!(
+                            "no answer within {}",
+                            crate::output::human_duration(timeout * 2)
+                        ),
+                    )]
+                }),
+            None => Vec::new(),
+        }
+    };
+    let (mongo, rocketchat, front_door, gitlab) =
+        tokio::join!(mongo, rocketchat, front_door, gitlab);
     mongo
         .into_iter()
         .chain(rocketchat)
         .flatten()
         .chain(front_door)
+        .chain(gitlab)
         .collect()
 }
 
@@ -219,21 +270,29 @@ fn strings(document: &Document, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `GET /api/info`: reachable, and its version.
+/// `GET /api/info` (reachable, and its version), its readiness and clock, and — through its
+/// `MONGO_URL` — the settings it keeps in MongoDB.
 async fn rocketchat(probe: &RocketChatProbe, timeout: Duration) -> Vec<Fact> {
     let service = probe.service.as_str();
     let url = match url::Url::parse(&probe.url) {
         Ok(url) => url,
         Err(e) => return vec![Fact::new(service, "rocketchat.error", e.to_string())],
     };
-    let client = match crate::rocketchat::client::Client::new(url, timeout) {
+    let client = match crate::rocketchat::client::Client::new(url.clone(), timeout) {
         Ok(client) => client,
         Err(e) => return vec![Fact::new(service, "rocketchat.error", e.one_line())],
     };
     let started = std::time::Instant::now();
-    let answer = tokio::time::timeout(timeout, client.info()).await;
+    let (answer, ready, settings) = tokio::join!(
+        tokio::time::timeout(timeout, client.info()),
+        tokio::time::timeout(timeout, readiness(service, &url, timeout)),
+        tokio::time::timeout(
+            timeout,
+            settings(service, probe.mongo_uri.as_deref(), timeout)
+        ),
+    );
     tracing::debug!(service, elapsed = ?started.elapsed(), "rocketchat observed");
-    match answer {
+    let mut facts = match answer {
         Ok(Ok(version)) => vec![Fact::new(service, "rocketchat.version", version)],
         Ok(Err(e)) => vec![Fact::new(service, "rocketchat.error", e.reason())],
         Err(_) => vec![Fact::new(
@@ -244,7 +303,126 @@ async fn rocketchat(probe: &RocketChatProbe, timeout: Duration) -> Vec<Fact> {
                 crate::output::human_duration(timeout)
             ),
         )],
+    };
+    facts.extend(ready.unwrap_or_default());
+    facts.extend(settings.unwrap_or_default());
+    facts
+}
+
+/// `GET /readyz` (7.11+; `/health` before it, 5.3+): a failing answer becomes
+/// `rocketchat.ready`; the answer's `Date` header, against this observer's clock, becomes
+/// `rocketchat.clock_skew_s` (whole seconds, either way) and `rocketchat.clock`.
+async fn readiness(service: &str, base: &url::Url, timeout: Duration) -> Vec<Fact> {
+    let Ok(tls) = crate::tls::client_config(&[]) else {
+        return Vec::new();
+    };
+    let Ok(http) = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+    else {
+        return Vec::new();
+    };
+    let mut facts = Vec::new();
+    for path in ["readyz", "health"] {
+        let Ok(url) = base.join(path) else { break };
+        let Ok(response) = http.get(url).send().await else {
+            break;
+        };
+        let status = response.status();
+        let date = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|d| d.to_str().ok())
+            .map(str::to_owned);
+        // Before 7.11 there is no /readyz: ask /health instead.
+        if status == reqwest::StatusCode::NOT_FOUND && path == "readyz" {
+            continue;
+        }
+        if let Some(date) = date {
+            facts.extend(clock(service, &date));
+        }
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            let body: String = body.chars().take(200).collect();
+            facts.push(Fact::new(
+                service,
+                "rocketchat.ready",
+                format!("GET /{path}: HTTP {} {}", status.as_u16(), body.trim()),
+            ));
+        }
+        break;
     }
+    facts
+}
+
+/// The server's `Date` against this observer's clock (both are whole seconds apart at best).
+fn clock(service: &str, date: &str) -> Vec<Fact> {
+    let Ok(theirs) = httpdate::parse_http_date(date) else {
+        return Vec::new();
+    };
+    let now = std::time::SystemTime::now();
+    let (skew, way) = match theirs.duration_since(now) {
+        Ok(ahead) => (ahead.as_secs(), "ahead of"),
+        Err(behind) => (behind.duration().as_secs(), "behind"),
+    };
+    vec![
+        Fact::new(service, "rocketchat.clock_skew_s", skew.to_string()),
+        Fact::new(
+            service,
+            "rocketchat.clock",
+            format!("Date: {date} is {skew} s {way} the observer's clock"),
+        ),
+    ]
+}
+
+/// Rocket.Chat's settings from its database (the `MONGO_URL` database's
+/// `rocketchat_settings`, `{_id, value}`), read from the URI's first member directly.
+async fn settings(service: &str, uri: Option<&str>, timeout: Duration) -> Vec<Fact> {
+    use futures_util::TryStreamExt as _;
+    let Some(target) = uri.and_then(|u| MongoTarget::parse(u).ok()) else {
+        return Vec::new();
+    };
+    let Some(host) = target.hosts.first() else {
+        return Vec::new();
+    };
+    let Ok(member) = Member::connect(&target.member_uri(host), timeout).await else {
+        return Vec::new();
+    };
+    let Some(db) = member.client.default_database() else {
+        return Vec::new();
+    };
+    let ids: Vec<&str> = SETTINGS.to_vec();
+    let found = db
+        .collection::<Document>("rocketchat_settings")
+        .find(doc! {"_id": {"$in": ids}})
+        .await;
+    let Ok(cursor) = found else {
+        return Vec::new();
+    };
+    let documents: Vec<Document> = cursor.try_collect().await.unwrap_or_default();
+    tracing::debug!(
+        service,
+        settings = documents.len(),
+        "rocketchat settings read"
+    );
+    documents
+        .iter()
+        .filter_map(|d| {
+            let id = d.get_str("_id").ok()?;
+            let value = match d.get("value")? {
+                mongodb::bson::Bson::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Some(Fact::new(
+                service,
+                &format!("rocketchat.setting.{id}"),
+                value,
+            ))
+        })
+        .collect()
 }
 
 /// Through the front door, for its virtual host: the WebSocket upgrade on `/websocket`, and a
@@ -264,6 +442,7 @@ async fn front_door(door: &FrontDoorProbe, timeout: Duration) -> Vec<Fact> {
             "/api/v1/rooms.media/doctor",
             vhost,
             timeout,
+            false,
         )
         .await
         .map_err(|f| f.reason)?;
@@ -276,9 +455,30 @@ async fn front_door(door: &FrontDoorProbe, timeout: Duration) -> Vec<Fact> {
             .map(|r| r.status().as_u16())
             .map_err(|e| crate::reason::request_error(&e))
     };
-    let (upgrade, upload) = tokio::join!(upgrade, upload);
+    // Over https, the certificate as a machine client (the bot, GitLab) checks it: against
+    // Mozilla's roots, for the virtual host, with the chain the server sends.
+    let trusted = async {
+        if base.scheme() != "https" {
+            return None;
+        }
+        let (client, url) =
+            crate::smoke::websocket::front_door_client(&base, "/", vhost, timeout, true)
+                .await
+                .ok()?;
+        let error = client.get(url).send().await.err()?;
+        crate::tls::describe(&error).map(|reason| {
+            format!(
+                "https://{}: {reason}",
+                vhost.unwrap_or(base.host_str().unwrap_or("?"))
+            )
+        })
+    };
+    let (upgrade, upload, trusted) = tokio::join!(upgrade, upload, trusted);
     tracing::debug!(service, elapsed = ?started.elapsed(), "front door observed");
     let mut facts = Vec::new();
+    if let Some(reason) = trusted {
+        facts.push(Fact::new(service, "front.tls", reason));
+    }
     facts.push(Fact::new(
         service,
         "front.websocket",
@@ -296,4 +496,122 @@ async fn front_door(door: &FrontDoorProbe, timeout: Duration) -> Vec<Fact> {
         Err(reason) => facts.push(Fact::new(service, "front.error", reason)),
     }
     facts
+}
+
+/// GitLab's view of the webhooks to Rocket.Chat (doc/api/settings.md,
+/// doc/api/project_webhooks.md): whether local targets are allowed, then each project hook —
+/// where it points (without its secret path), whether GitLab auto-disabled it (`alert_status`,
+/// `disabled_until`), and its last delivery (`/events`, 17.3+).
+async fn gitlab_facts(probe: &GitlabProbe, timeout: Duration) -> Vec<Fact> {
+    use crate::gitlab::client::{Client, project_segment};
+    use reqwest::Method;
+    let service = probe.service.as_str();
+    let fact = |key: &str, value: String| Fact::new(service, key, value);
+    let client = match url::Url::parse(&probe.url)
+        .map_err(|e| e.to_string())
+        .and_then(|url| {
+            Client::new(url, Some(probe.token.clone()), timeout).map_err(|e| e.one_line())
+        }) {
+        Ok(client) => client,
+        Err(e) => return vec![fact("gitlab.error", e)],
+    };
+    let project = project_segment(&probe.project);
+    let started = std::time::Instant::now();
+    let hooks_path = format!("/projects/{project}/hooks");
+    let (settings, hooks) = tokio::join!(
+        client.call(Method::GET, "/application/settings", None),
+        client.call(Method::GET, &hooks_path, None),
+    );
+    let mut facts = Vec::new();
+    // Only an administrator may read the settings: without them, G1 is not judged.
+    let allow_local = settings
+        .ok()
+        .and_then(|s| s[crate::gitlab::init::ALLOW_LOCAL].as_bool());
+    if let Some(allowed) = allow_local {
+        facts.push(fact("gitlab.allow_local_requests", allowed.to_string()));
+    }
+    let hooks = match hooks {
+        Ok(serde_json::Value::Array(hooks)) => hooks,
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            facts.push(fact(
+                "gitlab.error",
+                format!("GET /projects/{}/hooks: {}", probe.project, e.reason()),
+            ));
+            return facts;
+        }
+    };
+    let (mut local, mut alerts, mut deliveries) = (Vec::new(), Vec::new(), Vec::new());
+    for hook in &hooks {
+        let id = hook["id"].as_u64().unwrap_or(0);
+        let Some(target) = hook["url"].as_str().and_then(|u| url::Url::parse(u).ok()) else {
+            continue;
+        };
+        let shown = shown_hook(id, &target);
+        if let Some(kind) = crate::gitlab::init::local_kind(&target).await {
+            local.push(format!("{shown} resolves to {kind}"));
+        }
+        let status = hook["alert_status"].as_str().unwrap_or("executable");
+        if status != "executable" {
+            let until = hook["disabled_until"].as_str().map_or_else(
+                || "no end (re-enable it)".to_owned(),
+                |u| format!("until {u}"),
+            );
+            alerts.push(format!("{shown}: alert_status {status}, disabled {until}"));
+        }
+        let events = client
+            .call(
+                Method::GET,
+                &format!("/projects/{project}/hooks/{id}/events?per_page=1"),
+                None,
+            )
+            .await;
+        if let Some(last) = events
+            .ok()
+            .as_ref()
+            .and_then(|e| e.as_array()?.first().cloned())
+        {
+            let status = last["response_status"].as_str().unwrap_or("?");
+            if !status.starts_with('2') {
+                let said = last["internal_error_message"]
+                    .as_str()
+                    .or_else(|| last["response_body"].as_str())
+                    .unwrap_or("");
+                let said: String = said.chars().take(200).collect();
+                let status = if status.chars().all(|c| c.is_ascii_digit()) {
+                    format!("HTTP {status}")
+                } else {
+                    status.to_owned()
+                };
+                deliveries.push(format!("{shown}: {status} {}", said.trim()));
+            }
+        }
+    }
+    tracing::debug!(service, hooks = hooks.len(), elapsed = ?started.elapsed(), "gitlab observed");
+    for (key, lines) in [
+        ("gitlab.local_hooks", local),
+        ("gitlab.hook_alerts", alerts),
+        ("gitlab.hook_failures", deliveries),
+    ] {
+        if !lines.is_empty() {
+            facts.push(fact(key, lines.join("\n")));
+        }
+    }
+    facts
+}
+
+/// A hook's target without its path, which holds Rocket.Chat's integration token.
+fn shown_hook(id: u64, target: &url::Url) -> String {
+    let port = target.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let first = target
+        .path_segments()
+        .and_then(|mut s| s.next())
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("/{s}/…"))
+        .unwrap_or_default();
+    format!(
+        "hook {id} → {}://{}{port}{first}",
+        target.scheme(),
+        target.host_str().unwrap_or("?")
+    )
 }

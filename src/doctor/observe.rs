@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::facts::{Fact, Facts};
-use super::inside::{FrontDoorProbe, MongoProbe, Plan, RocketChatProbe};
+use super::inside::{FrontDoorProbe, GitlabProbe, MongoProbe, Plan, RocketChatProbe};
 use crate::engine::docker::DockerApi;
 use crate::error::Error;
 use crate::netns::locate::{self, ServiceContainer};
@@ -108,6 +108,17 @@ pub async fn observe(
             (service.clone(), lines)
         })
     }));
+    // A service without a container: is the image it would be created from here at all?
+    let images = futures_util::future::join_all(services.iter().filter_map(|service| {
+        if containers.contains_key(service) {
+            return None;
+        }
+        let image = stack.services.get(service)?.image.clone()?;
+        Some(async move {
+            let found = tokio::time::timeout(timeout, docker.image_id(&image)).await;
+            (service.clone(), found)
+        })
+    }));
     let plan = plan(stack, &found, &services, &containers, timeout);
     let from = vantage(stack, &services, &containers, &plan);
     let inside = async {
@@ -126,7 +137,13 @@ pub async fn observe(
             _ => Ok((String::new(), Vec::new())),
         }
     };
-    let (logs, inside) = tokio::join!(logs, inside);
+    let (logs, inside, images) = tokio::join!(logs, inside, images);
+    for (service, found) in images {
+        if let Ok(Ok(found)) = found {
+            let local = if found.is_some() { "present" } else { "absent" };
+            facts.add(Fact::new(&service, "docker.image_local", local));
+        }
+    }
     for (service, lines) in logs {
         if !lines.is_empty() {
             facts.add(Fact::new(&service, "docker.log", lines.join("\n")));
@@ -231,6 +248,9 @@ fn stack_facts(stack: &Stack, found: &Discovered, service: &str, facts: &mut Fac
     let Some(declared) = stack.services.get(service) else {
         return;
     };
+    if let Some(image) = &declared.image {
+        facts.add(Fact::new(service, "stack.image", image.clone()));
+    }
     for name in COMPARED_VARIABLES {
         if let Some(value) = declared.environment.get(name) {
             facts.add(Fact::new(
@@ -347,6 +367,21 @@ fn plan(
             plan.rocketchat.push(RocketChatProbe {
                 service: service.clone(),
                 url: url.clone(),
+                mongo_uri: mongo_uris(stack, service).into_iter().next(),
+            });
+        }
+    }
+    // GitLab, named by the host of the webhook job's `--url`, asked with its token.
+    if let Some(job) = &found.gitlab {
+        let host = url::Url::parse(&job.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned));
+        if let (Some(service), Some(token)) = (host.filter(|h| running(h)), &job.token) {
+            plan.gitlab = Some(GitlabProbe {
+                service,
+                url: job.url.clone(),
+                project: job.project.clone(),
+                token: token.clone(),
             });
         }
     }

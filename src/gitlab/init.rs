@@ -47,7 +47,7 @@ pub const DEFAULT_EVENTS: &str =
     "push,tag_push,merge_requests,pipeline,issues,note,confidential_issues,confidential_note";
 
 /// The setting that lets webhooks reach private and loopback addresses.
-const ALLOW_LOCAL: &str = "allow_local_requests_from_web_hooks_and_services";
+pub const ALLOW_LOCAL: &str = "allow_local_requests_from_web_hooks_and_services";
 
 /// After a change of ours, the next attempt reads it back at once instead of backing off.
 const VERIFY_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
@@ -368,7 +368,7 @@ async fn refused(
 /// Whether GitLab's outbound-request filter sees the URL's host as local (Gitlab::UrlBlocker:
 /// loopback, RFC 1918 and unique-local, link-local), resolving names as this host does —
 /// the job runs in the stack's network, as GitLab does.
-async fn local_kind(url: &url::Url) -> Option<&'static str> {
+pub async fn local_kind(url: &url::Url) -> Option<&'static str> {
     let host = url.host_str()?.trim_matches(['[', ']']).to_owned();
     if host.eq_ignore_ascii_case("localhost") {
         return Some("loopback");

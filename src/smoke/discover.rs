@@ -14,6 +14,8 @@
 //!   `--room`, and the secret of its `--gitlab-token-env` (sent as `X-Gitlab-Token`).
 //! - The front door: a service whose image (or name) is nginx; its virtual host is the host of
 //!   Rocket.Chat's `ROOT_URL`.
+//! - GitLab: an `init gitlab-webhook` job's `--url`, `--project` and the API token of its
+//!   `--token-env` (what `doctor` asks GitLab's API with).
 //!
 //! Flags override each of these (`--url`, `--bot-user`, `--bot-password-env`, `--admin-user`,
 //! `--admin-password-env`, `--room`, `--hook-file`).
@@ -38,6 +40,7 @@ pub struct Discovered {
     pub room: Option<String>,
     pub hook: Option<HookJob>,
     pub front_door: Option<FrontDoor>,
+    pub gitlab: Option<GitlabJob>,
 }
 
 impl std::fmt::Debug for Discovered {
@@ -57,6 +60,7 @@ impl std::fmt::Debug for Discovered {
             .field("hook", &self.hook)
             .field("gitlab_token", &self.gitlab_token.as_ref().map(|_| "***"))
             .field("front_door", &self.front_door)
+            .field("gitlab", &self.gitlab)
             .finish()
     }
 }
@@ -69,6 +73,29 @@ pub struct HookJob {
     pub path: String,
     /// The room the hook posts to.
     pub room: Option<String>,
+}
+
+/// The job that points GitLab's project webhook at Rocket.Chat.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GitlabJob {
+    pub service: String,
+    /// GitLab's base URL inside the stack, e.g. `http://gitlab:8929`.
+    pub url: String,
+    /// The project, as a path or an id.
+    pub project: String,
+    /// The personal access token (a secret: never printed).
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for GitlabJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitlabJob")
+            .field("service", &self.service)
+            .field("url", &self.url)
+            .field("project", &self.project)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// The reverse proxy in front of Rocket.Chat.
@@ -256,6 +283,17 @@ fn find_jobs(services: &[&Service], found: &mut Discovered) {
         }
         if has("rocketchat-room") && found.room.is_none() {
             found.room = flag(&words, "--name");
+        }
+        if has("gitlab-webhook")
+            && found.gitlab.is_none()
+            && let (Some(url), Some(project)) = (flag(&words, "--url"), flag(&words, "--project"))
+        {
+            found.gitlab = Some(GitlabJob {
+                service: service.name.clone(),
+                url,
+                project,
+                token: env_value(service, flag(&words, "--token-env")),
+            });
         }
         if has("rocketchat-webhook")
             && let Some(path) = flag(&words, "--output")

@@ -20,7 +20,7 @@ pub async fn upgrade(
     vhost: Option<&str>,
     timeout: Duration,
 ) -> Result<String, Failure> {
-    let (client, url) = front_door_client(base, "/websocket", vhost, timeout).await?;
+    let (client, url) = front_door_client(base, "/websocket", vhost, timeout, false).await?;
     let key = base64::engine::general_purpose::STANDARD.encode(nonce());
     let response = client
         .get(url.clone())
@@ -64,8 +64,8 @@ pub async fn upgrade(
 
 /// An HTTP/1.1 client for `path` on `base` (e.g. `http://nginx:80`), asking for `vhost` when
 /// given (sent as `Host` and TLS name, connecting to `base`'s address), and that URL.
-/// Self-signed certificates are accepted: what the front door does with a request is checked
-/// here, not its certificate.
+/// Unless `verify_tls`, self-signed certificates are accepted: what the front door does with a
+/// request is checked here, not its certificate.
 ///
 /// # Errors
 /// `base` cannot take the path, its name does not resolve, or `vhost` is not a host name.
@@ -74,6 +74,7 @@ pub async fn front_door_client(
     path: &str,
     vhost: Option<&str>,
     timeout: Duration,
+    verify_tls: bool,
 ) -> Result<(reqwest::Client, url::Url), Failure> {
     let mut url = base
         .join(path)
@@ -82,9 +83,17 @@ pub async fn front_door_client(
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .http1_only()
-        .danger_accept_invalid_certs(true)
         .no_proxy()
         .user_agent(concat!("stackctl/", env!("CARGO_PKG_VERSION")));
+    // The proxy's own certificate is another question (doctor's N4): unless asked to verify it,
+    // these probes look past it.
+    builder = if verify_tls {
+        let tls = crate::tls::client_config(&[])
+            .map_err(|e| Failure::new(format!("cannot set up TLS: {e}")))?;
+        builder.use_preconfigured_tls(tls)
+    } else {
+        builder.danger_accept_invalid_certs(true)
+    };
     if let Some(vhost) = vhost {
         let host = base.host_str().unwrap_or_default();
         let port = base.port_or_known_default().unwrap_or(80);

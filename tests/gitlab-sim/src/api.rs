@@ -290,6 +290,8 @@ impl App {
             custom_webhook_template: None,
             custom_headers: Vec::new(),
             created_at: now_ms(),
+            recent_failures: 0,
+            disabled_until: None,
         };
         if let Err(r) = apply_params(&mut hook, &req.params) {
             return r;
@@ -438,6 +440,15 @@ impl App {
             Ok(()) => deliver::send(&hook.url, &body, headers, self.cfg.webhook_timeout).await,
         };
         let mut st = self.state.lock().expect("lock");
+        // WebHooks::LogExecutionService#update_hook_failure_state: a 2xx answer is `:ok`
+        // (`hook.enable!`), anything else — another status or no answer — `:error`/`:failed`
+        // (`hook.backoff!`); test deliveries too (WebHookService#execute logs every execution).
+        if let Some(stored) = st.hooks.iter_mut().find(|h| h.id == hook.id) {
+            match &outcome.result {
+                Ok(status) if (200..300).contains(status) => stored.enable(),
+                _ => stored.backoff(now_ms()),
+            }
+        }
         let id = st.deliveries.len() as u64 + 1;
         let entry = deliver::log_entry(id, &hook, scope, &payload, &outcome);
         st.deliveries.push(crate::state::Delivery {

@@ -126,9 +126,75 @@ pub struct Hook {
     pub custom_webhook_template: Option<String>,
     pub custom_headers: Vec<(String, String)>,
     pub created_at: i64,
+    /// Failed deliveries in a row (app/models/concerns/web_hooks/auto_disabling.rb).
+    pub recent_failures: u32,
+    /// The end of a temporary disabling, in ms.
+    pub disabled_until: Option<i64>,
 }
 
+/// WebHooks::AutoDisabling (app/models/concerns/web_hooks/auto_disabling.rb, the
+/// `auto_disabling_web_hooks` ops flag on, as for project hooks): after more than
+/// `TEMPORARILY_DISABLED_FAILURE_THRESHOLD` failures in a row a hook is off until
+/// `disabled_until`, its back-off starting at `INITIAL_BACKOFF` and doubling up to
+/// `MAX_BACKOFF`; after more than `PERMANENTLY_DISABLED_FAILURE_THRESHOLD` it is off for good.
+const TEMPORARILY_DISABLED_FAILURE_THRESHOLD: u32 = 3;
+const PERMANENTLY_DISABLED_FAILURE_THRESHOLD: u32 = 39;
+const INITIAL_BACKOFF_MS: i64 = 60_000;
+const MAX_BACKOFF_MS: i64 = 86_400_000;
+
 impl Hook {
+    /// `temporarily_disabled?`: a back-off not over yet, between the two thresholds.
+    fn temporarily_disabled(&self, now: i64) -> bool {
+        self.disabled_until.is_some_and(|until| until >= now)
+            && (TEMPORARILY_DISABLED_FAILURE_THRESHOLD + 1..=PERMANENTLY_DISABLED_FAILURE_THRESHOLD)
+                .contains(&self.recent_failures)
+    }
+
+    /// `permanently_disabled?` (with the old definition the source keeps until a migration:
+    /// over the first threshold and no `disabled_until`).
+    fn permanently_disabled(&self) -> bool {
+        self.recent_failures > PERMANENTLY_DISABLED_FAILURE_THRESHOLD
+            || (self.recent_failures > TEMPORARILY_DISABLED_FAILURE_THRESHOLD
+                && self.disabled_until.is_none())
+    }
+
+    /// `alert_status`: `temporarily_disabled`, `disabled` or `executable`.
+    pub fn alert_status(&self, now: i64) -> &'static str {
+        if self.temporarily_disabled(now) {
+            "temporarily_disabled"
+        } else if self.permanently_disabled() {
+            "disabled"
+        } else {
+            "executable"
+        }
+    }
+
+    /// `enable!`: a delivery succeeded.
+    pub fn enable(&mut self) {
+        self.recent_failures = 0;
+        self.disabled_until = None;
+    }
+
+    /// `backoff!`: a delivery failed; nothing changes while the hook is not executable.
+    pub fn backoff(&mut self, now: i64) {
+        if self.alert_status(now) != "executable" {
+            return;
+        }
+        let next = (self.recent_failures + 1).clamp(1, PERMANENTLY_DISABLED_FAILURE_THRESHOLD + 1);
+        if next > TEMPORARILY_DISABLED_FAILURE_THRESHOLD {
+            // `next_backoff`: from the count before this failure.
+            let steps = self
+                .recent_failures
+                .saturating_sub(TEMPORARILY_DISABLED_FAILURE_THRESHOLD)
+                .min(30);
+            let backoff = INITIAL_BACKOFF_MS
+                .saturating_mul(1_i64 << steps)
+                .clamp(INITIAL_BACKOFF_MS, MAX_BACKOFF_MS);
+            self.disabled_until = Some(now + backoff);
+        }
+        self.recent_failures = next;
+    }
+
     /// API::Entities::ProjectHook (doc/api/project_webhooks.md "Get a project webhook"): the
     /// token is never shown, custom headers only by key.
     pub fn json(&self) -> Value {
@@ -142,8 +208,8 @@ impl Hook {
             "branch_filter_strategy": self.branch_filter_strategy,
             "enable_ssl_verification": self.enable_ssl_verification,
             "repository_update_events": false,
-            "alert_status": "executable",
-            "disabled_until": null,
+            "alert_status": self.alert_status(now_ms()),
+            "disabled_until": self.disabled_until.map(iso),
             "url_variables": [],
             "created_at": iso(self.created_at),
             "custom_webhook_template": self.custom_webhook_template,

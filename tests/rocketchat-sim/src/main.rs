@@ -13,8 +13,9 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -116,6 +117,32 @@ struct Cli {
     /// The node binary that runs incoming-webhook scripts
     #[arg(long, default_value = "node")]
     node: String,
+    /// A clock this many seconds off the host's (negative: behind), shown in every answer's
+    /// `Date` header: a server on a VM or host whose clock drifted (brief doctor.md X2)
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    clock_offset_s: i64,
+}
+
+/// The simulated clock's offset from the host's, in seconds (`--clock-offset-s`, or
+/// `POST /_sim/fault {"clock_offset_s": N}`).
+static CLOCK_OFFSET_S: AtomicI64 = AtomicI64::new(0);
+
+/// Every answer carries the server's clock in `Date` (RFC 9110 §6.6.1: an origin server with
+/// a clock MUST send it; Node's `http` module sets it on every response, `sendDate` defaulting to
+/// true — nodejs.org/api/http.html#responsesenddate), read from the simulated clock.
+async fn date_header(mut response: Response) -> Response {
+    let offset = CLOCK_OFFSET_S.load(Ordering::Relaxed);
+    let now = if offset >= 0 {
+        SystemTime::now() + Duration::from_secs(offset.unsigned_abs())
+    } else {
+        SystemTime::now() - Duration::from_secs(offset.unsigned_abs())
+    };
+    if let Ok(value) = HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::DATE, value);
+    }
+    response
 }
 
 struct App {
@@ -296,6 +323,7 @@ async fn run(cli: Cli) -> i32 {
             break_in_version: cli.break_in_version.clone(),
         },
     );
+    CLOCK_OFFSET_S.store(cli.clock_offset_s, Ordering::Relaxed);
     sim.fault.fail_every = cli.fail_every;
     sim.fault.fail_status = cli.fail_status;
     sim.fault.delay_ms = cli.delay.as_millis() as u64;
@@ -309,6 +337,7 @@ async fn run(cli: Cli) -> i32 {
     let router = Router::new()
         .route("/websocket", axum::routing::any(websocket))
         .fallback(handle)
+        .layer(axum::middleware::map_response(date_header))
         .with_state(app);
     // SIGTERM (`docker stop`): node's default is to exit at once; every change is already in
     // MongoDB or the data file (written before its reply), so nothing is lost. As a container's PID 1 an
@@ -617,9 +646,12 @@ fn control(
             if let Some(b) = body.get("mongo_down").and_then(Value::as_bool) {
                 sim.fault.mongo_down = b;
             }
+            if let Some(n) = body.get("clock_offset_s").and_then(Value::as_i64) {
+                CLOCK_OFFSET_S.store(n, Ordering::Relaxed);
+            }
             let f = &sim.fault;
             ok(
-                json!({"fail_every": f.fail_every, "fail_status": f.fail_status, "delay_ms": f.delay_ms, "mongo_down": f.mongo_down}),
+                json!({"fail_every": f.fail_every, "fail_status": f.fail_status, "delay_ms": f.delay_ms, "mongo_down": f.mongo_down, "clock_offset_s": CLOCK_OFFSET_S.load(Ordering::Relaxed)}),
             )
         }
         ("POST", "/_sim/reset-rate-limits") => {
