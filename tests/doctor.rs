@@ -546,6 +546,13 @@ const RC_STACK: &str = r#"services:
 /// The same stack with a service on a Bitnami MongoDB image, which no longer exists.
 const BITNAMI_SERVICE: &str = "  legacy-mongo:\n    image: bitnami/mongodb:7.0.15\n";
 
+/// A mongod without `--replSet` and a client naming it in its `MONGO_URL`.
+const STANDALONE_SERVICES: &str = "  standalone:\n    image: ${IMAGE}\n    entrypoint: [\"/mongo-sim\", \"--bind\", \"0.0.0.0\", \"--port\", \"27017\"]\n  reporter:\n    image: ${IMAGE}\n    entrypoint: [\"/http-fixture\", \"8080\"]\n    environment:\n      MONGO_URL: mongodb://standalone:27017/reports\n    depends_on: [standalone]\n";
+
+/// A MongoDB whose healthcheck still calls the legacy `mongo` shell (gone from MongoDB 6+
+/// images; here, a scratch image without it), and a client that names it on a wrong port.
+const LEGACY_SHELL_SERVICE: &str = "  legacy-shell:\n    image: ${IMAGE}\n    entrypoint: [\"/mongo-sim\", \"--bind\", \"0.0.0.0\", \"--port\", \"27017\"]\n    healthcheck:\n      test: [\"CMD\", \"mongo\", \"--quiet\", \"--eval\", \"db.adminCommand('ping')\"]\n      interval: 1s\n      timeout: 2s\n      retries: 2\n  wrong-port:\n    image: ${IMAGE}\n    entrypoint: [\"/http-fixture\", \"8080\"]\n    environment:\n      MONGO_URL: mongodb://legacy-shell:27999/app\n";
+
 /// The rules sorted by (rule, service): what a break must add to the findings, and nothing else.
 fn sorted_roots(report: &Value) -> Vec<(String, String)> {
     let mut rows: Vec<(String, String)> = findings(report)
@@ -634,6 +641,64 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
         "{found:#}"
     );
     assert!(m12.contains("docker.image_local = absent"), "{found:#}");
+
+    // M3: a standalone mongod (no --replSet) that a client's MONGO_URL names, brought up beside.
+    std::fs::write(
+        &file,
+        format!("{RC_STACK}{BITNAMI_SERVICE}{STANDALONE_SERVICES}"),
+    )
+    .unwrap();
+    stack
+        .run(&[], "up", &["--timeout", "60s", "standalone", "reporter"])
+        .code(0);
+    let found = doctor_finds(
+        &stack,
+        &standing(&[
+            ("M12-bitnami-gone", "legacy-mongo"),
+            ("M3-standalone", "standalone"),
+        ]),
+    );
+    assert!(
+        evidence(root(&found, "M3-standalone")).contains("mongo.role = standalone"),
+        "{found:#}"
+    );
+
+    // M11: a healthcheck calling the legacy `mongo` shell, which the image does not have; `up`
+    // gives up waiting for it, the container stays.
+    std::fs::write(
+        &file,
+        format!("{RC_STACK}{BITNAMI_SERVICE}{STANDALONE_SERVICES}{LEGACY_SHELL_SERVICE}"),
+    )
+    .unwrap();
+    stack
+        .run(&[], "up", &["--timeout", "30s", "wrong-port"])
+        .code(0);
+    let up = stack.run(&[], "up", &["--timeout", "5s", "legacy-shell"]);
+    assert_ne!(up.code, Some(0), "{up:#?}");
+    crate::support::docker::wait_for_health(
+        &stack.container("legacy-shell"),
+        "unhealthy",
+        Duration::from_secs(30),
+    );
+    let found = doctor_finds(
+        &stack,
+        &standing(&[
+            ("M12-bitnami-gone", "legacy-mongo"),
+            ("M3-standalone", "standalone"),
+            ("M11-no-legacy-shell", "legacy-shell"),
+            ("X1-unreachable", "legacy-shell"),
+        ]),
+    );
+    assert!(
+        evidence(root(&found, "M11-no-legacy-shell")).contains("executable file not found"),
+        "{found:#}"
+    );
+    // X1: a client names it on a port nothing listens on.
+    let x1 = evidence(root(&found, "X1-unreachable"));
+    assert!(
+        x1.contains("mongo.error = ") && x1.contains("27999"),
+        "{found:#}"
+    );
 }
 
 /// Rocket.Chat (the simulator, no database), the jobs that create its room and incoming
