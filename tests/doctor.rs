@@ -423,18 +423,42 @@ fn doctor_names_the_front_door_rules_through_a_real_nginx() {
         std::thread::sleep(Duration::from_millis(500));
     }
 
-    // R2: the stack file says Rocket.Chat's origin is https, the front door serves http.
+    // R2: the stack file says Rocket.Chat's origin is https, the front door serves http; and
+    // (M4, info) it still sets MONGO_OPLOG_URL, which this 8.0 server no longer reads.
+    let compose = stack.dir.path().join("compose.yml");
     std::fs::write(
-        stack.dir.path().join("compose.yml"),
-        NGINX_STACK.replace("http://chat.example.test", "https://chat.example.test"),
+        &compose,
+        NGINX_STACK
+            .replace("http://chat.example.test", "https://chat.example.test")
+            .replace(
+                "      ROOT_URL:",
+                "      MONGO_OPLOG_URL: mongodb://mongo:27017/local\n      ROOT_URL:",
+            ),
     )
     .unwrap();
-    let found = doctor_finds(&stack, &[("R2-root-url-mismatch", "rocketchat")]);
+    let found = doctor_finds(
+        &stack,
+        &[
+            ("R2-root-url-mismatch", "rocketchat"),
+            ("M4-oplog-url-unused", "rocketchat"),
+        ],
+    );
     assert!(
         evidence(root(&found, "R2-root-url-mismatch"))
             .contains("ROOT_URL is https://, the front door `nginx` serves http://"),
         "{found:#}"
     );
+    assert!(
+        evidence(root(&found, "M4-oplog-url-unused")).contains("rocketchat.version = 8.0"),
+        "{found:#}"
+    );
+    // R2: ROOT_URL on localhost behind the proxy.
+    std::fs::write(
+        &compose,
+        NGINX_STACK.replace("http://chat.example.test", "http://localhost:3000"),
+    )
+    .unwrap();
+    doctor_finds(&stack, &[("R2-root-url-localhost", "rocketchat")]);
 
     // N4: the same vhost over https with a self-signed certificate (the stack file now says
     // nginx serves 443 and Rocket.Chat's origin is https): browsers can be told to accept it,
