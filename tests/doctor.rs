@@ -723,6 +723,30 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
         x1.contains("mongo.error = ") && x1.contains("27999"),
         "{found:#}"
     );
+    // R1: Rocket.Chat's image bumped from 6.6 straight to 8.0: its migrations refuse, it exits.
+    std::fs::write(
+        &file,
+        format!("{RC_STACK}{BITNAMI_SERVICE}{STANDALONE_SERVICES}{LEGACY_SHELL_SERVICE}")
+            .replace("\"--version\", \"6.6.0\"", "\"--version\", \"8.0.0\""),
+    )
+    .unwrap();
+    let up = stack.run(&[], "up", &["--timeout", "20s", "rocketchat"]);
+    assert_ne!(up.code, Some(0), "{up:#?}");
+    wait_for_exit(&rocketchat, Duration::from_secs(30));
+    let found = doctor_finds(
+        &stack,
+        &[
+            ("M12-bitnami-gone", "legacy-mongo"),
+            ("M3-standalone", "standalone"),
+            ("M11-no-legacy-shell", "legacy-shell"),
+            ("X1-unreachable", "legacy-shell"),
+            ("R1-upgrade-skipped", "rocketchat"),
+        ],
+    );
+    assert!(
+        evidence(root(&found, "R1-upgrade-skipped")).contains("UPGRADE NOT SUPPORTED"),
+        "{found:#}"
+    );
 }
 
 /// Rocket.Chat (the simulator, no database), the jobs that create its room and incoming
