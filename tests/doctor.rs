@@ -113,9 +113,10 @@ fn doctor_on_the_demo_stack_is_quiet_when_healthy_and_names_each_break() {
         [("D-network-missing".to_owned(), "status".to_owned(), true)],
         "{found:#}"
     );
-    assert!(
-        evidence(root(&found, "D-network-missing")).contains(&format!("{}_default", demo.name)),
-        "{found:#}"
+    quoted(
+        &found,
+        "D-network-missing",
+        &format!("{}_default", demo.name),
     );
 
     // A container removed by hand: the service has no container.
@@ -325,10 +326,10 @@ fn doctor_names_the_replica_set_rules_from_inside_the_stack() {
         ],
         "{found:#}"
     );
-    assert!(
-        evidence(root(&found, "M2-member-unreachable-name"))
-            .contains(&format!("mongo.hosts = {hostname}:27017")),
-        "{found:#}"
+    quoted(
+        &found,
+        "M2-member-unreachable-name",
+        &format!("mongo.hosts = {hostname}:27017"),
     );
     assert!(
         root(&found, "M2-member-unreachable-name")["fix"]
@@ -404,10 +405,7 @@ fn doctor_names_the_front_door_rules_through_a_real_nginx() {
         ),
         "{found:#}"
     );
-    assert!(
-        evidence(root(&found, "N2-body-too-large")).contains("HTTP 413 for a 2 MiB body"),
-        "{found:#}"
-    );
+    quoted(&found, "N2-body-too-large", "HTTP 413 for a 2 MiB body");
 
     std::fs::write(stack.dir.path().join("site.conf"), GOOD_SITE).unwrap();
     docker(&["exec", &stack.container("nginx"), "nginx", "-s", "reload"]);
@@ -443,15 +441,12 @@ fn doctor_names_the_front_door_rules_through_a_real_nginx() {
             ("M4-oplog-url-unused", "rocketchat"),
         ],
     );
-    assert!(
-        evidence(root(&found, "R2-root-url-mismatch"))
-            .contains("ROOT_URL is https://, the front door `nginx` serves http://"),
-        "{found:#}"
+    quoted(
+        &found,
+        "R2-root-url-mismatch",
+        "ROOT_URL is https://, the front door `nginx` serves http://",
     );
-    assert!(
-        evidence(root(&found, "M4-oplog-url-unused")).contains("rocketchat.version = 8.0"),
-        "{found:#}"
-    );
+    quoted(&found, "M4-oplog-url-unused", "rocketchat.version = 8.0");
     // R2: ROOT_URL on localhost behind the proxy.
     std::fs::write(
         &compose,
@@ -513,10 +508,10 @@ fn doctor_names_the_front_door_rules_through_a_real_nginx() {
         [("N4-tls-untrusted".to_owned(), "nginx".to_owned(), true)],
         "{found:#}"
     );
-    assert!(
-        evidence(root(&found, "N4-tls-untrusted"))
-            .contains("front.tls = https://chat.example.test: "),
-        "{found:#}"
+    quoted(
+        &found,
+        "N4-tls-untrusted",
+        "front.tls = https://chat.example.test: ",
     );
 
     // N3: nginx restarted with an upstream name nothing answers for: it refuses to start.
@@ -528,10 +523,10 @@ fn doctor_names_the_front_door_rules_through_a_real_nginx() {
     docker(&["restart", "-t", "1", &nginx]);
     wait_for_exit(&nginx, Duration::from_secs(20));
     let found = doctor_finds(&stack, &[("N3-upstream", "nginx")]);
-    assert!(
-        evidence(root(&found, "N3-upstream"))
-            .contains("host not found in upstream \"rocketchat-gone\""),
-        "{found:#}"
+    quoted(
+        &found,
+        "N3-upstream",
+        "host not found in upstream \"rocketchat-gone\"",
     );
 }
 
@@ -596,6 +591,15 @@ fn rows(list: &[(&str, &str)]) -> Vec<(String, String)> {
     rows
 }
 
+/// Asserts that the root finding `rule` quotes `text` in its evidence.
+fn quoted(found: &Value, rule: &str, text: &str) {
+    let seen = evidence(root(found, rule));
+    assert!(
+        seen.contains(text),
+        "{rule} does not quote `{text}`: {found:#}"
+    );
+}
+
 /// Runs `doctor --json` on the stack, asserts it found exactly these (rule, service) pairs
 /// (exit 1), and returns the report.
 fn doctor_finds(stack: &TestStack, expected: &[(&str, &str)]) -> Value {
@@ -635,10 +639,7 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
         r3.contains("rocketchat.setting.Show_Setup_Wizard = in_progress"),
         "{found:#}"
     );
-    assert!(
-        evidence(root(&found, "R4-unsupported-version")).contains("rocketchat.version = 6.6"),
-        "{found:#}"
-    );
+    quoted(&found, "R4-unsupported-version", "rocketchat.version = 6.6");
 
     // Its clock two minutes ahead: the Date header says so.
     fault(r#"{"clock_offset_s": 120}"#);
@@ -649,10 +650,7 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
     // Its clock right again, its readiness failing on MongoDB.
     fault(r#"{"clock_offset_s": 0, "mongo_down": true}"#);
     let found = doctor_finds(&stack, &standing(&[("R5-not-ready", "rocketchat")]));
-    assert!(
-        evidence(root(&found, "R5-not-ready")).contains("GET /readyz: HTTP 503"),
-        "{found:#}"
-    );
+    quoted(&found, "R5-not-ready", "GET /readyz: HTTP 503");
     fault(r#"{"mongo_down": false}"#);
 
     // A service whose image is a Bitnami MongoDB one: not here, and never pullable again.
@@ -682,10 +680,7 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
             ("M3-standalone", "standalone"),
         ]),
     );
-    assert!(
-        evidence(root(&found, "M3-standalone")).contains("mongo.role = standalone"),
-        "{found:#}"
-    );
+    quoted(&found, "M3-standalone", "mongo.role = standalone");
 
     // M11: a healthcheck calling the legacy `mongo` shell, which the image does not have; `up`
     // gives up waiting for it, the container stays.
@@ -713,10 +708,7 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
             ("X1-unreachable", "legacy-shell"),
         ]),
     );
-    assert!(
-        evidence(root(&found, "M11-no-legacy-shell")).contains("executable file not found"),
-        "{found:#}"
-    );
+    quoted(&found, "M11-no-legacy-shell", "executable file not found");
     // X1: a client names it on a port nothing listens on.
     let x1 = evidence(root(&found, "X1-unreachable"));
     assert!(
@@ -743,20 +735,18 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
             ("R1-upgrade-skipped", "rocketchat"),
         ],
     );
-    assert!(
-        evidence(root(&found, "R1-upgrade-skipped")).contains("UPGRADE NOT SUPPORTED"),
-        "{found:#}"
-    );
+    quoted(&found, "R1-upgrade-skipped", "UPGRADE NOT SUPPORTED");
 }
 
-/// Rocket.Chat (the simulator, no database), the jobs that create its room and incoming
+/// Rocket.Chat (the simulator, no database; its rate limiter off, so that a bot failing to log
+/// in is not also rate limited within the test's seconds, and no 2FA grace for new users), the jobs that create its room and incoming
 /// webhook, the GitLab simulator and the job that points a project hook at that webhook (it
 /// turns on local requests with its administrator's token); GitLab's and Rocket.Chat's ports
 /// published for the breaks.
 const GITLAB_STACK: &str = r#"services:
   rocketchat:
     image: ${IMAGE}
-    entrypoint: ["/rocketchat-sim", "--bind", "0.0.0.0", "--port", "3000"]
+    entrypoint: ["/rocketchat-sim", "--bind", "0.0.0.0", "--port", "3000", "--no-rate-limit", "--twofa-grace", "0s"]
     environment:
       ADMIN_USERNAME: admin
       ADMIN_PASS: doctor-admin-pass
@@ -808,6 +798,37 @@ const GITLAB_STACK: &str = r#"services:
       job: {attempts: 3}
 volumes:
   hooks: {}
+"#;
+
+/// Hubot (the simulator of the hubot-rocketchat image) as a user Rocket.Chat does not have, and
+/// as a user created with a verified email (so email 2FA applies), each with the bot's "diver"
+/// healthcheck; added to the GitLab stack's services.
+const HUBOT_SERVICE: &str = r#"  hubot:
+    image: ${HUBOT_IMAGE}
+    entrypoint: ["/hubot-sim"]
+    environment:
+      ROCKETCHAT_URL: http://rocketchat:3000
+      ROCKETCHAT_USER: bot
+      ROCKETCHAT_PASSWORD: not-the-bots-password
+      ROCKETCHAT_ROOM: devops
+    healthcheck:
+      test: ["CMD", "/stackctl", "check", "rocketchat-room", "--url", "http://rocketchat:3000", "--user", "bot", "--password-env", "ROCKETCHAT_PASSWORD", "--room", "devops", "--timeout", "3s"]
+      interval: 1s
+      timeout: 4s
+      retries: 2
+  hubot-2fa:
+    image: ${HUBOT_IMAGE}
+    entrypoint: ["/hubot-sim"]
+    environment:
+      ROCKETCHAT_URL: http://rocketchat:3000
+      ROCKETCHAT_USER: bot2fa
+      ROCKETCHAT_PASSWORD: bot2fa-password
+      ROCKETCHAT_ROOM: devops
+    healthcheck:
+      test: ["CMD", "/stackctl", "check", "rocketchat-room", "--url", "http://rocketchat:3000", "--user", "bot2fa", "--password-env", "ROCKETCHAT_PASSWORD", "--room", "devops", "--timeout", "3s"]
+      interval: 1s
+      timeout: 4s
+      retries: 2
 "#;
 
 /// One HTTP/1.1 request to a published port; the status and the body as JSON.
@@ -960,10 +981,7 @@ fn doctor_names_the_gitlab_webhook_rules_from_gitlabs_api() {
     enable(false);
     assert_eq!(test_delivery().0, 422);
     let found = doctor_finds(&stack, &[("G3-integration-disabled-or-script", "gitlab")]);
-    assert!(
-        evidence(root(&found, "G3-integration-disabled-or-script")).contains("HTTP 503"),
-        "{found:#}"
-    );
+    quoted(&found, "G3-integration-disabled-or-script", "HTTP 503");
     enable(true);
 
     // G2: the hook pointed at a token Rocket.Chat does not know; then G4, after four failures
@@ -995,11 +1013,65 @@ fn doctor_names_the_gitlab_webhook_rules_from_gitlabs_api() {
             ("G4-hook-auto-disabled", "gitlab"),
         ],
     );
-    assert!(
-        evidence(root(&found, "G4-hook-auto-disabled"))
-            .contains("alert_status temporarily_disabled, disabled until "),
-        "{found:#}"
+    quoted(
+        &found,
+        "G4-hook-auto-disabled",
+        "alert_status temporarily_disabled, disabled until ",
     );
+
+    // B4: a Hubot whose user Rocket.Chat does not have; its healthcheck (the bot's "diver")
+    // and its log say it cannot log in.
+    let hubot_image = unique("stackctl-test-doctor-hubot");
+    cleanup.image(&hubot_image);
+    crate::support::docker::build_image(
+        &hubot_image,
+        "FROM scratch\nCOPY hubot-sim stackctl /\n",
+        &[
+            (&simulators.join("hubot-sim"), "hubot-sim"),
+            (&simulators.join("stackctl"), "stackctl"),
+        ],
+    );
+    std::fs::write(
+        stack.dir.path().join("compose.yml"),
+        GITLAB_STACK.replace(
+            "\nvolumes:\n",
+            &format!(
+                "\n{}volumes:\n",
+                HUBOT_SERVICE.replace("${HUBOT_IMAGE}", &hubot_image)
+            ),
+        ),
+    )
+    .unwrap();
+    // B1: the second bot's user created as guides say (email verified): email 2FA applies.
+    let user = serde_json::json!({"email": "bot2fa@chat.example", "name": "bot2fa", "password": "bot2fa-password", "username": "bot2fa", "verified": true, "roles": ["bot"]});
+    let (status, created) = call(
+        rocketchat,
+        "POST",
+        "/api/v1/users.create",
+        &auth,
+        &user.to_string(),
+    );
+    assert_eq!(status, 200, "{created}");
+    let up = stack.run(&[], "up", &["--timeout", "5s", "hubot", "hubot-2fa"]);
+    assert_ne!(up.code, Some(0), "{up:#?}");
+    for bot in ["hubot", "hubot-2fa"] {
+        crate::support::docker::wait_for_health(
+            &stack.container(bot),
+            "unhealthy",
+            Duration::from_secs(30),
+        );
+    }
+    let found = doctor_finds(
+        &stack,
+        &[
+            ("G2-hook-token-or-path", "gitlab"),
+            ("G4-hook-auto-disabled", "gitlab"),
+            ("B4-bot-login", "hubot"),
+            ("B1-bot-totp", "hubot-2fa"),
+        ],
+    );
+    quoted(&found, "B1-bot-totp", "needs a second factor");
+    quoted(&found, "B4-bot-login", "cannot log in");
     drop(stack);
     drop(cleanup);
 }
