@@ -314,3 +314,64 @@ pub fn uuid() -> String {
         &hex[20..]
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook() -> Hook {
+        Hook {
+            id: 1,
+            project_id: 1,
+            url: "http://rocketchat:3000/hooks/a/b".to_owned(),
+            name: None,
+            description: None,
+            token: None,
+            triggers: BTreeMap::new(),
+            enable_ssl_verification: true,
+            push_events_branch_filter: String::new(),
+            branch_filter_strategy: "wildcard".to_owned(),
+            custom_webhook_template: None,
+            custom_headers: Vec::new(),
+            created_at: 0,
+            recent_failures: 0,
+            disabled_until: None,
+        }
+    }
+
+    /// auto_disabling.rb: three failures are tolerated; the fourth disables the hook for
+    /// INITIAL_BACKOFF (1 minute), the fifth (once executable again) for 2, and so on up to a
+    /// day; past 39 it is disabled for good; a success resets it.
+    #[test]
+    fn failing_hooks_back_off_then_are_disabled_and_a_success_resets_them() {
+        let mut h = hook();
+        let now = 1_000_000;
+        for _ in 0..3 {
+            h.backoff(now);
+        }
+        assert_eq!((h.recent_failures, h.disabled_until), (3, None));
+        assert_eq!(h.alert_status(now), "executable");
+        h.backoff(now);
+        assert_eq!(h.disabled_until, Some(now + 60_000));
+        assert_eq!(h.alert_status(now), "temporarily_disabled");
+        // Failures while disabled change nothing (`backoff!` returns unless executable).
+        h.backoff(now + 1);
+        assert_eq!(h.recent_failures, 4);
+        let later = now + 60_001;
+        assert_eq!(h.alert_status(later), "executable");
+        h.backoff(later);
+        assert_eq!(h.disabled_until, Some(later + 120_000));
+        let mut t = later;
+        while h.recent_failures <= PERMANENTLY_DISABLED_FAILURE_THRESHOLD {
+            t = h.disabled_until.unwrap_or(t) + 1;
+            h.backoff(t);
+            assert!(h.disabled_until.unwrap() - t <= MAX_BACKOFF_MS);
+        }
+        assert_eq!(h.recent_failures, 40);
+        assert_eq!(h.alert_status(t + MAX_BACKOFF_MS + 1), "disabled");
+        h.enable();
+        assert_eq!((h.recent_failures, h.disabled_until), (0, None));
+        assert_eq!(h.json()["alert_status"], "executable");
+        assert_eq!(h.json()["disabled_until"], Value::Null);
+    }
+}
