@@ -615,3 +615,34 @@ fn shown_hook(id: u64, target: &url::Url) -> String {
         target.host_str().unwrap_or("?")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hook_is_shown_without_its_secret_path() {
+        let url = url::Url::parse("http://rocketchat:3000/hooks/abc123/s3cr3t-token").unwrap();
+        let shown = shown_hook(7, &url);
+        assert_eq!(shown, "hook 7 → http://rocketchat:3000/hooks/…");
+        assert!(!shown.contains("s3cr3t"));
+    }
+
+    #[test]
+    fn a_date_header_becomes_the_skew_either_way() {
+        let ahead =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
+        let facts = clock("rc", &ahead);
+        let skew: u64 = facts[0].value.parse().unwrap();
+        assert!((119..=121).contains(&skew), "{facts:?}");
+        assert!(facts[1].value.contains("ahead of the observer's clock"));
+        let behind =
+            httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(60));
+        assert!(
+            clock("rc", &behind)[1]
+                .value
+                .contains("s behind the observer's clock")
+        );
+        assert!(clock("rc", "not a date").is_empty());
+    }
+}

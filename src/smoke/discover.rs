@@ -447,4 +447,27 @@ services:
         assert!(found.admin_password.is_none());
         assert!(found.front_door.is_none());
     }
+
+    /// GitLab: the webhook job's `--url`, `--project` and the token of its `--token-env`,
+    /// never shown by Debug.
+    #[test]
+    fn the_gitlab_webhook_job_names_gitlab_and_its_token() {
+        let stack = load(
+            r#"services:
+  gitlab:
+    image: gitlab/gitlab-ce:18.0.0-ce.0
+  gitlab-hook:
+    image: stackctl
+    entrypoint: ["/stackctl", "init", "gitlab-webhook", "--url", "http://gitlab:8929", "--token-env", "GITLAB_API_TOKEN", "--project=ops/chat", "--target-file", "/hooks/gitlab"]
+    environment: {GITLAB_API_TOKEN: glpat-secret}
+"#,
+        );
+        let job = discover(&stack).gitlab.unwrap();
+        assert_eq!(
+            (job.service.as_str(), job.url.as_str(), job.project.as_str()),
+            ("gitlab-hook", "http://gitlab:8929", "ops/chat")
+        );
+        assert_eq!(job.token.as_deref(), Some("glpat-secret"));
+        assert!(!format!("{job:?}").contains("glpat-secret"));
+    }
 }
