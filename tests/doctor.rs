@@ -569,8 +569,9 @@ const BITNAMI_SERVICE: &str = "  legacy-mongo:\n    image: bitnami/mongodb:7.0.1
 const STANDALONE_SERVICES: &str = "  standalone:\n    image: ${IMAGE}\n    entrypoint: [\"/mongo-sim\", \"--bind\", \"0.0.0.0\", \"--port\", \"27017\"]\n  reporter:\n    image: ${IMAGE}\n    entrypoint: [\"/http-fixture\", \"8080\"]\n    environment:\n      MONGO_URL: mongodb://standalone:27017/reports\n    depends_on: [standalone]\n";
 
 /// A MongoDB whose healthcheck still calls the legacy `mongo` shell (gone from MongoDB 6+
-/// images; here, a scratch image without it), and a client that names it on a wrong port.
-const LEGACY_SHELL_SERVICE: &str = "  legacy-shell:\n    image: ${IMAGE}\n    entrypoint: [\"/mongo-sim\", \"--bind\", \"0.0.0.0\", \"--port\", \"27017\"]\n    healthcheck:\n      test: [\"CMD\", \"mongo\", \"--quiet\", \"--eval\", \"db.adminCommand('ping')\"]\n      interval: 1s\n      timeout: 2s\n      retries: 2\n  wrong-port:\n    image: ${IMAGE}\n    entrypoint: [\"/http-fixture\", \"8080\"]\n    environment:\n      MONGO_URL: mongodb://legacy-shell:27999/app\n";
+/// images; here, a scratch image without it), a client that names it on a wrong port, and a
+/// process that allocates past its container's 64 MiB memory limit.
+const LEGACY_SHELL_SERVICE: &str = "  legacy-shell:\n    image: ${IMAGE}\n    entrypoint: [\"/mongo-sim\", \"--bind\", \"0.0.0.0\", \"--port\", \"27017\"]\n    healthcheck:\n      test: [\"CMD\", \"mongo\", \"--quiet\", \"--eval\", \"db.adminCommand('ping')\"]\n      interval: 1s\n      timeout: 2s\n      retries: 2\n  wrong-port:\n    image: ${IMAGE}\n    entrypoint: [\"/http-fixture\", \"8080\"]\n    environment:\n      MONGO_URL: mongodb://legacy-shell:27999/app\n  hog:\n    image: ${IMAGE}\n    entrypoint: [\"/usr/bin/node\", \"-e\", \"const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1));\"]\n    deploy:\n      resources:\n        limits:\n          memory: 64M\n";
 
 /// The rules sorted by (rule, service): what a break must add to the findings, and nothing else.
 fn sorted_roots(report: &Value) -> Vec<(String, String)> {
@@ -694,6 +695,9 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
         .code(0);
     let up = stack.run(&[], "up", &["--timeout", "5s", "legacy-shell"]);
     assert_ne!(up.code, Some(0), "{up:#?}");
+    // Started, it is killed within moments (whether `up` saw that or not).
+    let _ = stack.run(&[], "up", &["--timeout", "10s", "hog"]);
+    wait_for_exit(&stack.container("hog"), Duration::from_secs(30));
     crate::support::docker::wait_for_health(
         &stack.container("legacy-shell"),
         "unhealthy",
@@ -706,8 +710,10 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
             ("M3-standalone", "standalone"),
             ("M11-no-legacy-shell", "legacy-shell"),
             ("X1-unreachable", "legacy-shell"),
+            ("M10-oom", "hog"),
         ]),
     );
+    quoted(&found, "M10-oom", "docker.oom_killed = true");
     quoted(&found, "M11-no-legacy-shell", "executable file not found");
     // X1: a client names it on a port nothing listens on.
     let x1 = evidence(root(&found, "X1-unreachable"));
@@ -732,6 +738,7 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
             ("M3-standalone", "standalone"),
             ("M11-no-legacy-shell", "legacy-shell"),
             ("X1-unreachable", "legacy-shell"),
+            ("M10-oom", "hog"),
             ("R1-upgrade-skipped", "rocketchat"),
         ],
     );
