@@ -42,6 +42,29 @@ pub const FAILURE_TEXTS: &[&str] = &[
     "MONGODB VERSION IS NOT SUPPORTED",
 ];
 
+/// The first known failure text in a log, with the lines that follow it up to the error
+/// box's next blank line (`Your database migration failed:` / the reason), the box's frame
+/// trimmed.
+#[must_use]
+pub fn failure_text(log: &[String]) -> Option<String> {
+    let trim = |l: &String| {
+        l.trim_matches(|c: char| c == '|' || c == '+' || c == '-' || c.is_whitespace())
+            .to_owned()
+    };
+    let at = log
+        .iter()
+        .position(|line| FAILURE_TEXTS.iter().any(|t| line.contains(t)))?;
+    let mut lines = vec![trim(&log[at])];
+    lines.extend(
+        log[at + 1..]
+            .iter()
+            .map(trim)
+            .take_while(|l| !l.is_empty())
+            .take(3),
+    );
+    Some(lines.join(" "))
+}
+
 /// A step that did not finish.
 #[derive(Debug)]
 pub struct Failure {
@@ -429,14 +452,11 @@ impl Runner<'_> {
             Ok(c) => self.docker.log_tail(&c.id, 400, since).await,
             Err(_) => Vec::new(),
         };
-        let text = logged
-            .iter()
-            .find(|line| FAILURE_TEXTS.iter().any(|t| line.contains(t)))
-            .cloned();
+        let text = failure_text(&logged);
         let outcome = match (up, text) {
-            (_, Some(line)) => Err(Error::failed(format!(
+            (_, Some(text)) => Err(Error::failed(format!(
                 "Rocket.Chat {to} stopped at start-up: `{}`",
-                crate::redact::text(line.trim_matches(|c: char| c == '|' || c.is_whitespace()))
+                crate::redact::text(&text)
             ))),
             (Err(e), None) => Err(e),
             (Ok(_), None) => self.rocketchat_at(to).await,
@@ -505,5 +525,29 @@ impl Runner<'_> {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_failure_text_comes_with_its_reason() {
+        let log: Vec<String> = [
+            "rocketchat-sim: migrating",
+            "+----------------------------------+",
+            "| ERROR! SERVER STOPPED            |",
+            "|                                  |",
+            "| Your database migration failed:  |",
+            "| planted failure in migration 330 |",
+            "|                                  |",
+            "| Please make sure you are running |",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        assert_eq!(
+            super::failure_text(&log).as_deref(),
+            Some("Your database migration failed: planted failure in migration 330")
+        );
+        assert_eq!(super::failure_text(&log[..2]), None);
     }
 }
