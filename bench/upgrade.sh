@@ -24,19 +24,7 @@ export BENCH_IMAGE="stackctl-bench-upgrade:$$"
 export STACKCTL_PROBE_BINARY="$PWD/$dir/stackctl" STACKCTL_BIN="$PWD/$dir/stackctl"
 export ADMIN_PASS=bench-admin-pass BOT_PASS=bench-bot-pass
 project="stupgrade$$"
-cat >"$ctx/upgrade.yml" <<'YAML'
-services:
-  mongo:
-    image: ${MONGO_IMAGE}
-    stop_grace_period: 60s
-    volumes:
-      - ${STACKCTL_BIN}:/stackctl:ro
-  rocketchat:
-    image: ${RC_IMAGE}
-    volumes:
-      - ${STACKCTL_BIN}:/stackctl:ro
-YAML
-files=(-f compose/demo/compose.yml -f "$ctx/upgrade.yml" -p "$project")
+files=(-f compose/demo/compose.yml -f compose/demo/versions.yml -p "$project")
 stackctl() { "$dir/stackctl" "$@"; }
 at() { MONGO_IMAGE="$ns/mongo:$1" RC_IMAGE="$ns/rocket.chat:$2" "${@:3}"; }
 images=()
@@ -51,63 +39,23 @@ bash compose/demo/build-image.sh "$BENCH_IMAGE"
 mapfile -t images < <(bash tests/images/build-version-sims.sh "$ns" mongo:5.0.31 mongo:6.0.14 \
   mongo:7.0.14 rocket.chat:6.13.1 rocket.chat:7.13.9)
 
-post() {
-python3 - "$project" "$messages" <<'PY'
-import http.client, json, subprocess, sys
-project, count = sys.argv[1], int(sys.argv[2])
-ip = subprocess.check_output(["docker", "inspect", "-f",
-    "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", f"{project}-rocketchat-1"], text=True).strip()
-c = http.client.HTTPConnection(ip, 3000, timeout=10)
-def call(method, path, body=None, headers={}):
-    c.request(method, path, json.dumps(body) if body else None, {"Content-Type": "application/json", **headers})
-    r = c.getresponse(); data = r.read()
-    if r.status != 200: raise SystemExit(f"{path}: {r.status} {data[:200]!r}")
-    return json.loads(data)
-login = call("POST", "/api/v1/login", {"user": "admin", "password": "bench-admin-pass"})["data"]
-auth = {"X-User-Id": login["userId"], "X-Auth-Token": login["authToken"]}
-for i in range(count):
-    call("POST", "/api/v1/chat.postMessage", {"channel": "#devops", "text": f"bench message {i}"}, auth)
-print(f"posted {count} messages", file=sys.stderr)
-PY
-}
-
+source bench/demo-lib.sh
 # The front door's poller: one line per probe, "<unix time> <0|1>".
-python3 - "$project" >"$ctx/polls" <<'PY' &
-import subprocess, sys, time, urllib.request
-project = sys.argv[1]; ip = None
-while True:
-    ok = 0
-    try:
-        if ip is None:
-            ip = subprocess.check_output(["docker", "inspect", "-f",
-                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", f"{project}-rocketchat-1"],
-                text=True, stderr=subprocess.DEVNULL).strip() or None
-        if ip:
-            urllib.request.urlopen(f"http://{ip}:3000/api/info", timeout=0.5).read(); ok = 1
-    except Exception:
-        ip = None
-    print(f"{time.time():.3f} {ok}", flush=True)
-    time.sleep(0.05)
-PY
+poll_front_door "$project" >"$ctx/polls" &
 poller=$!
 
 now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m}'; }
-downtime() {
-  awk -v a="$1" -v b="$2" '$1>=a && $1<=b { if ($2==0 && down=="") down=$1; if ($2==1 && down!="") { t+=$1-down; down="" } }
-    END { if (down!="") t+=b-down; printf "%.2f", t }' "$ctx/polls"
-}
 
 for i in $(seq "$runs"); do
   at 5.0.31 6.13.1 stackctl --quiet down -v -t 0 "${files[@]}" >/dev/null 2>&1 || true
   at 5.0.31 6.13.1 stackctl --quiet up "${files[@]}" --timeout 120s
-  post
+  post_messages "$project" "$messages"
   t0=$(now)
   at 7.0.14 7.13.9 stackctl --json upgrade "${files[@]}" --via "$ns/mongo:6.0.14" \
     --backup-file "$ctx/pre-$i.tar.gz" >"$ctx/events-$i"
   t1=$(now)
   echo "$t1 - $t0" | bc >>"$ctx/total"
-  downtime "$t0" "$t1" >>"$ctx/down"; echo >>"$ctx/down"
+  downtime "$t0" "$t1" "$ctx/polls" >>"$ctx/down"; echo >>"$ctx/down"
   # Phases from the events: the backup's and the verification's own `elapsed_ms`, each hop's.
   python3 - "$ctx/events-$i" "$ctx" <<'PY'
 import json, sys

@@ -1,5 +1,6 @@
 //! `stackctl upgrade` on the demo stack (compose/demo/compose.yml) with MongoDB and Rocket.Chat
-//! running the version simulator images (tests/images/build-version-sims.sh), so the versions
+//! running the version simulator images (compose/demo/versions.yml,
+//! tests/images/build-version-sims.sh), so the versions
 //! are read over the wire and the data lives in the MongoDB volume: `--dry-run` prints the
 //! interleaved plan and refuses a downgrade (exit 2); a three-hop path (Rocket.Chat 6.13 on
 //! MongoDB 5.0 → MongoDB 6.0 → Rocket.Chat 7.13.9 → MongoDB 7.0) keeps every message posted
@@ -21,22 +22,6 @@ use crate::support::docker::{
     Cleanup, demo_image, docker, image_script, static_binaries, static_simulators, unique,
 };
 use crate::support::{Output, stackctl};
-
-/// The demo's MongoDB and Rocket.Chat on the version images (whose entrypoints the demo's
-/// replace: the simulators read their release from the image's environment), with stackctl
-/// mounted for the demo's healthchecks (a version image holds only its simulator).
-const OVERRIDE: &str = r"
-services:
-  mongo:
-    image: ${MONGO_IMAGE}
-    stop_grace_period: 60s
-    volumes:
-      - ${STACKCTL_BIN}:/stackctl:ro
-  rocketchat:
-    image: ${RC_IMAGE}
-    volumes:
-      - ${STACKCTL_BIN}:/stackctl:ro
-";
 
 /// A planted failure: Rocket.Chat 8.x's migration 330 throws (the simulator's `--fail-migration`).
 const FAIL: &str =
@@ -75,7 +60,6 @@ impl Stack {
         }
         assert_eq!(built.lines().count(), RELEASES.len(), "{built}");
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("upgrade.yml"), OVERRIDE).unwrap();
         std::fs::write(dir.path().join("fail.yml"), FAIL).unwrap();
         Self {
             dir,
@@ -90,8 +74,8 @@ impl Stack {
         format!("{}/{release}", self.namespace)
     }
 
-    /// `stackctl GLOBALS COMMAND -f demo -f upgrade.yml [-f EXTRA] -p NAME ARGS` with the
-    /// file naming these releases; no secret may show.
+    /// `stackctl GLOBALS COMMAND -f demo -f versions.yml [-f EXTRA] -p NAME ARGS` with the
+    /// files naming these releases; no secret may show.
     fn run(
         &self,
         files: &[&str],
@@ -99,10 +83,12 @@ impl Stack {
         command: &[&str],
         args: &[&str],
     ) -> Output {
-        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/demo/compose.yml");
+        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/demo");
         let mut all: Vec<String> = command.iter().map(|s| (*s).to_owned()).collect();
-        all.extend(["-f".into(), demo.display().to_string()]);
-        for file in ["upgrade.yml"].iter().chain(files) {
+        for file in ["compose.yml", "versions.yml"] {
+            all.extend(["-f".into(), demo.join(file).display().to_string()]);
+        }
+        for file in files {
             all.extend([
                 "-f".into(),
                 self.dir.path().join(file).display().to_string(),
