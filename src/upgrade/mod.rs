@@ -162,3 +162,62 @@ pub fn running_images(containers: &BTreeMap<String, ServiceContainer>) -> BTreeM
         .map(|(name, c)| (name.clone(), c.image.clone()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roles() -> Roles {
+        Roles {
+            mongo: "mongo".into(),
+            rocketchat: Some("rocketchat".into()),
+        }
+    }
+
+    #[test]
+    fn the_running_pair_is_read_as_the_wire_says_it() {
+        let versions = Versions {
+            mongodb: Some("7.0.14".into()),
+            fcv: Some("7.0".into()),
+            rocketchat: Some("7.13".into()),
+            ..Versions::default()
+        };
+        let pair = running(&versions, &roles()).unwrap();
+        assert_eq!(pair.mongodb.to_string(), "7.0.14");
+        assert_eq!(pair.rocketchat.unwrap().to_string(), "7.13");
+    }
+
+    #[test]
+    fn a_half_done_upgrade_or_a_stopped_service_is_refused() {
+        let half = Versions {
+            mongodb: Some("7.0.14".into()),
+            fcv: Some("6.0".into()),
+            rocketchat: Some("7.13".into()),
+            ..Versions::default()
+        };
+        let e = running(&half, &roles()).unwrap_err();
+        assert!(
+            e.message().contains("featureCompatibilityVersion is 6.0"),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.hint(),
+            Some(
+                "finish it first: db.adminCommand({setFeatureCompatibilityVersion: \"7.0\", confirm: true})"
+            )
+        );
+        let mut stopped = Versions {
+            mongodb: Some("7.0.14".into()),
+            ..Versions::default()
+        };
+        stopped
+            .unread
+            .insert("rocketchat".into(), "`rocketchat` is not running".into());
+        let e = running(&stopped, &roles()).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "cannot read the running Rocket.Chat version over the wire from `rocketchat`: \
+             `rocketchat` is not running"
+        );
+    }
+}
