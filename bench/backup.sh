@@ -31,57 +31,19 @@ trap cleanup EXIT
 bash compose/demo/build-image.sh "$BENCH_IMAGE"
 stackctl --quiet up -f "$file" -p "$project" --timeout 120s
 
-# Posts the messages as the admin, on one kept-alive connection.
-python3 - "$project" "$messages" <<'EOF'
-import http.client, json, subprocess, sys
-project, count = sys.argv[1], int(sys.argv[2])
-ip = subprocess.check_output(["docker", "inspect", "-f",
-    "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", f"{project}-rocketchat-1"], text=True).strip()
-c = http.client.HTTPConnection(ip, 3000, timeout=10)
-def call(method, path, body=None, headers={}):
-    c.request(method, path, json.dumps(body) if body else None, {"Content-Type": "application/json", **headers})
-    r = c.getresponse(); data = r.read()
-    if r.status != 200: raise SystemExit(f"{path}: {r.status} {data[:200]!r}")
-    return json.loads(data)
-login = call("POST", "/api/v1/login", {"user": "admin", "password": "bench-admin-pass"})["data"]
-auth = {"X-User-Id": login["userId"], "X-Auth-Token": login["authToken"]}
-for i in range(count):
-    call("POST", "/api/v1/chat.postMessage", {"channel": "#devops", "text": f"bench message {i}"}, auth)
-print(f"posted {count} messages", file=sys.stderr)
-EOF
+source bench/demo-lib.sh
+post_messages "$project" "$messages"
 
 # The front door's poller: one line per probe, "<unix time> <0|1>".
-python3 - "$project" >"$ctx/polls" <<'EOF' &
-import subprocess, sys, time, urllib.request
-project = sys.argv[1]; ip = None
-while True:
-    ok = 0
-    try:
-        if ip is None:
-            ip = subprocess.check_output(["docker", "inspect", "-f",
-                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", f"{project}-rocketchat-1"],
-                text=True, stderr=subprocess.DEVNULL).strip() or None
-        if ip:
-            urllib.request.urlopen(f"http://{ip}:3000/api/info", timeout=0.5).read(); ok = 1
-    except Exception:
-        ip = None
-    print(f"{time.time():.3f} {ok}", flush=True)
-    time.sleep(0.05)
-EOF
+poll_front_door "$project" >"$ctx/polls" &
 poller=$!
 
 now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m}'; }
-# Seconds the front door did not answer between two times: the sum of unanswered gaps.
-downtime() {
-  awk -v a="$1" -v b="$2" '$1>=a && $1<=b { if ($2==0 && down=="") down=$1; if ($2==1 && down!="") { t+=$1-down; down="" } }
-    END { if (down!="") t+=b-down; printf "%.2f", t }' "$ctx/polls"
-}
 measure() { # NAME COMMAND...: times it, records the downtime
   local name=$1; shift
   local t0 t1; t0=$(now); "$@" >/dev/null; t1=$(now)
   echo "$t1 - $t0" | bc >>"$ctx/$name.time"
-  downtime "$t0" "$t1" >>"$ctx/$name.down"; echo >>"$ctx/$name.down"
+  downtime "$t0" "$t1" "$ctx/polls" >>"$ctx/$name.down"; echo >>"$ctx/$name.down"
 }
 
 catalog=checks/demo.yml

@@ -4,6 +4,7 @@
 //!
 //! Layers, top to bottom (a module uses only those below it):
 //! - [`run`] → [`cli`] → [`commands`]: the command line, one file per subcommand;
+//! - [`upgrade`] (the upgrade path and its hops, on top of backup, the engine and versions);
 //! - [`backup`] (backup, restore and their proof, on top of the engine and the probe image);
 //! - [`engine`] (up/down/status on Docker), [`probe`] (repeated checks), [`job`] (retried jobs),
 //!   [`netns`] (checks from inside a service's network namespace), [`smoke`] (the CI chat test);
@@ -43,6 +44,7 @@ pub mod smoke;
 pub mod stack;
 pub mod target;
 pub mod tls;
+pub mod upgrade;
 pub mod versions;
 
 pub use run::run;

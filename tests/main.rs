@@ -36,5 +36,6 @@ mod status_page;
 mod swarm;
 mod targets;
 mod tls;
+mod upgrade;
 mod versions;
 mod wait;

@@ -70,32 +70,38 @@ impl Demo {
 
     /// Calls Rocket.Chat's API as the admin, from the host (the container's address).
     pub(crate) fn admin(&self, calls: &[(Method, &str, Option<Value>)]) -> Vec<Value> {
-        let ip = docker(&[
-            "inspect",
-            "-f",
-            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-            &format!("{}-rocketchat-1", self.name),
-        ]);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let url = url::Url::parse(&format!("http://{ip}:3000")).unwrap();
-            let client = Client::new(url, Duration::from_secs(10)).unwrap();
-            let session = client.login("admin", ADMIN_PASS).await.unwrap();
-            let mut out = Vec::new();
-            for (method, path, body) in calls {
-                let reply = client
-                    .call(method.clone(), path, Some(&session), body.clone(), &[])
-                    .await
-                    .unwrap_or_else(|e| panic!("{path}: {}", e.reason()));
-                out.push(reply);
-            }
-            client.logout(&session).await;
-            out
-        })
+        admin_calls(&self.name, calls)
     }
+}
+
+/// Calls the Rocket.Chat of project `name` as the admin, from the host (the container's
+/// address).
+pub(crate) fn admin_calls(name: &str, calls: &[(Method, &str, Option<Value>)]) -> Vec<Value> {
+    let ip = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &format!("{name}-rocketchat-1"),
+    ]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let url = url::Url::parse(&format!("http://{ip}:3000")).unwrap();
+        let client = Client::new(url, Duration::from_secs(10)).unwrap();
+        let session = client.login("admin", ADMIN_PASS).await.unwrap();
+        let mut out = Vec::new();
+        for (method, path, body) in calls {
+            let reply = client
+                .call(method.clone(), path, Some(&session), body.clone(), &[])
+                .await
+                .unwrap_or_else(|e| panic!("{path}: {}", e.reason()));
+            out.push(reply);
+        }
+        client.logout(&session).await;
+        out
+    })
 }
 
 impl Drop for Demo {

@@ -36,7 +36,7 @@ pub fn mongo_service(stack: &Stack) -> Option<&Service> {
 
 /// The database Rocket.Chat uses: the path of its `MONGO_URL` (only the path is read: the URL
 /// may hold credentials), else `rocketchat`.
-fn rocketchat_database(stack: &Stack, rocketchat: Option<&str>) -> String {
+pub(crate) fn rocketchat_database(stack: &Stack, rocketchat: Option<&str>) -> String {
     rocketchat
         .and_then(|name| stack.services.get(name))
         .and_then(|s| s.environment.get("MONGO_URL"))
@@ -46,7 +46,7 @@ fn rocketchat_database(stack: &Stack, rocketchat: Option<&str>) -> String {
         .unwrap_or_else(|| "rocketchat".to_owned())
 }
 
-fn address(container: Option<&ServiceContainer>) -> Option<String> {
+pub(crate) fn address(container: Option<&ServiceContainer>) -> Option<String> {
     container?
         .networks
         .values()

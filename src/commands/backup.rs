@@ -9,6 +9,7 @@
 //! and the archive stays `FILE.partial`; `stackctl up` brings them back, and the next backup
 //! overwrites the partial file.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -56,6 +57,19 @@ pub struct BackupArgs {
     /// The static stackctl binary to put in the throw-away container's image [default: the running binary]
     #[arg(long, value_name = "PATH", env = env_vars::STACKCTL_PROBE_BINARY)]
     pub binary: Option<PathBuf>,
+    /// Service → image to run instead of the file's (`upgrade`: the images running before the
+    /// file changed, so the restart and the verification run the versions the data is for).
+    #[arg(skip)]
+    pub pin_images: BTreeMap<String, String>,
+}
+
+/// Points each pinned service at its image.
+pub(crate) fn pin(stack: &mut Stack, images: &BTreeMap<String, String>) {
+    for (name, image) in images {
+        if let Some(service) = stack.services.get_mut(name) {
+            service.image = Some(image.clone());
+        }
+    }
 }
 
 /// Takes a backup, or verifies one.
@@ -64,7 +78,8 @@ pub async fn run(args: BackupArgs, settings: &Settings) -> Result<ExitStatus> {
         return verify(&args, &file, settings).await;
     }
     let started = Instant::now();
-    let stack = open_stack(&args.stack, settings)?;
+    let mut stack = open_stack(&args.stack, settings)?;
+    pin(&mut stack, &args.pin_images);
     let output = args
         .output
         .clone()
@@ -306,6 +321,7 @@ async fn verify(args: &BackupArgs, file: &Path, settings: &Settings) -> Result<E
         ..args.stack.clone()
     };
     let mut stack = open_stack(&stack_args, settings)?;
+    pin(&mut stack, &args.pin_images);
     isolate(&mut stack);
     let docker = DockerApi::connect().await?;
     let images = wire::images(&stack, &docker).await;
@@ -447,7 +463,7 @@ pub(crate) async fn run_verify(
 }
 
 /// `smoke` on the throw-away project.
-async fn run_smoke(
+pub(crate) async fn run_smoke(
     stack: &StackArgs,
     project: &str,
     binary: Option<&Path>,

@@ -20,6 +20,7 @@ pub mod serve;
 pub mod smoke;
 pub mod status;
 pub mod up;
+pub mod upgrade;
 pub mod verify;
 pub mod wait;
 
@@ -69,6 +70,8 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into the stack (checked first), bring it up and run its checks
     Restore(restore::RestoreArgs),
+    /// Bring the running stack to the versions its file now names, one major per hop, after a verified backup; a failed hop is rolled back
+    Upgrade(upgrade::UpgradeArgs),
     /// Write the stack for another engine (Kubernetes manifests)
     #[command(subcommand)]
     Render(render::RenderCommand),
@@ -102,6 +105,7 @@ pub async fn execute(
         Command::Serve(args) => serve::run(args, settings).await.map(Completion::Exit),
         Command::Backup(args) => backup::run(args, settings).await.map(Completion::Exit),
         Command::Restore(args) => restore::run(args, settings).await.map(Completion::Exit),
+        Command::Upgrade(args) => upgrade::run(args, settings).await.map(Completion::Exit),
         Command::Render(command) => render::run(command, settings).map(Completion::Exit),
         Command::Install(args) => install::run(&args, settings).map(Completion::Exit),
     }

@@ -49,6 +49,7 @@ EOF
 FROM scratch
 COPY rocketchat-sim /
 $label
+ENV ROCKETCHAT_SIM_VERSION=$version
 ENTRYPOINT ["/rocketchat-sim", "--bind", "0.0.0.0", "--booting-for", "3s", "--version", "$version"]
 EOF
       bash tests/images/add-node.sh "$ctx"

@@ -67,7 +67,11 @@ struct Cli {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     mongo_timeout: Duration,
     /// Version reported by /api/info (full; unauthenticated callers see major.minor)
-    #[arg(long = "version", default_value = "8.0.0")]
+    #[arg(
+        long = "version",
+        env = "ROCKETCHAT_SIM_VERSION",
+        default_value = "8.0.0"
+    )]
     rc_version: String,
     /// Rate limiter: calls allowed per window (API_Enable_Rate_Limiter_Limit_Calls_Default)
     #[arg(long, default_value_t = 10)]
