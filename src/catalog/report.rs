@@ -73,12 +73,18 @@ fn tag(r: &CheckResult) -> &'static str {
     }
 }
 
-/// `ok   mongo primary (from bot): reachable: PRIMARY of rs0 (2.1 ms)`, hint on its own line.
+/// `ok   mongo primary (from bot): reachable: PRIMARY of rs0 (2.1 ms)`, hint on its own line;
+/// `(from bot on node stkn2)` for a Swarm stack.
 #[must_use]
 pub fn line(r: &CheckResult) -> String {
+    let on = r
+        .node
+        .as_ref()
+        .map(|n| format!(" on node {n}"))
+        .unwrap_or_default();
     let from = match (&r.from, &r.inside) {
-        (Some(f), _) => format!(" (from {f})"),
-        (None, Some(i)) => format!(" (inside the stack, from {i})"),
+        (Some(f), _) => format!(" (from {f}{on})"),
+        (None, Some(i)) => format!(" (inside the stack, from {i}{on})"),
         (None, None) => String::new(),
     };
     let mut text = format!(
@@ -172,6 +178,7 @@ mod tests {
             kind: "tcp".to_owned(),
             from: None,
             inside: None,
+            node: None,
             service: String::new(),
             severity,
             ok,
