@@ -189,6 +189,26 @@ mod tests {
     }
 
     #[test]
+    fn a_swarm_check_names_the_node_it_ran_from() {
+        let mut from = result("web up", true, Severity::Critical);
+        from.from = Some("mongo".to_owned());
+        from.node = Some("stkn2".to_owned());
+        assert_eq!(
+            line(&from),
+            "ok   web up (from mongo on node stkn2): connected (1.5 ms)"
+        );
+        let mut inside = result("rc", true, Severity::Critical);
+        inside.inside = Some("mongo".to_owned());
+        inside.node = Some("stkn2".to_owned());
+        assert!(
+            line(&inside).contains("(inside the stack, from mongo on node stkn2)"),
+            "{}",
+            line(&inside)
+        );
+        assert!(json(&from).contains(r#""node":"stkn2""#), "{}", json(&from));
+    }
+
+    #[test]
     fn warnings_are_said_but_do_not_fail() {
         let results = [
             result("a", true, Severity::Critical),

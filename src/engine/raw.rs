@@ -167,6 +167,13 @@ mod tests {
         );
         assert_eq!(attachment_address(&task, "other"), None);
         assert_eq!(
+            attachment_addresses(&task),
+            [
+                ("ingress".to_owned(), "10.0.0.7".to_owned()),
+                ("demo_default".to_owned(), "10.0.1.3".to_owned())
+            ]
+        );
+        assert_eq!(
             attachment_address(&serde_json::json!({"ID": "x"}), "demo_default"),
             None
         );

@@ -147,7 +147,7 @@ async fn create_and_wait(
         .await
         .map_err(|e| daemon_error("cannot create the probe plan's secret", &e))?;
     made.secret_id = Some(secret.id.clone());
-    let spec = job_spec(on, name, args, &secret.id, object_labels);
+    let spec = job_spec(&on.image, on.task, name, args, &secret.id, object_labels);
     client
         .create_service(spec, None)
         .await
@@ -158,14 +158,15 @@ async fn create_and_wait(
 }
 
 fn job_spec(
-    on: &OnNode<'_>,
+    image: &str,
+    task: &RunningTask,
     name: &str,
     args: Vec<String>,
     secret_id: &str,
     object_labels: HashMap<String, String>,
 ) -> ServiceSpec {
     let container = TaskSpecContainerSpec {
-        image: Some(on.image.clone()),
+        image: Some(image.to_owned()),
         args: Some(args),
         env: Some(vec![format!(
             "{}={PLAN_PATH}",
@@ -190,7 +191,7 @@ fn job_spec(
         task_template: Some(TaskSpec {
             container_spec: Some(container),
             placement: Some(TaskSpecPlacement {
-                constraints: Some(vec![format!("node.id=={}", on.task.node_id)]),
+                constraints: Some(vec![format!("node.id=={}", task.node_id)]),
                 ..Default::default()
             }),
             restart_policy: Some(TaskSpecRestartPolicy {
@@ -199,8 +200,7 @@ fn job_spec(
                 ..Default::default()
             }),
             networks: Some(
-                on.task
-                    .network_ids
+                task.network_ids
                     .iter()
                     .map(|id| NetworkAttachmentConfig {
                         target: Some(id.clone()),
@@ -312,4 +312,57 @@ async fn read_logs(
         .await
         .map_err(|_| Error::timeout("the probe job's logs did not arrive within 20s"))??;
     Ok(output.finish(on_line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_job_is_one_task_pinned_to_the_node_on_the_services_networks() {
+        let task = RunningTask {
+            service: "mongo".into(),
+            node_id: "wbuld9agpolk".into(),
+            node: "stkn2".into(),
+            network_ids: vec!["n1".into(), "n2".into()],
+            ..RunningTask::default()
+        };
+        let labels = HashMap::from([(labels::PROBE.to_owned(), "mongo".to_owned())]);
+        let image = "192.168.213.1:5000/stackctl-probe@sha256:ab";
+        let spec = job_spec(
+            image,
+            &task,
+            "demo-mongo-probe-1",
+            vec!["probe".into()],
+            "sec1",
+            labels,
+        );
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(
+            json.pointer("/TaskTemplate/Placement/Constraints/0"),
+            Some(&serde_json::json!("node.id==wbuld9agpolk"))
+        );
+        assert_eq!(
+            json.pointer("/Mode/ReplicatedJob/TotalCompletions"),
+            Some(&serde_json::json!(1))
+        );
+        assert_eq!(
+            json.pointer("/TaskTemplate/RestartPolicy/Condition"),
+            Some(&serde_json::json!("none"))
+        );
+        assert_eq!(
+            json.pointer("/TaskTemplate/Networks/1/Target"),
+            Some(&serde_json::json!("n2"))
+        );
+        assert_eq!(
+            json.pointer("/TaskTemplate/ContainerSpec/Secrets/0/File/Name"),
+            Some(&serde_json::json!("stackctl-plan"))
+        );
+        assert_eq!(
+            json.pointer("/TaskTemplate/ContainerSpec/Env/0"),
+            Some(&serde_json::json!(
+                "STACKCTL_PLAN_FILE=/run/secrets/stackctl-plan"
+            ))
+        );
+    }
 }
