@@ -545,12 +545,16 @@ fn probe_smoke_and_verify_reach_tasks_on_every_node() {
     );
 
     // `smoke` passes: Docker's view of every service names its node, and the chat steps run
-    // from Rocket.Chat's task wherever Swarm put it, naming that node.
+    // from MongoDB's task on stkn2 (`--from`), naming that node.
     let smoke = run(&[
         "--json",
         "smoke",
         "--timeout",
         "60s",
+        "--from",
+        "mongo",
+        "--room",
+        "general",
         "--bot-user",
         "chatadmin",
         "--bot-password-env",
@@ -582,21 +586,25 @@ fn probe_smoke_and_verify_reach_tasks_on_every_node() {
     assert_eq!(step("job mongo-init"), passed("completed (exit code 0)"));
     let (status, rocketchat) = step("service rocketchat");
     assert_eq!(status, "passed", "{rocketchat}");
-    let node = rocketchat
-        .strip_prefix("running, healthy (node `")
-        .and_then(|n| n.strip_suffix("`)"))
-        .unwrap_or_else(|| panic!("{rocketchat}"))
-        .to_owned();
+    assert!(
+        rocketchat.starts_with("running, healthy (node `stkn"),
+        "{rocketchat}"
+    );
     assert_eq!(
         step("rocketchat api"),
-        passed(&format!(
-            "Rocket.Chat 8.0 at http://rocketchat:3000/ (node `{node}`)"
-        ))
+        passed("Rocket.Chat 8.0 at http://rocketchat:3000/ (node `stkn2`)")
     );
-    for chat in ["bot login", "admin login", "admin reads back"] {
+    for chat in [
+        "bot login",
+        "bot room general",
+        "bot posts",
+        "admin login",
+        "admin reads back",
+        "cleanup",
+    ] {
         let (status, detail) = step(chat);
         assert_eq!(status, "passed", "{chat}: {detail}");
-        assert!(detail.ends_with(&format!("(node `{node}`)")), "{detail}");
+        assert!(detail.ends_with("(node `stkn2`)"), "{detail}");
     }
     assert!(!smoke.stdout.contains("Probe-test-pass-1"));
     assert!(!smoke.stderr.contains("Probe-test-pass-1"));
