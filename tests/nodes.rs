@@ -419,12 +419,13 @@ fn probe_smoke_and_verify_reach_tasks_on_every_node() {
     let bed = Bed::up();
     bed.load(&image);
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/nodes/compose.yml");
-    // Rocket.Chat with an admin (its `ADMIN_USERNAME`/`ADMIN_PASS`), for smoke's logins.
+    // Rocket.Chat with an admin (its `ADMIN_USERNAME`/`ADMIN_PASS`) and a room it is in, for
+    // smoke's logins and post.
     let dir = tempfile::tempdir().unwrap();
     let admin = dir.path().join("admin.yml");
     std::fs::write(
         &admin,
-        "services:\n  rocketchat:\n    environment:\n      ADMIN_USERNAME: chatadmin\n      ADMIN_PASS: ${PROBE_TEST_PASS}\n",
+        "services:\n  rocketchat:\n    environment:\n      ADMIN_USERNAME: chatadmin\n      ADMIN_PASS: ${PROBE_TEST_PASS}\n  smoke-room:\n    image: ${STACK_IMAGE}\n    entrypoint: [\"/stackctl\", \"init\", \"rocketchat-room\", \"--url\", \"http://rocketchat:3000\", \"--admin-user\", \"chatadmin\", \"--admin-password-env\", \"ADMIN_PASS\", \"--name\", \"smoke\", \"--member\", \"chatadmin\"]\n    x-stackctl:\n      job: true\n    environment:\n      ADMIN_PASS: ${PROBE_TEST_PASS}\n    depends_on:\n      rocketchat:\n        condition: service_healthy\n",
     )
     .unwrap();
     let project = unique("stprobe").replace('-', "");
@@ -554,7 +555,7 @@ fn probe_smoke_and_verify_reach_tasks_on_every_node() {
         "--from",
         "mongo",
         "--room",
-        "general",
+        "smoke",
         "--bot-user",
         "chatadmin",
         "--bot-password-env",
@@ -584,6 +585,7 @@ fn probe_smoke_and_verify_reach_tasks_on_every_node() {
         passed("running, healthy (node `stkn1`)")
     );
     assert_eq!(step("job mongo-init"), passed("completed (exit code 0)"));
+    assert_eq!(step("job smoke-room"), passed("completed (exit code 0)"));
     let (status, rocketchat) = step("service rocketchat");
     assert_eq!(status, "passed", "{rocketchat}");
     assert!(
@@ -596,7 +598,7 @@ fn probe_smoke_and_verify_reach_tasks_on_every_node() {
     );
     for chat in [
         "bot login",
-        "bot room general",
+        "bot room smoke",
         "bot posts",
         "admin login",
         "admin reads back",
