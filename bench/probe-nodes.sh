@@ -27,7 +27,7 @@ project="stbenchprobe$$"
 stackctl="$bin/stackctl"
 cleanup() {
   bash tests/swarm-nodes.sh down >/dev/null 2>&1 || true
-  docker rmi -f "$image" >/dev/null 2>&1 || true
+  env -u DOCKER_HOST docker rmi -f "$image" >/dev/null 2>&1 || true
   rm -rf "$ctx"
 }
 trap cleanup EXIT
@@ -38,7 +38,7 @@ docker build -q -t "$image" "$ctx" >/dev/null
 
 host=$(bash tests/swarm-nodes.sh up 2>/dev/null | tail -n 1)
 export DOCKER_HOST=${host#DOCKER_HOST=}
-docker save "$image" | docker load -q >/dev/null
+env -u DOCKER_HOST docker save "$image" | docker load -q >/dev/null
 "$stackctl" --quiet up --engine swarm --registry "$registry" -f "$file" -p "$project" --timeout 180s
 # The probe image: built, and pushed to the registry the stack's images come from.
 "$stackctl" probe -f "$file" -p "$project" mongo tcp://web:8080 >/dev/null
