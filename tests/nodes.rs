@@ -33,13 +33,6 @@ fn bed_turn() -> std::sync::MutexGuard<'static, ()> {
 impl Bed {
     fn up() -> Self {
         let turn = bed_turn();
-        // From a clean slate: a bed the previous test left half torn down (a node it killed)
-        // is not reused.
-        let _ = Command::new("bash")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["tests/swarm-nodes.sh", "down"])
-            .stdin(Stdio::null())
-            .output();
         let started = Instant::now();
         let out = Command::new("bash")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
