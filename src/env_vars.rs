@@ -84,5 +84,8 @@ pub const COMPOSE_PATH_SEPARATOR: &str = "COMPOSE_PATH_SEPARATOR";
 /// The static stackctl binary `probe` and `smoke` put in their throw-away image, like
 /// `--binary` (default: the running binary, which must then be static).
 pub const STACKCTL_PROBE_BINARY: &str = "STACKCTL_PROBE_BINARY";
+/// Where a probe reads its plan instead of stdin: set by stackctl in a one-shot Swarm job,
+/// whose plan is a mounted secret (a service has no stdin).
+pub const STACKCTL_PLAN_FILE: &str = "STACKCTL_PLAN_FILE";
 /// Default global timeout of `smoke`.
 pub const STACKCTL_SMOKE_TIMEOUT: &str = "STACKCTL_SMOKE_TIMEOUT";

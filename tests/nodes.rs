@@ -17,10 +17,22 @@ const REGISTRY: &str = "192.168.213.1:5000";
 struct Bed {
     /// `unix://…` of the manager.
     host: String,
+    /// One bed at a time (its names are fixed): the tests of this binary take turns, each
+    /// holding its turn until its bed's `down` ran.
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+/// Waits for the bed of any other test of this binary to be down.
+fn bed_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that failed holding its turn still brought its bed down (`Drop`).
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Bed {
     fn up() -> Self {
+        let turn = bed_turn();
         let started = Instant::now();
         let out = Command::new("bash")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -36,7 +48,7 @@ impl Bed {
             .and_then(|l| l.strip_prefix("DOCKER_HOST="))
             .unwrap_or_default()
             .to_owned();
-        let bed = Self { host };
+        let bed = Self { host, _turn: turn };
         assert!(
             out.status.success() && !bed.host.is_empty(),
             "the three-node test bed did not come up (it needs root, dockerd and docker-registry: `bash tests/setup.sh`):\n{stdout}\n{}",
@@ -375,4 +387,228 @@ fn a_registry_flag_is_refused_where_it_cannot_work() {
             out.stderr
         );
     }
+}
+
+/// The simulators' image (stackctl, mongo-sim, rocketchat-sim, http-fixture), built on the
+/// host's daemon and removed by `cleanup`.
+fn simulators_image(cleanup: &mut Cleanup, prefix: &str) -> String {
+    let bin = static_simulators();
+    let image = unique(prefix);
+    cleanup.image(&image);
+    let files: Vec<(std::path::PathBuf, &str)> =
+        ["stackctl", "mongo-sim", "rocketchat-sim", "http-fixture"]
+            .into_iter()
+            .map(|name| (bin.join(name), name))
+            .collect();
+    let files: Vec<(&Path, &str)> = files.iter().map(|(p, n)| (p.as_path(), *n)).collect();
+    build_image(
+        &image,
+        "FROM scratch\nCOPY stackctl mongo-sim rocketchat-sim http-fixture /\n",
+        &files,
+    );
+    image
+}
+
+/// `probe`, `smoke` and `verify` find the stack's Swarm tasks on every node: a task on a worker
+/// is probed from a one-shot job on its node (which leaves nothing behind), one on the manager
+/// from inside its container, and every result names its node — a failure too.
+#[test]
+fn probe_smoke_and_verify_reach_tasks_on_every_node() {
+    let mut cleanup = Cleanup::default();
+    let image = simulators_image(&mut cleanup, "stackctl-test-swarmprobe");
+    let bed = Bed::up();
+    bed.load(&image);
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/nodes/compose.yml");
+    // Rocket.Chat with an admin (its `ADMIN_USERNAME`/`ADMIN_PASS`) and a room it is in, for
+    // smoke's logins and post.
+    let dir = tempfile::tempdir().unwrap();
+    let admin = dir.path().join("admin.yml");
+    std::fs::write(
+        &admin,
+        "services:\n  rocketchat:\n    environment:\n      ADMIN_USERNAME: chatadmin\n      ADMIN_PASS: ${PROBE_TEST_PASS}\n  smoke-room:\n    image: ${STACK_IMAGE}\n    entrypoint: [\"/stackctl\", \"init\", \"rocketchat-room\", \"--url\", \"http://rocketchat:3000\", \"--admin-user\", \"chatadmin\", \"--admin-password-env\", \"ADMIN_PASS\", \"--name\", \"smoke\", \"--member\", \"chatadmin\"]\n    x-stackctl:\n      job: true\n    environment:\n      ADMIN_PASS: ${PROBE_TEST_PASS}\n    depends_on:\n      rocketchat:\n        condition: service_healthy\n",
+    )
+    .unwrap();
+    let project = unique("stprobe").replace('-', "");
+    let binary = static_simulators().join("stackctl");
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        for f in [&file, &admin] {
+            all.extend(["-f", f.to_str().expect("utf-8 path")]);
+        }
+        all.extend(["-p", &project]);
+        stackctl(all)
+            .env("DOCKER_HOST", &bed.host)
+            .env("STACK_IMAGE", &image)
+            .env("PROBE_TEST_PASS", "Probe-test-pass-1")
+            .env("STACKCTL_PROBE_BINARY", &binary)
+            .output_within(Duration::from_secs(180))
+    };
+    let up = run(&[
+        "up",
+        "--engine",
+        "swarm",
+        "--registry",
+        REGISTRY,
+        "--timeout",
+        "150s",
+    ]);
+    let _guard = StackDown {
+        bed: &bed,
+        file: &file,
+        project: &project,
+        image: &image,
+    };
+    up.code(0);
+
+    // MongoDB runs on the worker stkn2: probed from a job there, by the stack's names.
+    let started = Instant::now();
+    let remote = run(&[
+        "probe",
+        "mongo",
+        "tcp://rocketchat:3000",
+        "http://rocketchat:3000/api/info",
+        "dns://web",
+    ]);
+    eprintln!(
+        "nodes: a probe from stkn2 in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    remote.code(0);
+    let lines: Vec<&str> = remote.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{remote:#?}");
+    for (line, verdict) in lines.iter().zip(["reachable", "reachable", "resolved"]) {
+        assert!(line.starts_with("mongo@stkn2 → "), "{line}");
+        assert!(line.contains(&format!(": {verdict} in ")), "{line}");
+    }
+    // web's three replicas, one per node: `dns://web` answers all three addresses.
+    let answers = lines[2]
+        .split_once(" [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map_or(0, |(list, _)| list.split(", ").count());
+    assert_eq!(answers, 3, "{}", lines[2]);
+
+    // web has a replica on the manager: probed from inside its container there.
+    let local = run(&["--json", "probe", "web", "tcp://mongo:27017"]);
+    local.code(0);
+    let result = &local.ndjson()[0];
+    assert_eq!(result["from"], "web", "{}", local.stdout);
+    assert_eq!(result["node"], "stkn1", "{}", local.stdout);
+    assert_eq!(result["result"], "reachable", "{}", local.stdout);
+
+    // A failure on the worker says where it was seen.
+    let failed = run(&["probe", "mongo", "tcp://rocketchat:9", "--timeout", "3s"]);
+    failed.code(1);
+    assert!(
+        failed
+            .stdout
+            .starts_with("mongo@stkn2 → tcp://rocketchat:9: refused"),
+        "{failed:#?}"
+    );
+
+    // The one-shot jobs and their plans' secrets are gone.
+    let probes = bed.docker(&["service", "ls", "-q", "--filter", "label=io.stackctl.probe"]);
+    assert_eq!(probes, "", "probe jobs left behind");
+    let secrets = bed.docker(&["secret", "ls", "-q", "--filter", "label=io.stackctl.probe"]);
+    assert_eq!(secrets, "", "probe plans left behind");
+
+    // A catalog: `from: mongo` checks run on stkn2, and one naming Rocket.Chat is routed inside
+    // the stack (its name does not resolve here); each result names the node.
+    let catalog = dir.path().join("checks.yml");
+    std::fs::write(
+        &catalog,
+        "checks:\n  - name: mongo reaches rocketchat\n    check: http://rocketchat:3000/api/info\n    from: mongo\n  - name: web answers\n    check: tcp://web:8080\n    from: mongo\n  - name: rocketchat answers\n    check: rocketchat+http://rocketchat:3000\n  - name: nothing on rocketchat:9\n    check: tcp://rocketchat:9\n    from: mongo\n    severity: warning\n",
+    )
+    .unwrap();
+    let verify = stackctl(["verify", "-c", catalog.to_str().unwrap(), "-p", &project])
+        .env("DOCKER_HOST", &bed.host)
+        .env("STACKCTL_PROBE_BINARY", &binary)
+        .output_within(Duration::from_secs(90));
+    verify.code(0);
+    for name in ["mongo reaches rocketchat", "web answers"] {
+        assert!(
+            verify
+                .stdout
+                .contains(&format!("ok   {name} (from mongo on node stkn2): ")),
+            "{verify:#?}"
+        );
+    }
+    assert!(
+        verify
+            .stdout
+            .contains("rocketchat answers (inside the stack, from mongo on node stkn2): "),
+        "{verify:#?}"
+    );
+    assert!(
+        verify
+            .stdout
+            .contains("warn nothing on rocketchat:9 (from mongo on node stkn2): "),
+        "{verify:#?}"
+    );
+
+    // `smoke` passes: Docker's view of every service names its node, and the chat steps run
+    // from MongoDB's task on stkn2 (`--from`), naming that node.
+    let smoke = run(&[
+        "--json",
+        "smoke",
+        "--timeout",
+        "60s",
+        "--from",
+        "mongo",
+        "--room",
+        "smoke",
+        "--bot-user",
+        "chatadmin",
+        "--bot-password-env",
+        "PROBE_TEST_PASS",
+        "--admin-user",
+        "chatadmin",
+        "--admin-password-env",
+        "PROBE_TEST_PASS",
+    ]);
+    smoke.code(0);
+    let steps = smoke.ndjson();
+    let step = |name: &str| -> (String, String) {
+        let found = steps
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no step {name}: {}", smoke.stdout));
+        let text = |key: &str| found[key].as_str().unwrap_or_default().to_owned();
+        (text("status"), text("detail"))
+    };
+    let passed = |detail: &str| ("passed".to_owned(), detail.to_owned());
+    assert_eq!(
+        step("service mongo"),
+        passed("running, healthy (node `stkn2`)")
+    );
+    assert_eq!(
+        step("service web"),
+        passed("running, healthy (node `stkn1`)")
+    );
+    assert_eq!(step("job mongo-init"), passed("completed (exit code 0)"));
+    assert_eq!(step("job smoke-room"), passed("completed (exit code 0)"));
+    let (status, rocketchat) = step("service rocketchat");
+    assert_eq!(status, "passed", "{rocketchat}");
+    assert!(
+        rocketchat.starts_with("running, healthy (node `stkn"),
+        "{rocketchat}"
+    );
+    assert_eq!(
+        step("rocketchat api"),
+        passed("Rocket.Chat 8.0 at http://rocketchat:3000/ (node `stkn2`)")
+    );
+    for chat in [
+        "bot login",
+        "bot room smoke",
+        "bot posts",
+        "admin login",
+        "admin reads back",
+        "cleanup",
+    ] {
+        let (status, detail) = step(chat);
+        assert_eq!(status, "passed", "{chat}: {detail}");
+        assert!(detail.ends_with("(node `stkn2`)"), "{detail}");
+    }
+    assert!(!smoke.stdout.contains("Probe-test-pass-1"));
+    assert!(!smoke.stderr.contains("Probe-test-pass-1"));
+    drop(dir);
 }

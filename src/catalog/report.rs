@@ -73,12 +73,18 @@ fn tag(r: &CheckResult) -> &'static str {
     }
 }
 
-/// `ok   mongo primary (from bot): reachable: PRIMARY of rs0 (2.1 ms)`, hint on its own line.
+/// `ok   mongo primary (from bot): reachable: PRIMARY of rs0 (2.1 ms)`, hint on its own line;
+/// `(from bot on node stkn2)` for a Swarm stack.
 #[must_use]
 pub fn line(r: &CheckResult) -> String {
+    let on = r
+        .node
+        .as_ref()
+        .map(|n| format!(" on node {n}"))
+        .unwrap_or_default();
     let from = match (&r.from, &r.inside) {
-        (Some(f), _) => format!(" (from {f})"),
-        (None, Some(i)) => format!(" (inside the stack, from {i})"),
+        (Some(f), _) => format!(" (from {f}{on})"),
+        (None, Some(i)) => format!(" (inside the stack, from {i}{on})"),
         (None, None) => String::new(),
     };
     let mut text = format!(
@@ -172,6 +178,7 @@ mod tests {
             kind: "tcp".to_owned(),
             from: None,
             inside: None,
+            node: None,
             service: String::new(),
             severity,
             ok,
@@ -179,6 +186,26 @@ mod tests {
             hint: None,
             latency_ms: 1.5,
         }
+    }
+
+    #[test]
+    fn a_swarm_check_names_the_node_it_ran_from() {
+        let mut from = result("web up", true, Severity::Critical);
+        from.from = Some("mongo".to_owned());
+        from.node = Some("stkn2".to_owned());
+        assert_eq!(
+            line(&from),
+            "ok   web up (from mongo on node stkn2): connected (1.5 ms)"
+        );
+        let mut inside = result("rc", true, Severity::Critical);
+        inside.inside = Some("mongo".to_owned());
+        inside.node = Some("stkn2".to_owned());
+        assert!(
+            line(&inside).contains("(inside the stack, from mongo on node stkn2)"),
+            "{}",
+            line(&inside)
+        );
+        assert!(json(&from).contains(r#""node":"stkn2""#), "{}", json(&from));
     }
 
     #[test]

@@ -19,8 +19,8 @@ use crate::engine::docker::DockerApi;
 use crate::error::Error;
 use crate::netns::image::{self, ProbeBinary};
 use crate::netns::locate;
+use crate::netns::remote::At;
 use crate::netns::result::ProbeResult;
-use crate::netns::runner::Inside;
 use crate::output::{human_duration, millis};
 use crate::settings::Settings;
 use crate::target::Target;
@@ -40,6 +40,10 @@ pub struct CheckResult {
     /// network because its names do not resolve here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inside: Option<String>,
+    /// The Swarm node it ran from (its `from:` or inside service's task's node), for a stack
+    /// deployed with `--engine swarm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// The service it is about.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub service: String,
@@ -59,6 +63,7 @@ impl CheckResult {
             kind: entry.kind(),
             from: entry.from.clone(),
             inside: None,
+            node: None,
             service: entry.service.clone(),
             severity: entry.severity,
             ok,
@@ -176,30 +181,26 @@ impl Remote {
         locate::running(&containers, &self.project, service).cloned()
     }
 
-    fn joining<'a>(
+    /// Where to run from `container`: inside it, or on its Swarm task's node.
+    async fn joining<'a>(
         &'a self,
-        service: &'a str,
         container: &'a locate::ServiceContainer,
-    ) -> Inside<'a> {
-        Inside {
-            docker: &self.docker,
-            image: &self.image,
-            project: &self.project,
-            service,
-            container_id: &container.id,
-        }
+    ) -> Result<At<'a>, Error> {
+        At::of(&self.docker, &self.image, &self.project, container, None).await
     }
 
-    /// Runs target URLs from inside `service`.
+    /// Runs target URLs from inside `service`; the results, and the Swarm node they ran on.
     async fn probe(
         &self,
         service: &str,
         targets: &[Target],
         timeout: Duration,
-    ) -> Result<Vec<ProbeResult>, Error> {
+    ) -> Result<(Vec<ProbeResult>, Option<String>), Error> {
         let container = self.joined(service).await?;
-        let inside = self.joining(service, &container);
-        crate::netns::remote::probe_from(inside, targets, timeout, &self.log_filter).await
+        let at = self.joining(&container).await?;
+        let results =
+            crate::netns::remote::probe_from(at, targets, timeout, &self.log_filter).await?;
+        Ok((results, container.swarm.map(|t| t.node)))
     }
 
     /// Runs whole entries (commands too) inside the stack's network: `verify --stdin` in a
@@ -213,7 +214,8 @@ impl Remote {
             return Err(Error::failed("no service to run the checks from"));
         };
         let container = self.joined(service).await?;
-        let inside = self.joining(service, &container);
+        let node = container.swarm.as_ref().map(|t| t.node.clone());
+        let at = self.joining(&container).await?;
         let read: BTreeSet<String> = entries.iter().flat_map(|e| read_variables(e)).collect();
         let plan = InsidePlan {
             catalog: self.catalog_text.clone(),
@@ -245,10 +247,11 @@ impl Remote {
         let mut on_line = |line: &str| {
             if let Ok(mut result) = serde_json::from_str::<CheckResult>(line) {
                 result.inside = Some(service.clone());
+                result.node.clone_from(&node);
                 found.insert(result.name.clone(), result);
             }
         };
-        let finished = crate::netns::runner::run(inside, args, &stdin, limit, &mut on_line).await?;
+        let finished = at.run(args, &stdin, limit, &mut on_line).await?;
         crate::netns::remote::forward_stderr(&finished.stderr);
         Ok(found)
     }
@@ -459,10 +462,13 @@ pub async fn run_from(
         .max()
         .unwrap_or(Duration::from_secs(5));
     match remote.probe(service, &targets, timeout).await {
-        Ok(results) if results.len() == entries.len() => entries
+        Ok((results, node)) if results.len() == entries.len() => entries
             .iter()
             .zip(&results)
-            .map(|(entry, r)| probe_result(entry, Some(r)))
+            .map(|(entry, r)| CheckResult {
+                node: node.clone(),
+                ..probe_result(entry, Some(r))
+            })
             .collect(),
         Ok(_) => {
             let e = Error::failed("the probe returned too few results");

@@ -20,12 +20,14 @@ use crate::netns::here::{Plan, probe_all};
 use crate::netns::image::{self, ProbeBinary};
 use crate::netns::locate::{self, ServiceContainer};
 use crate::netns::matrix::{self, Row};
-use crate::netns::remote::probe_from;
+use crate::netns::remote::{At, probe_from};
 use crate::netns::result::ProbeResult;
-use crate::netns::runner::Inside;
 use crate::settings::{Output, Settings};
 use crate::stack::Stack;
 use crate::target::Target;
+
+/// The largest plan read inside: targets and a timeout.
+const PLAN_MAX: u64 = 1 << 20;
 
 /// How many probe containers run at once during `--matrix`.
 const MATRIX_PARALLELISM: usize = 4;
@@ -52,6 +54,9 @@ pub struct ProbeArgs {
     /// Bound of each target's check
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = values::duration)]
     pub timeout: Duration,
+    /// Swarm: the registry (HOST:PORT) the probe image is pushed to, for a task on another node [default: the registry the service's image comes from]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub registry: Option<String>,
     /// The static stackctl binary to put in the probe image [default: the running binary]
     #[arg(long, value_name = "PATH", env = env_vars::STACKCTL_PROBE_BINARY)]
     pub binary: Option<PathBuf>,
@@ -70,7 +75,7 @@ pub async fn run(args: ProbeArgs, settings: &Settings) -> Result<ExitStatus> {
                 .with_hint("e.g. `stackctl probe --here tcp://127.0.0.1:27017 dns://mongo`"));
         }
         let results = probe_all(&targets, args.timeout).await;
-        return Ok(print_results(&results, None, settings));
+        return Ok(print_results(&results, None, None, settings));
     }
     if args.matrix && (!args.targets.is_empty() || args.service.is_some()) {
         return Err(Error::usage("`--matrix` takes no service or targets")
@@ -107,25 +112,28 @@ pub async fn run(args: ProbeArgs, settings: &Settings) -> Result<ExitStatus> {
     let container = locate::running(&containers, &project, &service)?;
     let binary = ProbeBinary::load(args.binary.as_deref())?;
     let image = image::ensure(&docker, &binary).await?;
-    let inside = Inside {
-        docker: &docker,
-        image: &image,
-        project: &project,
-        service: &service,
-        container_id: &container.id,
-    };
-    let results = probe_from(inside, &targets, args.timeout, &settings.log_filter).await?;
-    Ok(print_results(&results, Some(&service), settings))
+    let registry = registry_of(&args)?;
+    // A Swarm task on another node is probed from a one-shot job on its node.
+    let at = At::of(&docker, &image, &project, container, registry.as_deref()).await?;
+    let node = container.swarm.as_ref().map(|t| t.node.as_str());
+    tracing::debug!(service = %service, node = ?node, "probing from the service");
+    let results = probe_from(at, &targets, args.timeout, &settings.log_filter).await?;
+    Ok(print_results(&results, Some(&service), node, settings))
+}
+
+/// `--registry`, checked as `up --registry` checks it.
+fn registry_of(args: &ProbeArgs) -> Result<Option<String>> {
+    args.registry
+        .as_deref()
+        .map(crate::engine::swarm::parse_registry)
+        .transpose()
 }
 
 /// `probe --here --stdin`, inside the probe container: the plan from stdin, NDJSON results.
 async fn inside(settings: &Settings) -> Result<ExitStatus> {
-    use std::io::Read as _;
     // Nothing else runs yet: a blocking read of the (small) plan is fine.
-    let mut text = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut text)
-        .map_err(|e| Error::usage(format!("cannot read the probe plan from stdin: {e}")))?;
+    let text = crate::netns::runner::read_plan(PLAN_MAX)
+        .map_err(|e| Error::usage(format!("cannot read the probe plan: {e}")))?;
     let plan: Plan = serde_json::from_slice(&text)
         .map_err(|e| Error::usage(format!("the probe plan on stdin is not valid: {e}")))?;
     let targets = parse_targets(plan.targets.iter())?;
@@ -134,7 +142,7 @@ async fn inside(settings: &Settings) -> Result<ExitStatus> {
         output: Output::Json,
         ..settings.clone()
     };
-    print_results(&results, None, &json);
+    print_results(&results, None, None, &json);
     // The results are the answer; the caller judges them.
     Ok(ExitStatus::Success)
 }
@@ -151,21 +159,32 @@ fn parse_targets<'a>(words: impl Iterator<Item = &'a String>) -> Result<Vec<Targ
         .collect()
 }
 
-/// Prints one line (or JSON object) per result; success when every target passed.
-fn print_results(results: &[ProbeResult], from: Option<&str>, settings: &Settings) -> ExitStatus {
+/// Prints one line (or JSON object) per result, naming the Swarm node it was checked from;
+/// success when every target passed.
+fn print_results(
+    results: &[ProbeResult],
+    from: Option<&str>,
+    node: Option<&str>,
+    settings: &Settings,
+) -> ExitStatus {
     #[derive(Serialize)]
     struct Line<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         from: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        node: Option<&'a str>,
         #[serde(flatten)]
         result: &'a ProbeResult,
     }
     let mut out = std::io::stdout().lock();
     for result in results {
         let text = if settings.output == Output::Json {
-            serde_json::to_string(&Line { from, result }).unwrap_or_default()
+            serde_json::to_string(&Line { from, node, result }).unwrap_or_default()
         } else {
-            result.line(from)
+            match (from, node) {
+                (Some(from), Some(node)) => result.line(Some(&format!("{from}@{node}"))),
+                _ => result.line(from),
+            }
         };
         let _ = writeln!(out, "{text}");
     }
@@ -214,6 +233,8 @@ async fn run_matrix(
     }
     let binary = ProbeBinary::load(args.binary.as_deref())?;
     let image = image::ensure(docker, &binary).await?;
+    let registry = registry_of(args)?;
+    let registry = registry.as_deref();
     let sources = plan.by_source();
     let probes = sources.iter().map(|(from, targets)| {
         let image = image.clone();
@@ -221,14 +242,8 @@ async fn run_matrix(
             let container = &containers[from];
             let outcome = async {
                 let parsed = parse_targets(targets.iter())?;
-                let inside = Inside {
-                    docker,
-                    image: &image,
-                    project,
-                    service: from,
-                    container_id: &container.id,
-                };
-                probe_from(inside, &parsed, args.timeout, &settings.log_filter).await
+                let at = At::of(docker, &image, project, container, registry).await?;
+                probe_from(at, &parsed, args.timeout, &settings.log_filter).await
             };
             (from.clone(), outcome.await)
         }

@@ -18,8 +18,7 @@ use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::netns::image::{self, ProbeBinary};
 use crate::netns::locate::{self, ServiceContainer};
-use crate::netns::remote::forward_stderr;
-use crate::netns::runner::{Inside, run as run_inside};
+use crate::netns::remote::{At, forward_stderr};
 use crate::settings::{Output, Settings};
 use crate::smoke::chat::{self, ChatPlan};
 use crate::smoke::discover::{Discovered, discover};
@@ -30,6 +29,9 @@ use crate::stack::Stack;
 
 /// Extra time the probe container gets to start and be removed.
 const CONTAINER_SLACK: Duration = Duration::from_secs(15);
+
+/// The largest plan read inside: steps, URLs and credentials.
+const PLAN_MAX: u64 = 1 << 20;
 
 #[derive(Debug, Args)]
 pub struct SmokeArgs {
@@ -380,13 +382,15 @@ async fn run_chat(
             return;
         }
     };
-    let inside = Inside {
-        docker,
-        image: &image,
-        project: &stack.project,
-        service: &from,
-        container_id: &container.id,
+    // A Swarm task on another node: the chat steps run from a one-shot job on its node.
+    let at = match At::of(docker, &image, &stack.project, container, None).await {
+        Ok(at) => at,
+        Err(e) => {
+            printer.not_run(&steps, Status::Failed, e.message(), e.hint());
+            return;
+        }
     };
+    let shown = at.shown();
     let stdin = serde_json::to_vec(&chat_plan).unwrap_or_default();
     let command = [
         "--json",
@@ -399,26 +403,24 @@ async fn run_chat(
     .map(str::to_owned)
     .to_vec();
     let before = printer.results.len();
+    // A Swarm stack: each chat step says which node it ran from.
+    let on_node = container.on_node();
     let mut on_line = |line: &str| {
-        if let Ok(result) = serde_json::from_str::<StepResult>(line) {
+        if let Ok(mut result) = serde_json::from_str::<StepResult>(line) {
+            result.detail.push_str(&on_node);
             printer.emit(result);
         }
     };
-    let finished = run_inside(
-        inside,
-        command,
-        &stdin,
-        remaining + CONTAINER_SLACK,
-        &mut on_line,
-    )
-    .await;
+    let finished = at
+        .run(command, &stdin, remaining + CONTAINER_SLACK, &mut on_line)
+        .await;
     let reported = printer.results.len() - before;
     match finished {
         Ok(done) => {
             forward_stderr(&done.stderr);
             if reported < steps.len() {
                 let why = format!(
-                    "the probe container in `{from}` ended early (exit code {})",
+                    "the probe container in {shown} ended early (exit code {})",
                     done.exit_code
                 );
                 printer.not_run(
@@ -447,12 +449,8 @@ async fn run_chat(
 
 /// `smoke --here --stdin`, inside the probe container: the plan from stdin, NDJSON results.
 async fn inside(_settings: &Settings) -> Result<ExitStatus> {
-    use std::io::Read as _;
-    // Nothing else runs yet: a blocking read of the (small) plan is fine.
-    let mut text = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut text)
-        .map_err(|e| Error::usage(format!("cannot read the smoke plan from stdin: {e}")))?;
+    let text = crate::netns::runner::read_plan(PLAN_MAX)
+        .map_err(|e| Error::usage(format!("cannot read the smoke plan: {e}")))?;
     let plan: ChatPlan = serde_json::from_slice(&text)
         .map_err(|e| Error::usage(format!("the smoke plan on stdin is not valid: {e}")))?;
     let mut printer = Printer {

@@ -78,13 +78,9 @@ const MAX_PLAN: u64 = 4 << 20;
 
 /// `verify --stdin`: the checks of the plan, run here, one JSON line each.
 async fn run_plan(settings: &Settings) -> Result<ExitStatus> {
-    use std::io::Read as _;
-    let mut text = String::new();
-    std::io::stdin()
-        .take(MAX_PLAN)
-        .read_to_string(&mut text)
-        .map_err(|e| Error::usage(format!("cannot read the plan on stdin: {e}")))?;
-    let plan: crate::catalog::run::InsidePlan = serde_json::from_str(&text)
+    let text = crate::netns::runner::read_plan(MAX_PLAN)
+        .map_err(|e| Error::usage(format!("cannot read the plan: {e}")))?;
+    let plan: crate::catalog::run::InsidePlan = serde_json::from_slice(&text)
         .map_err(|e| Error::usage(format!("the plan on stdin is not valid: {e}")))?;
     let mut catalog = crate::catalog::parse(
         std::path::Path::new("catalog"),

@@ -101,16 +101,33 @@ where
 /// A task's address on a network, from its `NetworksAttachments` (`10.0.1.3/24` → `10.0.1.3`).
 #[must_use]
 pub fn attachment_address(task: &serde_json::Value, network: &str) -> Option<String> {
-    task.get("NetworksAttachments")?
-        .as_array()?
+    attachment_addresses(task)
+        .into_iter()
+        .find(|(name, _)| name == network)
+        .map(|(_, address)| address)
+}
+
+/// Every address of a task, network name → address, from its `NetworksAttachments` (the
+/// ingress network included).
+#[must_use]
+pub fn attachment_addresses(task: &serde_json::Value) -> Vec<(String, String)> {
+    let Some(attachments) = task.get("NetworksAttachments").and_then(|a| a.as_array()) else {
+        return Vec::new();
+    };
+    attachments
         .iter()
-        .find(|a| a.pointer("/Network/Spec/Name").and_then(|n| n.as_str()) == Some(network))?
-        .get("Addresses")?
-        .as_array()?
-        .iter()
-        .filter_map(|a| a.as_str())
-        .map(|a| a.split('/').next().unwrap_or(a).to_owned())
-        .find(|a| !a.is_empty())
+        .filter_map(|a| {
+            let name = a.pointer("/Network/Spec/Name")?.as_str()?.to_owned();
+            let address = a
+                .get("Addresses")?
+                .as_array()?
+                .iter()
+                .filter_map(|a| a.as_str())
+                .map(|a| a.split('/').next().unwrap_or(a).to_owned())
+                .find(|a| !a.is_empty())?;
+            Some((name, address))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -149,6 +166,13 @@ mod tests {
             Some("10.0.1.3")
         );
         assert_eq!(attachment_address(&task, "other"), None);
+        assert_eq!(
+            attachment_addresses(&task),
+            [
+                ("ingress".to_owned(), "10.0.0.7".to_owned()),
+                ("demo_default".to_owned(), "10.0.1.3".to_owned())
+            ]
+        );
         assert_eq!(
             attachment_address(&serde_json::json!({"ID": "x"}), "demo_default"),
             None

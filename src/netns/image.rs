@@ -139,6 +139,36 @@ pub async fn ensure(docker: &DockerApi, binary: &ProbeBinary) -> Result<String, 
     Ok(tag)
 }
 
+/// The probe image as another node of a swarm pulls it: pushed to `registry`, else to the
+/// registry `task`'s own image comes from (the one `up --registry` pushed to, which that node
+/// already pulls from), and named by digest.
+///
+/// # Errors
+/// A failure with a hint when no registry is known (the image exists only here), or the push
+/// fails.
+pub async fn pullable(
+    docker: &DockerApi,
+    tag: &str,
+    registry: Option<&str>,
+    task: &crate::engine::swarm::tasks::RunningTask,
+) -> Result<String, Error> {
+    use crate::engine::swarm::{destination, push};
+    let from_service = destination(&task.image, None)
+        .and_then(|d| d.repository.split('/').next().map(str::to_owned));
+    let Some(registry) = registry.map(str::to_owned).or(from_service) else {
+        return Err(Error::failed(format!(
+            "`{}` runs on node `{}`, which cannot pull the probe image `{tag}`: it exists only on this node",
+            task.service, task.node
+        ))
+        .with_hint("name a registry every node pulls from: `stackctl probe --registry HOST:PORT …`"));
+    };
+    let Some(to) = destination(tag, Some(&registry)) else {
+        return Err(Error::usage(format!("`{registry}` is not a registry")));
+    };
+    tracing::debug!(image = %tag, registry = %registry, node = %task.node, "pushing the probe image");
+    push(docker, tag, &to).await
+}
+
 /// A Dockerfile and the binary, as the tar archive the build endpoint reads.
 fn build_context(binary: &[u8]) -> std::io::Result<Vec<u8>> {
     let dockerfile = b"FROM scratch\nCOPY stackctl /stackctl\nENTRYPOINT [\"/stackctl\"]\n";

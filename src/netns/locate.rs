@@ -1,5 +1,6 @@
 //! A project's service containers as Docker reports them — found by compose's labels, so a
-//! stack `docker compose` brought up is found as well as one stackctl brought up.
+//! stack `docker compose` brought up is found as well as one stackctl brought up — or, for a
+//! stack `up --engine swarm` deployed, its services' tasks on every node of the swarm.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -8,6 +9,7 @@ use bollard::models::ContainerInspectResponse;
 
 use crate::engine::docker::DockerApi;
 use crate::engine::labels;
+use crate::engine::swarm::tasks::{self, RunningTask};
 use crate::error::Error;
 
 /// One service's container, with what `probe` and `smoke` need to know about it.
@@ -43,6 +45,9 @@ pub struct ServiceContainer {
     pub words: Vec<String>,
     /// The services it depends on (compose's `depends_on` label).
     pub depends_on: Vec<String>,
+    /// A Swarm service's running task: the node it runs on (`id` is its container only when
+    /// that node is this one).
+    pub swarm: Option<RunningTask>,
 }
 
 /// A container's presence on one network.
@@ -56,6 +61,77 @@ impl ServiceContainer {
     #[must_use]
     pub fn running(&self) -> bool {
         self.state == "running"
+    }
+
+    /// `` (node `stkn2`) `` for a Swarm task, else nothing: where messages say where it runs.
+    #[must_use]
+    pub fn on_node(&self) -> String {
+        self.swarm
+            .as_ref()
+            .map(|t| format!(" (node `{}`)", t.node))
+            .unwrap_or_default()
+    }
+
+    /// A Swarm service as `probe`, `smoke` and catalogs see a container: its running task, else
+    /// how its newest task ended.
+    async fn from_swarm(
+        docker: &DockerApi,
+        service: &str,
+        swarm_service: &bollard::models::Service,
+    ) -> Result<Self, Error> {
+        let spec = swarm_service.spec.clone().unwrap_or_default();
+        let container = spec
+            .task_template
+            .and_then(|t| t.container_spec)
+            .unwrap_or_default();
+        let service_labels = spec.labels.unwrap_or_default();
+        let words = words_of(
+            container.command.as_deref(),
+            container.args.as_deref(),
+            container.env.as_deref(),
+        );
+        let mut healthcheck = Box::pin(tasks::healthcheck(docker, swarm_service)).await;
+        if healthcheck.first().is_some_and(|k| k == "NONE") {
+            healthcheck.clear();
+        }
+        let mut found = Self {
+            service: service.to_owned(),
+            name: spec.name.unwrap_or_default(),
+            image: container.image.unwrap_or_default(),
+            job: service_labels.get(labels::JOB).map(String::as_str) == Some("true"),
+            healthcheck,
+            words,
+            ..Self::default()
+        };
+        if let Some(task) = tasks::running_task(docker, service, swarm_service).await? {
+            "running".clone_into(&mut found.state);
+            // Swarm reports a task with a healthcheck `running` only once it was healthy, and
+            // fails it when it turns unhealthy (moby daemon/cluster/executor/container/
+            // controller.go: `Start` waits for `health_status: healthy`, `Wait` returns
+            // `ErrContainerUnhealthy`).
+            found.health = (!found.healthcheck.is_empty()).then(|| "healthy".to_owned());
+            found.networks = task
+                .addresses
+                .iter()
+                .map(|(network, ip)| {
+                    let endpoint = Endpoint {
+                        ip: Some(ip.clone()),
+                        aliases: vec![service.to_owned()],
+                    };
+                    (network.clone(), endpoint)
+                })
+                .collect();
+            if task.here {
+                found.id = task.container_id.clone().unwrap_or_default();
+            }
+            found.swarm = Some(task);
+        } else if let Some((state, code)) = tasks::last_state(docker, swarm_service).await? {
+            found.state = state;
+            found.exit_code = code;
+        } else {
+            "created".clone_into(&mut found.state);
+        }
+        Ok(found)
     }
 
     fn from_inspect(service: &str, inspect: ContainerInspectResponse) -> Self {
@@ -82,16 +158,10 @@ impl ServiceContainer {
                 (proto == "tcp").then(|| port.parse().ok()).flatten()
             })
             .collect();
-        let mut words = Vec::new();
-        words.extend(config.entrypoint.clone().unwrap_or_default());
-        words.extend(config.cmd.clone().unwrap_or_default());
-        words.extend(
-            config
-                .env
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|kv| kv.split_once('=').map(|(_, v)| v.to_owned())),
+        let words = words_of(
+            config.entrypoint.as_deref(),
+            config.cmd.as_deref(),
+            config.env.as_deref(),
         );
         let health = state.health.clone();
         let health_status = health
@@ -137,8 +207,25 @@ impl ServiceContainer {
             healthcheck: config.healthcheck.and_then(|h| h.test).unwrap_or_default(),
             words,
             depends_on,
+            swarm: None,
         }
     }
+}
+
+/// Entrypoint, command and the environment's values, in that order.
+fn words_of(
+    entrypoint: Option<&[String]>,
+    cmd: Option<&[String]>,
+    env: Option<&[String]>,
+) -> Vec<String> {
+    let mut words: Vec<String> = entrypoint.unwrap_or_default().to_vec();
+    words.extend_from_slice(cmd.unwrap_or_default());
+    words.extend(
+        env.unwrap_or_default()
+            .iter()
+            .filter_map(|kv| kv.split_once('=').map(|(_, v)| v.to_owned())),
+    );
+    words
 }
 
 /// Every service container of the project (one-off and probe containers left out), inspected,
@@ -150,6 +237,22 @@ pub async fn project(
     docker: &DockerApi,
     project: &str,
 ) -> Result<BTreeMap<String, ServiceContainer>, Error> {
+    // Boxed, as every Swarm lookup here: the Engine API's futures are large.
+    let swarm = Box::pin(tasks::stack_services(docker, project)).await?;
+    if !swarm.is_empty() {
+        let mut found = BTreeMap::new();
+        for (service, swarm_service) in &swarm {
+            let one =
+                Box::pin(ServiceContainer::from_swarm(docker, service, swarm_service)).await?;
+            found.insert(service.clone(), one);
+        }
+        tracing::debug!(
+            project,
+            services = found.len(),
+            "the stack's Swarm services"
+        );
+        return Ok(found);
+    }
     let mut found: BTreeMap<String, ServiceContainer> = BTreeMap::new();
     for summary in docker.project_containers(project).await? {
         let summary_labels = summary.labels.unwrap_or_default();
@@ -184,6 +287,18 @@ pub async fn service(
     service: &str,
 ) -> Result<Option<ServiceContainer>, Error> {
     use bollard::query_parameters::ListContainersOptionsBuilder;
+    if let Some(swarm_service) = Box::pin(tasks::stack_services(docker, project))
+        .await?
+        .remove(service)
+    {
+        let found = Box::pin(ServiceContainer::from_swarm(
+            docker,
+            service,
+            &swarm_service,
+        ))
+        .await?;
+        return Ok(Some(found));
+    }
     let project_label = format!("{}={project}", labels::PROJECT);
     let service_label = format!("{}={service}", labels::SERVICE);
     let filters = std::collections::HashMap::from([(

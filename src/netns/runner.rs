@@ -168,28 +168,17 @@ async fn attach_and_wait(
     if let Err(e) = write.await {
         tracing::debug!(container = %name, "writing the plan: {e}");
     }
-    let mut pending = Vec::new();
-    let mut stderr = Vec::new();
+    let mut output = Output::default();
     while let Some(frame) = attached.output.next().await {
         match frame {
-            Ok(LogOutput::StdOut { message }) => {
-                pending.extend_from_slice(&message);
-                while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = pending.drain(..=end).collect();
-                    on_line(String::from_utf8_lossy(&line).trim_end());
-                }
-            }
-            Ok(LogOutput::StdErr { message }) => stderr.extend_from_slice(&message),
-            Ok(_) => {}
+            Ok(frame) => output.take(frame, on_line),
             Err(e) => {
                 tracing::debug!(container = %name, "reading the probe's output: {e}");
                 break;
             }
         }
     }
-    if !pending.is_empty() {
-        on_line(String::from_utf8_lossy(&pending).trim_end());
-    }
+    let stderr = output.finish(on_line);
     let exit_code = match waiter.await {
         Ok(Some(Ok(done))) => done.status_code,
         Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => code,
@@ -200,10 +189,56 @@ async fn attach_and_wait(
         _ => -1,
     };
     tracing::debug!(container = %name, exit_code, "probe container exited");
-    Ok(Finished {
-        exit_code,
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    })
+    Ok(Finished { exit_code, stderr })
+}
+
+/// A probe's output as it arrives: stdout cut into lines for `on_line`, stderr kept whole.
+#[derive(Default)]
+pub(crate) struct Output {
+    pending: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Output {
+    pub(crate) fn take(&mut self, frame: LogOutput, on_line: &mut (dyn FnMut(&str) + Send)) {
+        match frame {
+            LogOutput::StdOut { message } => {
+                self.pending.extend_from_slice(&message);
+                while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = self.pending.drain(..=end).collect();
+                    on_line(String::from_utf8_lossy(&line).trim_end());
+                }
+            }
+            LogOutput::StdErr { message } => self.stderr.extend_from_slice(&message),
+            _ => {}
+        }
+    }
+
+    /// The last line (without its newline) to `on_line`; the stderr.
+    pub(crate) fn finish(self, on_line: &mut (dyn FnMut(&str) + Send)) -> String {
+        if !self.pending.is_empty() {
+            on_line(String::from_utf8_lossy(&self.pending).trim_end());
+        }
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// The plan of a probe run inside: the file `STACKCTL_PLAN_FILE` names (a one-shot Swarm job's
+/// secret, [`super::oneshot`]), else stdin. Nothing else runs yet: a blocking read of the
+/// (small) plan is fine. At most `max` bytes are read.
+///
+/// # Errors
+/// When it cannot be read.
+pub fn read_plan(max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut text = Vec::new();
+    match std::env::var_os(crate::env_vars::STACKCTL_PLAN_FILE) {
+        Some(path) if !path.is_empty() => std::fs::File::open(path)?
+            .take(max)
+            .read_to_end(&mut text)?,
+        _ => std::io::stdin().take(max).read_to_end(&mut text)?,
+    };
+    Ok(text)
 }
 
 /// Six hex digits that differ between concurrent probes.

@@ -206,6 +206,7 @@ mod tests {
             kind: "tcp".to_owned(),
             from: None,
             inside: None,
+            node: None,
             service: String::new(),
             severity: Severity::Critical,
             ok,

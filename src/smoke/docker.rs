@@ -30,11 +30,13 @@ pub async fn judge(
             .with_hint(Some(format!("bring it up: `stackctl up {service}`")))
             .took(started.elapsed());
     };
-    let result = if job {
+    let mut result = if job {
         judge_job(docker, step, container).await
     } else {
         judge_service(docker, step, container).await
     };
+    // A Swarm stack: where its task runs (a job's finished task has no node to name here).
+    result.detail.push_str(&container.on_node());
     result.took(started.elapsed())
 }
 

@@ -6,6 +6,7 @@
 mod api;
 mod nodes;
 pub mod spec;
+pub mod tasks;
 mod up;
 
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use nodes::parse_registry;
+pub use nodes::{Destination, destination, parse_registry, push};
 pub use up::up;
 
 use super::docker::DockerApi;
