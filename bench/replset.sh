@@ -35,8 +35,9 @@ median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1
 seeds="mongodb://m1:27017,m2:27017,m3:27017/?replicaSet=rs0"
 # The member check mongo names PRIMARY (m1..m3), asked from container $1.
 primary() {
-  docker exec "$1" /stackctl check mongo --uri "$seeds" --timeout 1s 2>&1 |
-    sed -n 's/.*\(m[123]\):27017: PRIMARY of.*/\1/p' | head -n 1
+  local out
+  out=$(docker exec "$1" /stackctl check mongo --uri "$seeds" --timeout 2s 2>&1) || true
+  sed -n 's/.*\(m[123]\):27017: PRIMARY of.*/\1/p' <<<"$out" | sed -n 1p
 }
 
 : >"$ctx/init"; : >"$ctx/failover"

@@ -118,17 +118,25 @@ impl MongoCheck {
             [] => Outcome::Unhealthy("no member to ask".to_owned()),
             [member] => self.run_one(member).await,
             several => {
-                let outcomes =
-                    futures_util::future::join_all(several.iter().map(|m| self.run_one(m))).await;
-                if let Some((member, Outcome::Healthy(text))) =
-                    several.iter().zip(&outcomes).find(|(_, o)| o.is_healthy())
-                {
-                    return Outcome::Healthy(format!("{}: {text}", member.address));
-                }
-                let states: Vec<String> = several
+                // The first member that fits ends the attempt: a member that hangs (its node
+                // lost) must not hold the answer until the budget runs out.
+                use futures_util::stream::{FuturesUnordered, StreamExt};
+                let mut pending: FuturesUnordered<_> = several
                     .iter()
-                    .zip(&outcomes)
-                    .map(|(m, o)| format!("{}: {}", m.address, o.text()))
+                    .enumerate()
+                    .map(|(i, m)| async move { (i, self.run_one(m).await) })
+                    .collect();
+                let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
+                while let Some((i, outcome)) = pending.next().await {
+                    if let Outcome::Healthy(text) = &outcome {
+                        return Outcome::Healthy(format!("{}: {text}", several[i].address));
+                    }
+                    outcomes.push((i, outcome));
+                }
+                outcomes.sort_by_key(|(i, _)| *i);
+                let states: Vec<String> = outcomes
+                    .iter()
+                    .map(|(i, o)| format!("{}: {}", several[*i].address, o.text()))
                     .collect();
                 Outcome::Unhealthy(format!(
                     "none of {} members is {}: {}",
