@@ -3,6 +3,7 @@
 # single-machine form of tests/replset.rs), default settings (heartbeat 2 s, election timeout
 # 10 s):
 #   - `stackctl init replica-set` of the three until a PRIMARY is elected;
+#   - (not timed) until the two others are SECONDARY (initial sync done);
 #   - the PRIMARY's container stopped (`docker stop`) until another member is PRIMARY, as
 #     `stackctl check mongo` on the seed list sees it (polled every 0.2 s).
 # Medians of RUNS runs (default 5), each on fresh containers.
@@ -54,6 +55,13 @@ for run in $(seq "$runs"); do
     --member m1:27017 --member m2:27017 --member m3:27017 --timeout 60s
   t1=$(now)
   echo "$t1 - $t0" | bc >>"$ctx/init"
+  # The two others finish their initial sync (STARTUP2 → SECONDARY) before the PRIMARY goes:
+  # a member still in STARTUP2 cannot be elected.
+  for _ in $(seq 100); do
+    out=$(docker exec "${names[0]}" /stackctl check mongo --uri "$seeds" --timeout 2s 2>&1) || true
+    [ "$(grep -o 'SECONDARY' <<<"$out" | wc -l)" -ge 2 ] && ! grep -q STARTUP2 <<<"$out" && break
+    sleep 0.2
+  done
   first=$(primary "${names[0]}")
   [ -n "$first" ] || { echo "bench: no PRIMARY after init" >&2; exit 1; }
   idx=${first#m}
