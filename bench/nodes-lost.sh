@@ -23,7 +23,7 @@ ctx=$(mktemp -d)
 project="stbenchlost$$"
 cleanup() {
   bash tests/swarm-nodes.sh down >/dev/null 2>&1 || true
-  docker rmi -f "$image" >/dev/null 2>&1 || true
+  env -u DOCKER_HOST docker rmi -f "$image" >/dev/null 2>&1 || true
   rm -rf "$ctx"
 }
 trap cleanup EXIT
@@ -44,8 +44,8 @@ bash tests/swarm-nodes.sh down >/dev/null 2>&1
 : >"$ctx/elect"; : >"$ctx/outage"; : >"$ctx/again"; : >"$ctx/rejoin"; codes=""
 for run in $(seq "$runs"); do
   host=$(bash tests/swarm-nodes.sh up 2>/dev/null | tail -n 1)
+  docker save "$image" | DOCKER_HOST=${host#DOCKER_HOST=} docker load -q >/dev/null
   export DOCKER_HOST=${host#DOCKER_HOST=}
-  docker save "$image" | docker load -q >/dev/null
   "$bin/stackctl" --quiet up --engine swarm --registry "$registry" -f "$file" -p "$project" --timeout 180s
   first=$(primary)
   node=${first#mongo}
@@ -71,6 +71,7 @@ for run in $(seq "$runs"); do
   "$bin/stackctl" --quiet up --engine swarm --registry "$registry" -f "$file" -p "$project" --timeout 60s >/dev/null 2>&1 || code=$?
   echo "$(now) - $t0" | bc >>"$ctx/again"
   codes="$codes $code"
+  echo "bench: run $run: new PRIMARY $elected s, outage $outage s, up again exit $code" >&2
   bash tests/swarm-nodes.sh mend "$node" 2>/dev/null
   t0=$(now)
   until check_mongo | grep -q "$first:27017 SECONDARY"; do
@@ -78,6 +79,7 @@ for run in $(seq "$runs"); do
     sleep 0.5
   done
   echo "$(now) - $t0" | bc >>"$ctx/rejoin"
+  echo "bench: run $run: new PRIMARY $(tail -n 1 "$ctx/elect") s, outage $(tail -n 1 "$ctx/outage") s, up again $(tail -n 1 "$ctx/again") s (exit $code), rejoin $(tail -n 1 "$ctx/rejoin") s" >&2
   unset DOCKER_HOST
   bash tests/swarm-nodes.sh down >/dev/null 2>&1
 done

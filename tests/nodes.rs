@@ -209,24 +209,7 @@ fn the_chat_stack_runs_across_three_nodes_through_a_registry() {
     assert_eq!(stack_services(), "", "nothing is deployed");
 
     // Through the registry: pushed, deployed by digest, spread over the nodes.
-    let started = Instant::now();
-    let up = bed.stackctl(
-        &file,
-        &project,
-        &image,
-        &["--json", "up", "--registry", REGISTRY, "--timeout", "150s"],
-    );
-    let guard = StackDown {
-        bed: &bed,
-        file: &file,
-        project: &project,
-        image: &image,
-    };
-    up.code(0);
-    eprintln!(
-        "nodes: up on 3 nodes in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    let (up, guard) = up_through_registry(&bed, &file, &project, &image);
     // One image for the four services: pushed once.
     let pushed = events_of(&up, "pushing");
     assert_eq!(pushed.len(), 1, "{}", up.stdout);
@@ -326,6 +309,35 @@ fn the_chat_stack_runs_across_three_nodes_through_a_registry() {
     assert!(!left("iptables", &["-S", "DOCKER-USER"]).contains("stknbr0"));
     assert!(!Path::new("/run/stackctl-nodes").exists());
     drop(cleanup);
+}
+
+/// `up --json --registry` of the stack, which must succeed, and the guard that takes it down.
+fn up_through_registry<'a>(
+    bed: &'a Bed,
+    file: &'a Path,
+    project: &'a str,
+    image: &'a str,
+) -> (Output, StackDown<'a>) {
+    let started = Instant::now();
+    let up = bed.stackctl(
+        file,
+        project,
+        image,
+        &["--json", "up", "--registry", REGISTRY, "--timeout", "150s"],
+    );
+    let guard = StackDown {
+        bed,
+        file,
+        project,
+        image,
+    };
+    up.code(0);
+    eprintln!(
+        "nodes: {} up on 3 nodes in {:.1}s",
+        file.display(),
+        started.elapsed().as_secs_f64()
+    );
+    (up, guard)
 }
 
 /// `down -v` of the test's stack on drop (before the bed goes).
@@ -465,24 +477,7 @@ fn a_node_lost_with_the_primary_keeps_the_chat_answering() {
     bed.load(&image);
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/nodes/replset.yml");
     let project = unique("strs").replace('-', "");
-    let started = Instant::now();
-    let up = bed.stackctl(
-        &file,
-        &project,
-        &image,
-        &["--json", "up", "--registry", REGISTRY, "--timeout", "150s"],
-    );
-    let guard = StackDown {
-        bed: &bed,
-        file: &file,
-        project: &project,
-        image: &image,
-    };
-    up.code(0);
-    eprintln!(
-        "nodes: replica set stack up on 3 nodes in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    let (_, guard) = up_through_registry(&bed, &file, &project, &image);
     let primary = primary_member(&bed, &project).expect("a PRIMARY after up");
     eprintln!("nodes: PRIMARY {primary}");
     // mongoN runs on node nN (the placement constraints); the manager's node must stay.
