@@ -2,7 +2,8 @@
 //!
 //! It speaks the wire protocol (OP_MSG, legacy OP_QUERY hello) and simulates one mongod:
 //! standalone, or a replica-set member that can be initiated, elected, reconfigured, keeping
-//! its documents in its data directory. See README.md for the options, the fault controls and
+//! its documents in its data directory; several processes form a real replica set (they
+//! heartbeat, vote and replicate over the wire: crate::net, crate::members). See README.md for the options, the fault controls and
 //! the sources of each rule.
 
 mod commands;
