@@ -278,23 +278,13 @@ fn the_chat_stack_runs_across_three_nodes_through_a_registry() {
         .unwrap();
     assert!(killed.success());
     let lost = Instant::now();
-    loop {
-        let status = bed.stackctl(&file, &project, &image, &["status"]);
-        status.code(0);
-        if status.stdout.contains("stkn3 (down)") {
-            eprintln!(
-                "nodes: status names the lost node after {:.1}s",
-                lost.elapsed().as_secs_f64()
-            );
-            break;
-        }
-        assert!(
-            lost.elapsed() < Duration::from_secs(45),
-            "status never named the lost node:\n{}",
-            status.stdout
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    wait_status(
+        &bed,
+        (&file, &project, &image),
+        lost,
+        Duration::from_secs(45),
+        |table| table.contains("stkn3 (down)"),
+    );
 
     drop(guard);
     assert_eq!(stack_services(), "", "down removed the services");
@@ -309,6 +299,35 @@ fn the_chat_stack_runs_across_three_nodes_through_a_registry() {
     assert!(!left("iptables", &["-S", "DOCKER-USER"]).contains("stknbr0"));
     assert!(!Path::new("/run/stackctl-nodes").exists());
     drop(cleanup);
+}
+
+/// Polls `status` (every second, until `within` after `since`) until its table `shows` the
+/// lost node.
+fn wait_status(
+    bed: &Bed,
+    (file, project, image): (&Path, &str, &str),
+    since: Instant,
+    within: Duration,
+    shows: impl Fn(&str) -> bool,
+) {
+    loop {
+        let status = bed.stackctl(file, project, image, &["status"]);
+        status.code(0);
+        if shows(&status.stdout) {
+            eprintln!(
+                "nodes: status shows the lost node after {:.1}s:\n{}",
+                since.elapsed().as_secs_f64(),
+                status.stdout
+            );
+            return;
+        }
+        assert!(
+            since.elapsed() < within,
+            "status never showed the lost node:\n{}",
+            status.stdout
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 /// `up --json --registry` of the stack, which must succeed, and the guard that takes it down.
@@ -423,10 +442,9 @@ fn exec_on_manager(bed: &Bed, service: &str, args: &[&str]) -> (i32, String) {
     )
 }
 
-/// The member `check mongo` names PRIMARY (`mongo2`), from the member on the manager's node;
-/// else what the check said.
-fn primary_member(bed: &Bed, project: &str) -> Result<String, String> {
-    let (code, text) = exec_on_manager(
+/// `check mongo` on the set's seed list, from the member on the manager's node.
+fn check_set(bed: &Bed, project: &str) -> (i32, String) {
+    exec_on_manager(
         bed,
         &format!("{project}_mongo1"),
         &[
@@ -438,7 +456,13 @@ fn primary_member(bed: &Bed, project: &str) -> Result<String, String> {
             "--timeout",
             "3s",
         ],
-    );
+    )
+}
+
+/// The member `check mongo` names PRIMARY (`mongo2`), from the member on the manager's node;
+/// else what the check said.
+fn primary_member(bed: &Bed, project: &str) -> Result<String, String> {
+    let (code, text) = check_set(bed, project);
     let name = text
         .split(":27017: PRIMARY of")
         .next()
@@ -550,45 +574,24 @@ fn a_node_lost_with_the_primary_keeps_the_chat_answering() {
     assert!(outage < Duration::from_secs(20), "outage {outage:?}");
 
     // `status` shows the member's task waiting for a node (Swarm moved it off the lost node).
-    loop {
-        let status = bed.stackctl(&file, &project, &image, &["status"]);
-        let line = status
-            .stdout
-            .lines()
-            .find(|l| l.starts_with(&primary))
-            .unwrap_or_default()
-            .to_owned();
-        if line.contains(&format!("stkn{node} (down)")) || line.contains("node not available") {
-            eprintln!(
-                "nodes: status after {:.1}s: {line}",
-                lost.elapsed().as_secs_f64()
-            );
-            break;
-        }
-        assert!(
-            lost.elapsed() < Duration::from_secs(60),
-            "status never showed the lost node:\n{}",
-            status.stdout
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    wait_status(
+        &bed,
+        (&file, &project, &image),
+        lost,
+        Duration::from_secs(60),
+        |table| {
+            table.lines().any(|l| {
+                l.starts_with(&primary)
+                    && (l.contains(&format!("stkn{node} (down)"))
+                        || l.contains("node not available"))
+            })
+        },
+    );
 
     swarm_nodes(&["mend", &node]);
     let back = Instant::now();
     loop {
-        let (_, text) = exec_on_manager(
-            &bed,
-            &format!("{project}_mongo1"),
-            &[
-                "/stackctl",
-                "check",
-                "mongo",
-                "--uri",
-                "mongodb://mongo1:27017,mongo2:27017,mongo3:27017/?replicaSet=rs0",
-                "--timeout",
-                "3s",
-            ],
-        );
+        let (_, text) = check_set(&bed, &project);
         if text.contains(&format!("{primary}:27017 SECONDARY"))
             && text.contains("3/3 members healthy")
         {
