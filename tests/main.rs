@@ -27,6 +27,7 @@ mod nodes;
 mod operator;
 mod probe;
 mod render;
+mod replset;
 mod rocketchat;
 mod secrets;
 mod shipped;

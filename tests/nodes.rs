@@ -133,10 +133,10 @@ fn events_of(out: &Output, status: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn the_chat_stack_runs_across_three_nodes_through_a_registry() {
+/// The simulators' image (stackctl, mongo-sim, rocketchat-sim, http-fixture), removed with
+/// `cleanup`.
+fn stack_image(cleanup: &mut Cleanup) -> String {
     let bin = static_simulators();
-    let mut cleanup = Cleanup::default();
     let image = unique("stackctl-test-nodes");
     cleanup.image(&image);
     build_image(
@@ -149,6 +149,13 @@ fn the_chat_stack_runs_across_three_nodes_through_a_registry() {
             (&bin.join("http-fixture"), "http-fixture"),
         ],
     );
+    image
+}
+
+#[test]
+fn the_chat_stack_runs_across_three_nodes_through_a_registry() {
+    let mut cleanup = Cleanup::default();
+    let image = stack_image(&mut cleanup);
     let bed = Bed::up();
     bed.load(&image);
     // compose/nodes: MongoDB on node 2, its replica-set job on node 3, web spread over all.
@@ -214,24 +221,7 @@ fn the_chat_stack_runs_across_three_nodes_through_a_registry() {
     assert_eq!(stack_services(), "", "nothing is deployed");
 
     // Through the registry: pushed, deployed by digest, spread over the nodes.
-    let started = Instant::now();
-    let up = bed.stackctl(
-        &file,
-        &project,
-        &image,
-        &["--json", "up", "--registry", REGISTRY, "--timeout", "150s"],
-    );
-    let guard = StackDown {
-        bed: &bed,
-        file: &file,
-        project: &project,
-        image: &image,
-    };
-    up.code(0);
-    eprintln!(
-        "nodes: up on 3 nodes in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    let (up, guard) = up_through_registry(&bed, &file, &project, &image);
     // One image for the four services: pushed once.
     let pushed = events_of(&up, "pushing");
     assert_eq!(pushed.len(), 1, "{}", up.stdout);
@@ -300,23 +290,13 @@ fn the_chat_stack_runs_across_three_nodes_through_a_registry() {
         .unwrap();
     assert!(killed.success());
     let lost = Instant::now();
-    loop {
-        let status = bed.stackctl(&file, &project, &image, &["status"]);
-        status.code(0);
-        if status.stdout.contains("stkn3 (down)") {
-            eprintln!(
-                "nodes: status names the lost node after {:.1}s",
-                lost.elapsed().as_secs_f64()
-            );
-            break;
-        }
-        assert!(
-            lost.elapsed() < Duration::from_secs(45),
-            "status never named the lost node:\n{}",
-            status.stdout
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    wait_status(
+        &bed,
+        (&file, &project, &image),
+        lost,
+        Duration::from_secs(45),
+        |table| table.contains("stkn3 (down)"),
+    );
 
     drop(guard);
     assert_eq!(stack_services(), "", "down removed the services");
@@ -331,6 +311,64 @@ fn the_chat_stack_runs_across_three_nodes_through_a_registry() {
     assert!(!left("iptables", &["-S", "DOCKER-USER"]).contains("stknbr0"));
     assert!(!Path::new("/run/stackctl-nodes").exists());
     drop(cleanup);
+}
+
+/// Polls `status` (every second, until `within` after `since`) until its table `shows` the
+/// lost node.
+fn wait_status(
+    bed: &Bed,
+    (file, project, image): (&Path, &str, &str),
+    since: Instant,
+    within: Duration,
+    shows: impl Fn(&str) -> bool,
+) {
+    loop {
+        let status = bed.stackctl(file, project, image, &["status"]);
+        status.code(0);
+        if shows(&status.stdout) {
+            eprintln!(
+                "nodes: status shows the lost node after {:.1}s:\n{}",
+                since.elapsed().as_secs_f64(),
+                status.stdout
+            );
+            return;
+        }
+        assert!(
+            since.elapsed() < within,
+            "status never showed the lost node:\n{}",
+            status.stdout
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// `up --json --registry` of the stack, which must succeed, and the guard that takes it down.
+fn up_through_registry<'a>(
+    bed: &'a Bed,
+    file: &'a Path,
+    project: &'a str,
+    image: &'a str,
+) -> (Output, StackDown<'a>) {
+    let started = Instant::now();
+    let up = bed.stackctl(
+        file,
+        project,
+        image,
+        &["--json", "up", "--registry", REGISTRY, "--timeout", "150s"],
+    );
+    let guard = StackDown {
+        bed,
+        file,
+        project,
+        image,
+    };
+    up.code(0);
+    eprintln!(
+        "nodes: {} up on 3 nodes in {:.1}s",
+        file.display(),
+        started.elapsed().as_secs_f64()
+    );
+    (up, guard)
 }
 
 /// `down -v` of the test's stack on drop (before the bed goes).
@@ -611,4 +649,201 @@ fn probe_smoke_and_verify_reach_tasks_on_every_node() {
     assert!(!smoke.stdout.contains("Probe-test-pass-1"));
     assert!(!smoke.stderr.contains("Probe-test-pass-1"));
     drop(dir);
+}
+
+/// `docker exec` in the running task of `service` on the manager's node: (exit code, output).
+fn exec_on_manager(bed: &Bed, service: &str, args: &[&str]) -> (i32, String) {
+    let id = bed.docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={service}"),
+    ]);
+    let id = id.lines().next().unwrap_or_default();
+    assert!(!id.is_empty(), "no task of {service} on the manager");
+    let out = Command::new("docker")
+        .env("DOCKER_HOST", &bed.host)
+        .arg("exec")
+        .arg(id)
+        .args(args)
+        .output()
+        .expect("docker runs");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// `check mongo` on the set's seed list, from the member on the manager's node.
+fn check_set(bed: &Bed, project: &str) -> (i32, String) {
+    exec_on_manager(
+        bed,
+        &format!("{project}_mongo1"),
+        &[
+            "/stackctl",
+            "check",
+            "mongo",
+            "--uri",
+            "mongodb://mongo1:27017,mongo2:27017,mongo3:27017/?replicaSet=rs0",
+            "--timeout",
+            "3s",
+        ],
+    )
+}
+
+/// The member `check mongo` names PRIMARY (`mongo2`), from the member on the manager's node;
+/// else what the check said.
+fn primary_member(bed: &Bed, project: &str) -> Result<String, String> {
+    let (code, text) = check_set(bed, project);
+    let name = text
+        .split(":27017: PRIMARY of")
+        .next()
+        .and_then(|before| {
+            before
+                .rsplit(|c: char| c.is_whitespace() || c == '(')
+                .next()
+        })
+        .filter(|name| code == 0 && name.starts_with("mongo"));
+    name.map(str::to_owned).ok_or(text)
+}
+
+fn swarm_nodes(args: &[&str]) {
+    let out = Command::new("bash")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("tests/swarm-nodes.sh")
+        .args(args)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "swarm-nodes.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The replica set across the three nodes (compose/nodes/replset.yml): the node holding the
+/// PRIMARY loses its network; the two others elect a new PRIMARY, Rocket.Chat (on the manager's
+/// node) keeps answering through the web service, `status` shows the member's task without a
+/// node; the node back, its member rejoins as SECONDARY.
+#[test]
+fn a_node_lost_with_the_primary_keeps_the_chat_answering() {
+    let mut cleanup = Cleanup::default();
+    let image = stack_image(&mut cleanup);
+    let bed = Bed::up();
+    bed.load(&image);
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/nodes/replset.yml");
+    let project = unique("strs").replace('-', "");
+    let (_, guard) = up_through_registry(&bed, &file, &project, &image);
+    let primary = primary_member(&bed, &project).expect("a PRIMARY after up");
+    eprintln!("nodes: PRIMARY {primary}");
+    // mongoN runs on node nN (the placement constraints); the manager's node must stay.
+    let node: String = primary.trim_start_matches("mongo").to_owned();
+    assert_ne!(
+        node, "1",
+        "the PRIMARY is on the manager's node; the test cuts another one"
+    );
+
+    swarm_nodes(&["cut", &node]);
+    let lost = Instant::now();
+    let mut new_primary = None;
+    let mut last_check = String::new();
+    let mut outage = Duration::ZERO;
+    let mut down_since: Option<Instant> = None;
+    while lost.elapsed() < Duration::from_secs(40) {
+        let tick = Instant::now();
+        let (code, text) = exec_on_manager(
+            &bed,
+            &format!("{project}_web"),
+            &[
+                "/stackctl",
+                "check",
+                "rocketchat",
+                "--url",
+                "http://rocketchat:3000",
+                "--timeout",
+                "2s",
+            ],
+        );
+        match (code, down_since) {
+            (0, Some(since)) => {
+                outage += since.elapsed();
+                down_since = None;
+            }
+            (0, None) => {}
+            (_, None) => {
+                eprintln!("nodes: front door failing: {text}");
+                down_since = Some(tick);
+            }
+            _ => {}
+        }
+        if new_primary.is_none() {
+            match primary_member(&bed, &project) {
+                Ok(p) if p != primary => {
+                    eprintln!(
+                        "nodes: new PRIMARY {p} {:.1}s after the node was lost",
+                        lost.elapsed().as_secs_f64()
+                    );
+                    new_primary = Some(p);
+                }
+                Ok(p) => last_check = format!("{p} still PRIMARY"),
+                Err(text) => last_check = text,
+            }
+        }
+        if new_primary.is_some() && down_since.is_none() && lost.elapsed() > Duration::from_secs(20)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    if let Some(since) = down_since {
+        outage += since.elapsed();
+    }
+    eprintln!("nodes: front door outage {:.1}s", outage.as_secs_f64());
+    assert!(
+        new_primary.is_some(),
+        "no new PRIMARY within 40 s; check mongo said: {last_check}"
+    );
+    assert!(outage < Duration::from_secs(20), "outage {outage:?}");
+
+    // `status` shows the member's task waiting for a node (Swarm moved it off the lost node).
+    wait_status(
+        &bed,
+        (&file, &project, &image),
+        lost,
+        Duration::from_secs(60),
+        |table| {
+            table.lines().any(|l| {
+                l.starts_with(&primary)
+                    && (l.contains(&format!("stkn{node} (down)"))
+                        || l.contains("node not available"))
+            })
+        },
+    );
+
+    swarm_nodes(&["mend", &node]);
+    let back = Instant::now();
+    loop {
+        let (_, text) = check_set(&bed, &project);
+        if text.contains(&format!("{primary}:27017 SECONDARY"))
+            && text.contains("3/3 members healthy")
+        {
+            eprintln!(
+                "nodes: {primary} back as SECONDARY {:.1}s after its node returned",
+                back.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(60),
+            "{primary} did not rejoin: {text}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    drop(guard);
+    drop(bed);
+    drop(cleanup);
 }

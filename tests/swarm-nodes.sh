@@ -7,6 +7,8 @@
 #   bash tests/swarm-nodes.sh down   # leaves the host as found, also after a killed run
 #   bash tests/swarm-nodes.sh env    # the manager's DOCKER_HOST=... line (fails when not up)
 #   SWARM_NODES=1 bash tests/swarm-nodes.sh up   # fewer nodes (1-3; bench/nodes.sh compares)
+#   bash tests/swarm-nodes.sh cut N  # node N loses its network (a machine lost, as its peers see it)
+#   bash tests/swarm-nodes.sh mend N # node N's network back
 #
 # Needs root (namespaces, a bridge, one iptables rule), dockerd and docker-registry. The host's
 # own daemon is never touched: its config is not read, its iptables chains get one rule
@@ -250,12 +252,23 @@ case "${1:-}" in
     down
     log "down"
     ;;
+  cut | mend)
+    case "${2:-}" in
+      1 | 2 | 3) ;;
+      *) die "\`$1\` needs a node number, 1 to 3" "bash tests/swarm-nodes.sh $1 2" ;;
+    esac
+    [ -e "/var/run/netns/stkn$2" ] || die "node $2 is not up" "bash tests/swarm-nodes.sh up"
+    # The host side of the node's veth: down, nothing crosses the bridge to or from the node
+    # (its containers and its daemon keep running, unreachable, as behind a dead switch port).
+    if [ "$1" = cut ]; then ip link set "stkn${2}h" down; else ip link set "stkn${2}h" up; fi
+    log "node $2: network ${1}"
+    ;;
   env)
     healthy || die "the test bed is not up" "bash tests/swarm-nodes.sh up"
     echo "DOCKER_HOST=$(sock 1)"
     ;;
   *)
-    echo "usage: $0 up|down|env" >&2
+    echo "usage: $0 up|down|env|cut N|mend N" >&2
     exit 2
     ;;
 esac

@@ -118,17 +118,25 @@ impl MongoCheck {
             [] => Outcome::Unhealthy("no member to ask".to_owned()),
             [member] => self.run_one(member).await,
             several => {
-                let outcomes =
-                    futures_util::future::join_all(several.iter().map(|m| self.run_one(m))).await;
-                if let Some((member, Outcome::Healthy(text))) =
-                    several.iter().zip(&outcomes).find(|(_, o)| o.is_healthy())
-                {
-                    return Outcome::Healthy(format!("{}: {text}", member.address));
-                }
-                let states: Vec<String> = several
+                // The first member that fits ends the attempt: a member that hangs (its node
+                // lost) must not hold the answer until the budget runs out.
+                use futures_util::stream::{FuturesUnordered, StreamExt};
+                let mut pending: FuturesUnordered<_> = several
                     .iter()
-                    .zip(&outcomes)
-                    .map(|(m, o)| format!("{}: {}", m.address, o.text()))
+                    .enumerate()
+                    .map(|(i, m)| async move { (i, self.run_one(m).await) })
+                    .collect();
+                let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
+                while let Some((i, outcome)) = pending.next().await {
+                    if let Outcome::Healthy(text) = &outcome {
+                        return Outcome::Healthy(format!("{}: {text}", several[i].address));
+                    }
+                    outcomes.push((i, outcome));
+                }
+                outcomes.sort_by_key(|(i, _)| *i);
+                let states: Vec<String> = outcomes
+                    .iter()
+                    .map(|(i, o)| format!("{}: {}", several[*i].address, o.text()))
                     .collect();
                 Outcome::Unhealthy(format!(
                     "none of {} members is {}: {}",
@@ -191,14 +199,25 @@ impl MongoCheck {
             } else {
                 ""
             };
+            let members = members_states(member)
+                .await
+                .map(|m| format!("; members: {}", m.states.join(", ")))
+                .unwrap_or_default();
             return Outcome::Unhealthy(format!(
-                "{state} of `{set}`, not {}{why}",
+                "{state} of `{set}`, not {}{why}{members}",
                 want_name(self.want)
             ));
         }
-        let members = members_healthy(member)
+        let members = members_states(member)
             .await
-            .map(|(up, all)| format!(", {up}/{all} members healthy"))
+            .map(|m| {
+                format!(
+                    ", {}/{} members healthy ({})",
+                    m.healthy,
+                    m.states.len(),
+                    m.states.join(", ")
+                )
+            })
             .unwrap_or_default();
         Outcome::Healthy(format!(
             "{state} of `{set}`{members} in {}",
@@ -207,13 +226,26 @@ impl MongoCheck {
     }
 }
 
-/// Healthy members per `replSetGetStatus` (skipped when the user may not run it).
-async fn members_healthy(member: &Member) -> Option<(usize, usize)> {
+/// The members as `replSetGetStatus` shows them.
+struct MembersSeen {
+    healthy: usize,
+    /// `name STATE` of each member, e.g. `m2:27017 SECONDARY`, `m3:27017 (not reachable/healthy)`.
+    states: Vec<String>,
+}
+
+/// Each member's state per `replSetGetStatus` (skipped when the user may not run it).
+async fn members_states(member: &Member) -> Option<MembersSeen> {
     let status = member.command(doc! {"replSetGetStatus": 1}).await.ok()?;
-    let members = status.get_array("members").ok()?;
+    Some(members_seen(&status))
+}
+
+fn members_seen(status: &mongodb::bson::Document) -> MembersSeen {
+    let members: Vec<&mongodb::bson::Document> = status
+        .get_array("members")
+        .map(|a| a.iter().filter_map(|m| m.as_document()).collect())
+        .unwrap_or_default();
     let healthy = members
         .iter()
-        .filter_map(|m| m.as_document())
         .filter(|m| {
             m.get_f64("health")
                 .map(|h| h > 0.0)
@@ -221,7 +253,21 @@ async fn members_healthy(member: &Member) -> Option<(usize, usize)> {
                 .unwrap_or(false)
         })
         .count();
-    Some((healthy, members.len()))
+    let shown = members
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {}",
+                m.get_str("name").unwrap_or("?"),
+                m.get_str("stateStr").unwrap_or("?")
+            )
+        })
+        .collect();
+    tracing::debug!(healthy, total = members.len(), "replica-set members seen");
+    MembersSeen {
+        healthy,
+        states: shown,
+    }
 }
 
 fn want_name(want: Want) -> &'static str {
@@ -230,5 +276,29 @@ fn want_name(want: Want) -> &'static str {
         Want::Secondary => "SECONDARY",
         Want::Member => "a member",
         Want::Ping => "reachable",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_are_reported_with_their_states() {
+        let status = doc! {"members": [
+            {"name": "m1:27017", "health": 1.0, "stateStr": "PRIMARY"},
+            {"name": "m2:27017", "health": 1.0, "stateStr": "SECONDARY"},
+            {"name": "m3:27017", "health": 0.0, "stateStr": "(not reachable/healthy)"},
+        ]};
+        let seen = members_seen(&status);
+        assert_eq!(seen.healthy, 2);
+        assert_eq!(
+            seen.states,
+            [
+                "m1:27017 PRIMARY",
+                "m2:27017 SECONDARY",
+                "m3:27017 (not reachable/healthy)"
+            ]
+        );
     }
 }

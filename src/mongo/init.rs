@@ -109,7 +109,15 @@ pub async fn attempt(
             let me = hello.get_str("me").unwrap_or(&member.address).to_owned();
             Step::Done(me)
         }
-        Role::Secondary { .. } => Step::Retry("SECONDARY, waiting for the election".to_owned()),
+        // A set of several members may elect another one: a PRIMARY this SECONDARY follows
+        // (hello's `primary`) is the end of the job too.
+        Role::Secondary { .. } => match hello.get_str("primary") {
+            Ok(primary) if !primary.is_empty() => {
+                tracing::debug!(primary, "another member is PRIMARY");
+                Step::Done(primary.to_owned())
+            }
+            _ => Step::Retry("SECONDARY, waiting for the election".to_owned()),
+        },
         _ => Step::Retry("member is starting up, waiting for the election".to_owned()),
     }
 }

@@ -25,6 +25,8 @@ pub struct Conn {
     pub id: i64,
     /// The first hello/isMaster has been answered (client metadata is then final).
     pub handshake_done: bool,
+    /// The quorum check's answers for the command being run (replSetInitiate/Reconfig).
+    pub reach: crate::repl::Reach,
 }
 
 pub fn error_reply(e: &CmdError) -> Document {
@@ -55,6 +57,9 @@ const ADMIN_ONLY: &[&str] = &[
     "replSetGetStatus",
     "replSetGetConfig",
     "replSetReconfig",
+    "replSetHeartbeat",
+    "replSetRequestVotes",
+    "replSetUpdatePosition",
 ];
 
 /// Runs one command. `db` is `$db` (OP_MSG) or the OP_QUERY namespace's database.
@@ -108,16 +113,21 @@ pub fn run(sim: &Sim, conn: &mut Conn, body: &Document, db: Option<&str>) -> Doc
                 Some(Bson::Document(d)) => Some(d),
                 _ => None,
             };
-            sim.repl().initiate(arg)
+            let res = sim.repl().initiate(arg, &conn.reach);
+            drop(sim.ticked());
+            res
         }
+        // mongo: repl_set_commands.cpp CmdReplSetHeartbeat / CmdReplSetRequestVotes /
+        // CmdReplSetUpdatePosition (the member-to-member commands, crate::members).
+        "replSetHeartbeat" => sim.ticked().process_heartbeat(body),
+        "replSetRequestVotes" => sim.ticked().process_request_votes(body),
+        "replSetUpdatePosition" => sim.ticked().update_position(body),
         "replSetGetStatus" => {
-            let mut r = sim.repl();
-            r.tick(Instant::now());
+            let r = sim.ticked();
             r.check_repl_enabled().and_then(|_| r.status())
         }
         "replSetGetConfig" => {
-            let mut r = sim.repl();
-            r.tick(Instant::now());
+            let r = sim.ticked();
             r.check_repl_enabled().and_then(|_| {
                 let cfg = r.config.as_ref().expect("checked");
                 let mut d = doc! {"config": cfg.to_bson(false)};
@@ -143,19 +153,21 @@ pub fn run(sim: &Sim, conn: &mut Conn, body: &Document, db: Option<&str>) -> Doc
                     // mongo: CmdReplSetReconfig::run: errmsg without a code.
                     Some(Bson::Document(cfg)) => {
                         let force = true_value(body.get("force"));
-                        r.reconfig(cfg, force).map(|_| Document::new())
+                        r.reconfig(cfg, force, &conn.reach).map(|_| Document::new())
                     }
                     _ => return doc! {"ok": 0.0, "errmsg": "no configuration specified"},
                 },
             }
         }
         _ => {
-            let primary = {
-                let mut r = sim.repl();
-                r.tick(Instant::now());
-                !r.is_repl_set() || r.state == crate::repl::MemberState::Primary
+            let (primary, term) = {
+                let r = sim.ticked();
+                let primary = r.state == crate::repl::MemberState::Primary;
+                (!r.is_repl_set() || primary, primary.then_some(r.term))
             };
-            crate::crud::run(&mut sim.data(), &sim.release, &name, body, db, primary)
+            let mut data = sim.data();
+            data.oplog_term = term;
+            crate::crud::run(&mut data, &sim.release, &name, body, db, primary)
         }
     };
     match result {
@@ -178,11 +190,7 @@ fn hello(sim: &Sim, conn: &mut Conn, body: &Document, legacy: bool) -> Result<Do
     if true_value(body.get("helloOk")) {
         out.insert("helloOk", true);
     }
-    {
-        let mut r = sim.repl();
-        r.tick(Instant::now());
-        r.hello_fields(&mut out, legacy);
-    }
+    sim.ticked().hello_fields(&mut out, legacy);
     // No `topologyVersion`: with it, drivers' monitors switch to the streaming protocol
     // (awaitable hello with maxAwaitTimeMS and exhaust replies, see the SDAM spec
     // "Streaming Protocol"); without it they poll, which this simulator supports fully.

@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use bson::oid::ObjectId;
 use bson::{Bson, Document, doc};
 
+use crate::oplog::{self, OpTime};
 use crate::query::{self, get_path};
 use crate::repl::CmdError;
 use crate::store::Store;
@@ -46,14 +47,60 @@ struct Cursor {
 pub struct Data {
     pub store: Store,
     cursors: HashMap<i64, Cursor>,
+    /// The term of a primary's writes: set, every replicated record is logged in
+    /// `local.oplog.rs` before the commit; unset (standalone, secondary), nothing is logged.
+    pub oplog_term: Option<i64>,
+    /// The newest entry of `local.oplog.rs` (mongo: lastApplied).
+    pub last_op: OpTime,
 }
 
 impl Data {
     pub fn new(store: Store) -> Data {
+        let last_op = store
+            .coll(oplog::DB, oplog::COLL)
+            .and_then(|c| c.docs.last())
+            .and_then(OpTime::from_doc)
+            .unwrap_or(OpTime::NULL);
+        let mut store = store;
+        store.take_tapped();
         Data {
             store,
             cursors: HashMap::new(),
+            oplog_term: None,
+            last_op,
         }
+    }
+
+    /// Appends an oplog entry built for the next optime in `term`.
+    pub fn log_op(&mut self, term: i64, build: impl FnOnce(OpTime) -> Option<Document>) {
+        let at = OpTime {
+            ts: oplog::next_ts(self.last_op.ts),
+            t: term,
+        };
+        if let Some(e) = build(at) {
+            self.store.insert(oplog::DB, oplog::COLL, e);
+            self.last_op = at;
+        }
+    }
+
+    /// Applies an entry pulled from the sync source and records it in our own oplog
+    /// (mongo: src/mongo/db/repl/oplog_applier_impl.cpp: apply, then the entry is ours).
+    pub fn apply_entry(&mut self, e: &Document) -> Result<(), String> {
+        let at = OpTime::from_doc(e).ok_or("oplog entry without ts")?;
+        if let Some(r) = oplog::record(e)? {
+            self.store.replicate(r);
+        }
+        self.store.insert(oplog::DB, oplog::COLL, e.clone());
+        self.store.take_tapped();
+        self.last_op = at;
+        Ok(())
+    }
+
+    /// Starts our oplog at the sync source's entry an initial sync began from.
+    pub fn start_oplog_at(&mut self, e: Document, at: OpTime) {
+        self.store.insert(oplog::DB, oplog::COLL, e);
+        self.store.take_tapped();
+        self.last_op = at;
     }
 
     /// The FCV stored in `admin.system.version`, if any.
@@ -76,7 +123,14 @@ impl Data {
         self.commit()
     }
 
-    fn commit(&mut self) -> Result<(), CmdError> {
+    pub fn commit(&mut self) -> Result<(), CmdError> {
+        let tapped = self.store.take_tapped();
+        if let Some(term) = self.oplog_term {
+            for r in tapped {
+                self.log_op(term, |at| oplog::entry(&r, at));
+            }
+            self.store.take_tapped();
+        }
         self.store.commit().map_err(|e| {
             eprintln!("mongo-sim: {e}");
             CmdError::new(1, "InternalError", e)
@@ -108,7 +162,7 @@ pub const COMMANDS: &[&str] = &[
 ];
 
 /// Commands that write.
-fn is_write(name: &str) -> bool {
+pub fn is_write(name: &str) -> bool {
     matches!(
         name,
         "insert"

@@ -2,13 +2,17 @@
 //!
 //! It speaks the wire protocol (OP_MSG, legacy OP_QUERY hello) and simulates one mongod:
 //! standalone, or a replica-set member that can be initiated, elected, reconfigured, keeping
-//! its documents in its data directory. See README.md for the options, the fault controls and
+//! its documents in its data directory; several processes form a real replica set (they
+//! heartbeat, vote and replicate over the wire: crate::net, crate::members). See README.md for the options, the fault controls and
 //! the sources of each rule.
 
 mod commands;
 mod config;
 mod crc;
 mod crud;
+mod members;
+mod net;
+mod oplog;
 mod query;
 mod repl;
 mod sim;
@@ -263,6 +267,7 @@ async fn serve(cli: Cli) -> Result<(), String> {
     };
     let sim = Arc::new(Sim::new(r, data, release, faults));
     spawn_signal_handlers(sim.clone());
+    net::spawn(sim.clone());
 
     {
         let mut out = std::io::stdout().lock();
@@ -369,6 +374,7 @@ async fn handle_connection(sim: Arc<Sim>, mut stream: TcpStream, peer: SocketAdd
     let mut conn = Conn {
         id: sim.next_connection_id(),
         handshake_done: false,
+        reach: Default::default(),
     };
     loop {
         let msg = match wire::read_message(&mut stream).await {
@@ -397,7 +403,20 @@ async fn handle_connection(sim: Arc<Sim>, mut stream: TcpStream, peer: SocketAdd
                     wait_out_stall(&sim).await;
                 }
                 let db = req.body.get_str("$db").ok().map(str::to_string);
-                let reply = commands::run(&sim, &mut conn, &req.body, db.as_deref());
+                let name = req.body.keys().next().cloned().unwrap_or_default();
+                if matches!(name.as_str(), "replSetInitiate" | "replSetReconfig")
+                    && db.as_deref() == Some("admin")
+                {
+                    conn.reach = net::reach(&sim, &req.body).await;
+                }
+                net::await_oplog(&sim, &req.body, db.as_deref()).await;
+                let mut reply = commands::run(&sim, &mut conn, &req.body, db.as_deref());
+                if crud::is_write(&name) && reply.get_f64("ok") == Ok(1.0) {
+                    let target = sim.data().last_op;
+                    if let Some(wce) = net::await_write_concern(&sim, &req.body, target).await {
+                        reply.insert("writeConcernError", wce);
+                    }
+                }
                 // spec OP_MSG.md: moreToCome on a request → the server sends no reply.
                 if req.flags & wire::FLAG_MORE_TO_COME != 0 {
                     continue;

@@ -1,7 +1,8 @@
 //! The simulated member's replication state: initiate, reconfig, elections, status.
 //!
-//! Only this node is simulated; every other member of a config is unreachable (connection
-//! refused). Sources are cited where each rule is implemented.
+//! The other members are real: crate::net heartbeats them and runs elections, crate::members
+//! holds the protocol rules built on what the heartbeats tell. Sources are cited where each
+//! rule is implemented.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,6 +18,7 @@ pub enum MemberState {
     Startup = 0,
     Primary = 1,
     Secondary = 2,
+    Startup2 = 5,
     Removed = 10,
 }
 
@@ -30,6 +32,7 @@ impl MemberState {
             MemberState::Startup => "STARTUP",
             MemberState::Primary => "PRIMARY",
             MemberState::Secondary => "SECONDARY",
+            MemberState::Startup2 => "STARTUP2",
             MemberState::Removed => "REMOVED",
         }
     }
@@ -66,11 +69,31 @@ pub fn node_not_found(msg: impl Into<String>) -> CmdError {
     CmdError::new(74, "NodeNotFound", msg)
 }
 
-/// What a peer "failed with" in quorum checks: every other member is unreachable.
-/// mongo: src/mongo/db/repl/check_quorum_for_config_change.cpp (the per-host text comes from the
-/// network layer; a refused connection reads like this, see README).
-fn peer_failure(h: &HostPort) -> String {
-    format!("{h} failed with Error connecting to {h} :: caused by :: Connection refused")
+/// What a peer "failed with" in quorum checks.
+/// mongo: src/mongo/db/repl/check_quorum_for_config_change.cpp ("{host} failed with {status}").
+fn peer_failure(h: &HostPort, why: &str) -> String {
+    format!("{h} failed with {why}")
+}
+
+/// How each proposed member answered the quorum check's heartbeat (crate::net::reach).
+pub type Reach = std::collections::HashMap<String, Result<(), String>>;
+
+fn reached(reach: &Reach, h: &HostPort) -> Result<(), String> {
+    reach
+        .get(&h.to_string())
+        .cloned()
+        .unwrap_or_else(|| Err(format!("Error connecting to {h} :: caused by :: not asked")))
+}
+
+/// A PRIMARY's `electionTime` / `electionDate` in its `replSetGetStatus` entry.
+fn election_fields(d: &mut Document, at: Option<Timestamp>) {
+    if let Some(ets) = at {
+        d.insert("electionTime", ets);
+        d.insert(
+            "electionDate",
+            DateTime::from_millis(ets.time as i64 * 1000),
+        );
+    }
 }
 
 pub struct Repl {
@@ -94,6 +117,20 @@ pub struct Repl {
     pub election_ts: Option<Timestamp>,
     pub last_applied: (Timestamp, i64),
     pub last_applied_wall: DateTime,
+
+    /// The other members as heartbeats show them (index = config member index).
+    pub peers: Vec<crate::members::Peer>,
+    /// mongo: local.replset.election LastVote {term, candidateIndex}.
+    pub last_vote: (i64, i64),
+    pub election_deadline: Option<Instant>,
+    pub takeover_at: Option<Instant>,
+    pub commit_point: crate::oplog::OpTime,
+    pub electing: bool,
+    pub sync_source: Option<usize>,
+    /// A member whose heartbeat carried a newer config than ours: ask it for the config.
+    pub config_from: Option<String>,
+    /// A no-op oplog entry to write (crate::sim::Sim::ticked writes it).
+    pub pending_noop: Option<&'static str>,
 }
 
 fn now_ts() -> Timestamp {
@@ -148,6 +185,15 @@ impl Repl {
                 -1,
             ),
             last_applied_wall: DateTime::from_millis(0),
+            peers: Vec::new(),
+            last_vote: (-1, -1),
+            election_deadline: None,
+            takeover_at: None,
+            commit_point: crate::oplog::OpTime::NULL,
+            electing: false,
+            sync_source: None,
+            config_from: None,
+            pending_noop: None,
         }
     }
 
@@ -186,6 +232,10 @@ impl Repl {
         if !self.has_valid_config() {
             return;
         }
+        if self.needs_votes() {
+            self.tick_with_votes(now);
+            return;
+        }
         match self.state {
             MemberState::Secondary => {
                 if self.can_win_alone() {
@@ -222,18 +272,50 @@ impl Repl {
         }
     }
 
+    /// Several voters: the primary steps down when it cannot see a majority within the
+    /// election timeout (mongo: topology_coordinator.cpp checkMemberTimeouts,
+    /// replication_coordinator_impl.cpp _handleLivenessTimeout: "Can't see a majority of the
+    /// set, relinquishing primary"); a secondary's election is driven by crate::net.
+    fn tick_with_votes(&mut self, now: Instant) {
+        if self.state == MemberState::Primary {
+            let need = self.config.as_ref().map_or(1, |c| c.majority_vote_count());
+            if self.visible_voters(now) < need {
+                eprintln!("mongo-sim: Can't see a majority of the set, relinquishing primary");
+                self.step_down(now);
+            }
+        } else if self.state == MemberState::Secondary && self.election_deadline.is_none() {
+            self.reschedule_election(now);
+        }
+    }
+
+    /// Won by votes (crate::net): PRIMARY in `term`.
+    pub fn won_election(&mut self, term: i64, now: Instant) -> bool {
+        if self.term != term || self.state != MemberState::Secondary {
+            return false;
+        }
+        self.become_primary();
+        for p in &mut self.peers {
+            p.last_update = now;
+        }
+        true
+    }
+
     /// mongo: replication_coordinator_impl.cpp _postWonElectionUpdateMemberState:
     /// term + 1, electionId = OID::fromTerm(term); on step-up the config term is bumped to the
     /// new term (doOptimizedReconfig) and the new primary writes a no-op oplog entry.
     fn win_election(&mut self) {
         self.term += 1;
+        self.become_primary();
+    }
+
+    fn become_primary(&mut self) {
         self.state = MemberState::Primary;
         self.election_at = None;
         self.election_id = Some(election_id_for_term(self.term));
-        let ts = now_ts();
-        self.election_ts = Some(ts);
-        self.last_applied = (ts, self.term);
-        self.last_applied_wall = DateTime::now();
+        self.election_ts = Some(now_ts());
+        self.takeover_at = None;
+        self.election_deadline = None;
+        self.pending_noop = Some("new primary");
         if let Some(c) = self.config.as_mut() {
             c.term = self.term;
         }
@@ -255,7 +337,11 @@ impl Repl {
 
     /// mongo: src/mongo/db/repl/repl_set_commands.cpp CmdReplSetInitiate::run and
     /// replication_coordinator_impl.cpp processReplSetInitiate, checks in the server's order.
-    pub fn initiate(&mut self, arg: Option<&Document>) -> Result<Document, CmdError> {
+    pub fn initiate(
+        &mut self,
+        arg: Option<&Document>,
+        reach: &Reach,
+    ) -> Result<Document, CmdError> {
         let mut extra = Document::new();
         // 1. mongo: repl_set_commands.cpp: !settings.isReplSet() → NoReplicationEnabled (76).
         let Some(set_name) = self.set_name.clone() else {
@@ -330,13 +416,17 @@ impl Repl {
         self.check_electable(&cfg, my_index)
             .map_err(|e| invalid_config(e.errmsg))?;
         // 8. mongo: check_quorum_for_config_change.cpp checkQuorumForInitiate: every proposed
-        //    member must answer the heartbeat; the others are unreachable here → NodeNotFound.
+        //    member must answer the heartbeat → else NodeNotFound.
         let failed: Vec<String> = cfg
             .members
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != my_index)
-            .map(|(_, m)| peer_failure(&m.host))
+            .filter_map(|(_, m)| {
+                reached(reach, &m.host)
+                    .err()
+                    .map(|e| peer_failure(&m.host, &e))
+            })
             .collect();
         if !failed.is_empty() {
             return Err(node_not_found(format!(
@@ -346,9 +436,9 @@ impl Repl {
         }
         self.config = Some(cfg);
         self.self_index = Some(my_index);
+        self.reset_peers(Instant::now());
         // The "initiating set" oplog entry (term -1 before the first election).
-        self.last_applied = (now_ts(), -1);
-        self.last_applied_wall = DateTime::now();
+        self.pending_noop = Some("initiating set");
         self.persist();
         eprintln!(
             "mongo-sim: replSetInitiate ok; SECONDARY, election in {:?}",
@@ -356,6 +446,10 @@ impl Repl {
         );
         self.enter_secondary(Instant::now());
         Ok(extra)
+    }
+
+    pub fn find_self_public(&self, cfg: &RsConfig) -> Option<usize> {
+        self.find_self(cfg).ok()
     }
 
     /// mongo: repl_set_config_checks.cpp findSelfInConfig.
@@ -428,7 +522,12 @@ impl Repl {
     /// mongo: repl_set_commands.cpp CmdReplSetReconfig::run, replication_coordinator_impl.cpp
     /// processReplSetReconfig / _doReplSetReconfig, repl_set_config_checks.cpp
     /// validateConfigForReconfig — in that order.
-    pub fn reconfig(&mut self, new_doc: &Document, force: bool) -> Result<(), CmdError> {
+    pub fn reconfig(
+        &mut self,
+        new_doc: &Document,
+        force: bool,
+        reach: &Reach,
+    ) -> Result<(), CmdError> {
         let now = Instant::now();
         self.tick(now);
         // Safe reconfig only on a writable primary: awaitConfigCommitment returns
@@ -512,9 +611,16 @@ impl Repl {
         if !force {
             self.check_electable(&new, my_index)?;
             // mongo: check_quorum_for_config_change.cpp checkQuorumForReconfig: a majority of
-            // the new config's voters must respond (only this node can).
+            // the new config's voters must respond.
             let voters = new.voters();
-            let responded = usize::from(new.members[my_index].is_voter());
+            let responded = new
+                .members
+                .iter()
+                .enumerate()
+                .filter(|(i, m)| {
+                    m.is_voter() && (*i == my_index || reached(reach, &m.host).is_ok())
+                })
+                .count();
             let needed = voters / 2 + 1;
             if responded < needed {
                 let failed: Vec<String> = new
@@ -522,7 +628,11 @@ impl Repl {
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| *i != my_index)
-                    .map(|(_, m)| peer_failure(&m.host))
+                    .filter_map(|(_, m)| {
+                        reached(reach, &m.host)
+                            .err()
+                            .map(|e| peer_failure(&m.host, &e))
+                    })
                     .collect();
                 return Err(node_not_found(format!(
                     "Quorum check failed because not enough voting nodes responded; required {needed} but only the following {responded} voting nodes responded: {}; the following nodes did not respond affirmatively: {}",
@@ -532,8 +642,18 @@ impl Repl {
             }
         }
         eprintln!("mongo-sim: replSetReconfig ok: {}", new.vt_string());
+        let same_members = self.config.as_ref().is_some_and(|o| {
+            o.members.len() == new.members.len()
+                && o.members
+                    .iter()
+                    .zip(&new.members)
+                    .all(|(a, b)| a.host == b.host)
+        });
         self.config = Some(new);
         self.self_index = Some(my_index);
+        if !same_members {
+            self.reset_peers(now);
+        }
         self.persist();
         if self.state == MemberState::Primary && !self.check_electable_now() {
             // mongo: _finishReplSetReconfig: a primary that is not electable under the new
@@ -636,18 +756,12 @@ impl Repl {
                     "optimeDate": DateTime::from_millis(ts.time as i64 * 1000),
                     "lastAppliedWallTime": self.last_applied_wall,
                     "lastDurableWallTime": self.last_applied_wall,
-                    "syncSourceHost": "",
-                    "syncSourceId": -1,
+                    "syncSourceHost": self.sync_source_host(),
+                    "syncSourceId": self.sync_source.and_then(|i| cfg.members.get(i)).map_or(-1, |m| m.id),
                     "infoMessage": "",
                 };
-                if self.state == MemberState::Primary
-                    && let Some(ets) = self.election_ts
-                {
-                    d.insert("electionTime", ets);
-                    d.insert(
-                        "electionDate",
-                        DateTime::from_millis(ets.time as i64 * 1000),
-                    );
+                if self.state == MemberState::Primary {
+                    election_fields(&mut d, self.election_ts);
                 }
                 d.insert("configVersion", cfg.version as i32);
                 d.insert("configTerm", cfg.term);
@@ -655,31 +769,7 @@ impl Repl {
                 d.insert("lastHeartbeatMessage", "");
                 members.push(Bson::Document(d));
             } else {
-                // An unreachable member: health 0, DOWN (8), "(not reachable/healthy)".
-                members.push(Bson::Document(doc! {
-                    "_id": m.id as i32,
-                    "name": m.host.to_string(),
-                    "health": 0.0,
-                    "state": 8,
-                    "stateStr": "(not reachable/healthy)",
-                    "uptime": 0,
-                    "optime": {"ts": Timestamp{time: 0, increment: 0}, "t": -1i64},
-                    "optimeDurable": {"ts": Timestamp{time: 0, increment: 0}, "t": -1i64},
-                    "optimeDate": DateTime::from_millis(0),
-                    "optimeDurableDate": DateTime::from_millis(0),
-                    "lastAppliedWallTime": DateTime::from_millis(0),
-                    "lastDurableWallTime": DateTime::from_millis(0),
-                    "lastHeartbeat": DateTime::now(),
-                    "lastHeartbeatRecv": DateTime::from_millis(0),
-                    "pingMs": 0i64,
-                    "lastHeartbeatMessage": format!("Error connecting to {} :: caused by :: Connection refused", m.host),
-                    "authenticated": false,
-                    "syncSourceHost": "",
-                    "syncSourceId": -1,
-                    "infoMessage": "",
-                    "configVersion": -1,
-                    "configTerm": -1i64,
-                }));
+                members.push(Bson::Document(self.peer_status(i, m)));
             }
         }
         let voters = cfg.voters() as i32;
@@ -694,15 +784,15 @@ impl Repl {
             "date": DateTime::now(),
             "myState": self.state.code(),
             "term": self.term,
-            "syncSourceHost": "",
-            "syncSourceId": -1,
+            "syncSourceHost": self.sync_source_host(),
+            "syncSourceId": self.sync_source.and_then(|i| cfg.members.get(i)).map_or(-1, |m| m.id),
             "heartbeatIntervalMillis": cfg.settings.heartbeat_interval_millis,
             "majorityVoteCount": majority,
             "writeMajorityCount": majority.min(writable_voters),
             "votingMembersCount": voters,
             "writableVotingMembersCount": writable_voters,
             "optimes": {
-                "lastCommittedOpTime": optime.clone(),
+                "lastCommittedOpTime": self.commit_point().to_doc(),
                 "lastCommittedWallTime": self.last_applied_wall,
                 "appliedOpTime": optime.clone(),
                 "durableOpTime": optime,
@@ -711,6 +801,60 @@ impl Repl {
             },
             "members": members,
         })
+    }
+
+    /// The majority commit point (a single voter commits what it applies).
+    pub fn commit_point(&self) -> crate::oplog::OpTime {
+        if self.needs_votes() {
+            self.commit_point
+        } else {
+            self.applied()
+        }
+    }
+
+    /// One other member's entry in `replSetGetStatus` (mongo: topology_coordinator.cpp
+    /// prepareStatusResponse: health, state, optimes, heartbeat times, last message).
+    fn peer_status(&self, i: usize, m: &config::Member) -> Document {
+        let now = Instant::now();
+        let p = self
+            .peers
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| crate::members::Peer::new(now));
+        let (health, state, state_str) = match p.health {
+            Some(true) => (1.0, p.state, p.state_str.clone()),
+            Some(false) => (0.0, 8, "(not reachable/healthy)".to_string()),
+            // mongo: MemberData before the first heartbeat settles: health -1, UNKNOWN (6).
+            None => (-1.0, 6, "UNKNOWN".to_string()),
+        };
+        let zero = DateTime::from_millis(0);
+        let mut d = doc! {
+            "_id": m.id as i32,
+            "name": m.host.to_string(),
+            "health": health,
+            "state": state,
+            "stateStr": state_str,
+            "uptime": p.up_since.map_or(0, |u| now.duration_since(u).as_secs() as i32),
+            "optime": p.applied.to_doc(),
+            "optimeDurable": p.applied.to_doc(),
+            "optimeDate": p.applied.date(),
+            "optimeDurableDate": p.applied.date(),
+            "lastAppliedWallTime": p.applied_wall,
+            "lastDurableWallTime": p.applied_wall,
+            "lastHeartbeat": p.last_hb_sent.unwrap_or(zero),
+            "lastHeartbeatRecv": p.last_hb_recv.unwrap_or(zero),
+            "pingMs": p.ping_ms,
+            "lastHeartbeatMessage": p.msg.clone(),
+            "syncSourceHost": p.sync_source.clone(),
+            "syncSourceId": -1,
+            "infoMessage": "",
+        };
+        if p.state == MemberState::Primary.code() {
+            election_fields(&mut d, p.election_time);
+        }
+        d.insert("configVersion", p.config_version as i32);
+        d.insert("configTerm", p.config_term);
+        d
     }
 
     /// Replication part of hello / isMaster.
@@ -770,8 +914,8 @@ impl Repl {
         let primary = self.state == MemberState::Primary;
         out.insert(primary_key, primary);
         out.insert("secondary", self.state == MemberState::Secondary);
-        if primary {
-            out.insert("primary", me.host.to_string());
+        if let Some(p) = self.primary_index() {
+            out.insert("primary", cfg.members[p].host.to_string());
         }
         if me.arbiter_only {
             out.insert("arbiterOnly", true);
@@ -807,8 +951,8 @@ impl Repl {
             doc! {
                 "opTime": {"ts": ts, "t": t},
                 "lastWriteDate": date,
-                "majorityOpTime": {"ts": ts, "t": t},
-                "majorityWriteDate": date,
+                "majorityOpTime": self.commit_point().to_doc(),
+                "majorityWriteDate": self.commit_point().date(),
             },
         );
     }
@@ -818,7 +962,8 @@ impl Repl {
         let (Some(path), Some(cfg)) = (self.state_file.as_ref(), self.config.as_ref()) else {
             return;
         };
-        let d = doc! {"config": cfg.to_bson(true), "term": self.term};
+        let d = doc! {"config": cfg.to_bson(true), "term": self.term,
+        "lastVote": {"term": self.last_vote.0, "candidateIndex": self.last_vote.1}};
         let json = Bson::Document(d).into_relaxed_extjson();
         let text = serde_json::to_string_pretty(&json).expect("json");
         let tmp = path.with_extension("tmp");
@@ -851,9 +996,15 @@ impl Repl {
         };
         let cfg = config::parse(cfg_doc, None, None)?;
         self.term = term.max(cfg.term);
+        if let Ok(v) = d.get_document("lastVote") {
+            let get = |k: &str| match v.get(k) {
+                Some(Bson::Int64(x)) => *x,
+                Some(Bson::Int32(x)) => *x as i64,
+                _ => -1,
+            };
+            self.last_vote = (get("term"), get("candidateIndex"));
+        }
         let set = self.set_name.clone().unwrap_or_default();
-        self.last_applied = (now_ts(), self.term);
-        self.last_applied_wall = DateTime::now();
         if cfg.id != set {
             // mongo: _finishLoadLocalConfig: a stored set name differing from --replSet leaves
             // the node without a usable config (it waits for a reconfig).
@@ -875,6 +1026,7 @@ impl Repl {
                 self.config = Some(cfg);
                 self.self_index = Some(i);
                 self.state = MemberState::Secondary;
+                self.reset_peers(Instant::now());
             }
             Err(e) => {
                 eprintln!("mongo-sim: stored config: {}; REMOVED", e.errmsg);

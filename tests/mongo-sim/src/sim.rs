@@ -51,6 +51,29 @@ impl Sim {
         self.repl.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The replication state with its clocks advanced and its optime taken from the data:
+    /// a pending no-op entry ("initiating set", "new primary") is written to the oplog here.
+    /// Lock order: replication state, then data (never the other way round).
+    pub fn ticked(&self) -> MutexGuard<'_, Repl> {
+        let mut r = self.repl();
+        r.tick(Instant::now());
+        let mut d = self.data();
+        if let Some(msg) = r.pending_noop.take() {
+            let term = if msg == "initiating set" { -1 } else { r.term };
+            d.log_op(term, |at| Some(crate::oplog::noop(at, msg)));
+            if let Err(e) = d.commit() {
+                eprintln!("mongo-sim: {}", e.errmsg);
+            }
+        }
+        if d.last_op != r.applied() {
+            r.last_applied = (d.last_op.ts, d.last_op.t);
+            r.last_applied_wall = bson::DateTime::now();
+        }
+        drop(d);
+        r.advance_commit_point();
+        r
+    }
+
     pub fn data(&self) -> MutexGuard<'_, Data> {
         self.data.lock().unwrap_or_else(|p| p.into_inner())
     }

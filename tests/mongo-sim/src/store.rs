@@ -52,6 +52,9 @@ pub struct Store {
     pub dbs: BTreeMap<String, BTreeMap<String, Collection>>,
     log: Option<(PathBuf, File)>,
     pending: Vec<u8>,
+    /// Records of replicated namespaces applied since the last [`Store::take_tapped`]: what
+    /// the oplog is written from (`local` is never replicated: mongo's `local` database).
+    tapped: Vec<Document>,
 }
 
 fn split_ns(ns: &str) -> (&str, &str) {
@@ -65,6 +68,7 @@ impl Store {
             dbs: BTreeMap::new(),
             log: None,
             pending: Vec::new(),
+            tapped: Vec::new(),
         }
     }
 
@@ -212,6 +216,49 @@ impl Store {
         if self.log.is_some() {
             push(&mut self.pending, &r);
         }
+        let local =
+            r.get_str("ns").unwrap_or("").starts_with("local.") || r.get_str("db") == Ok("local");
+        if !local {
+            self.tapped.push(r);
+        }
+    }
+
+    /// The replicated records applied since the last call (the oplog's source).
+    pub fn take_tapped(&mut self) -> Vec<Document> {
+        std::mem::take(&mut self.tapped)
+    }
+
+    /// Applies a record pulled from another member's oplog, idempotently as mongo's oplog
+    /// application is (src/mongo/db/repl/oplog.cpp applyOperation_inlock: an insert of an
+    /// existing `_id` becomes an upsert, an update of a missing document is ignored in
+    /// initial sync), and queues it for [`Store::commit`].
+    pub fn replicate(&mut self, r: Document) {
+        if r.get_str("o") == Ok("i")
+            && let Ok(d) = r.get_document("d")
+            && let Some(id) = d.get("_id")
+        {
+            let (db, coll) = split_ns(r.get_str("ns").unwrap_or(""));
+            if self.coll(db, coll).and_then(|c| c.position(id)).is_some() {
+                let ns = r.get_str("ns").unwrap_or("").to_string();
+                let id = id.clone();
+                let d = d.clone();
+                self.record(doc! {"o": "r", "ns": ns, "id": id, "d": d});
+                self.tapped.clear();
+                return;
+            }
+        }
+        self.record(r);
+        self.tapped.clear();
+    }
+
+    /// Drops every database but `local` (the start of an initial sync: mongo's
+    /// initial_syncer.cpp drops user databases before cloning).
+    pub fn drop_replicated(&mut self) {
+        let names: Vec<String> = self.dbs.keys().filter(|d| *d != "local").cloned().collect();
+        for db in names {
+            self.drop_database(&db);
+        }
+        self.tapped.clear();
     }
 
     /// Creates the collection if missing; `true` when it was created.
