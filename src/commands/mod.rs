@@ -3,6 +3,7 @@
 //! touches one new file and two lines here.
 
 pub mod backup;
+pub mod backup_guard;
 pub mod check;
 pub mod common;
 pub mod completions;
@@ -69,6 +70,9 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into the stack (checked first), bring it up and run its checks
     Restore(restore::RestoreArgs),
+    /// The guard `backup` starts in a throw-away container: restarts the stack if the backup dies
+    #[command(hide = true)]
+    BackupGuard(backup_guard::BackupGuardArgs),
     /// Write the stack for another engine (Kubernetes manifests)
     #[command(subcommand)]
     Render(render::RenderCommand),
@@ -102,6 +106,7 @@ pub async fn execute(
         Command::Serve(args) => serve::run(args, settings).await.map(Completion::Exit),
         Command::Backup(args) => backup::run(args, settings).await.map(Completion::Exit),
         Command::Restore(args) => restore::run(args, settings).await.map(Completion::Exit),
+        Command::BackupGuard(args) => backup_guard::run(args).await.map(Completion::Exit),
         Command::Render(command) => render::run(command, settings).map(Completion::Exit),
         Command::Install(args) => install::run(&args, settings).map(Completion::Exit),
     }
