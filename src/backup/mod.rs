@@ -68,6 +68,8 @@ pub async fn running_levels(
                         && level.contains(service);
                     ours.then(|| (service.clone(), c.id.clone().unwrap_or_default()))
                 })
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
                 .collect()
         })
         .collect())
