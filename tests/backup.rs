@@ -132,6 +132,71 @@ fn read_backup(path: &Path) -> (Vec<(String, u64)>, serde_json::Value) {
     (members, manifest)
 }
 
+/// Starts `stackctl backup -o FILE` and returns once it archives the MongoDB volume (the
+/// writers are stopped by then), with the thread collecting its stderr.
+fn backup_until_mongo_data(
+    demo: &Demo,
+    file: &Path,
+) -> (std::process::Child, std::thread::JoinHandle<String>) {
+    let mut child = Command::new(binary())
+        .args([
+            "backup",
+            "-f",
+            root().join("compose/demo/compose.yml").to_str().unwrap(),
+            "-p",
+            &demo.name,
+            "-o",
+            file.to_str().unwrap(),
+        ])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("BENCH_IMAGE", &demo.image)
+        .env("STACKCTL_PROBE_BINARY", static_binaries().join("stackctl"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if all.contains("archiving volume mongo-data") {
+                let _ = tx.send(());
+            }
+        }
+        all
+    });
+    if rx.recv_timeout(Duration::from_secs(120)).is_err() {
+        let _ = child.kill();
+        panic!(
+            "the backup did not reach the volumes: {}",
+            reader.join().unwrap()
+        );
+    }
+    (child, reader)
+}
+
+/// Copies a 256 MiB file into the MongoDB volume, so that archiving it takes a while.
+fn put_big(demo: &Demo, dir: &Path) {
+    let big = dir.join("big");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    docker(&[
+        "cp",
+        big.to_str().unwrap(),
+        &format!("{}-mongo-1:/data/db/big", demo.name),
+    ]);
+}
+
 #[test]
 fn a_backup_restores_what_it_took_is_verified_beside_the_stack_and_survives_sigterm() {
     let demo = Demo::up();
@@ -296,54 +361,9 @@ fn a_backup_restores_what_it_took_is_verified_beside_the_stack_and_survives_sigt
 
     // SIGTERM while the volumes are archived (a large file makes that take a while): no
     // backup file, the stack back up.
-    let big = dir.path().join("big");
-    std::fs::File::create(&big)
-        .unwrap()
-        .set_len(256 << 20)
-        .unwrap();
-    docker(&[
-        "cp",
-        big.to_str().unwrap(),
-        &format!("{}-mongo-1:/data/db/big", demo.name),
-    ]);
+    put_big(&demo, dir.path());
     let interrupted = dir.path().join("interrupted.tar");
-    let mut child = Command::new(binary())
-        .args([
-            "backup",
-            "-f",
-            root().join("compose/demo/compose.yml").to_str().unwrap(),
-            "-p",
-            &demo.name,
-            "-o",
-            interrupted.to_str().unwrap(),
-        ])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("BENCH_IMAGE", &demo.image)
-        .env("STACKCTL_PROBE_BINARY", static_binaries().join("stackctl"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stderr.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            all.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if all.contains("archiving volume mongo-data") {
-                let _ = tx.send(());
-            }
-        }
-        all
-    });
-    rx.recv_timeout(Duration::from_secs(120))
-        .expect("the backup reaches the volumes");
+    let (mut child, reader) = backup_until_mongo_data(&demo, &interrupted);
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -368,5 +388,164 @@ fn a_backup_restores_what_it_took_is_verified_beside_the_stack_and_survives_sigt
     assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
     assert!(!interrupted.exists());
     assert!(!PathBuf::from(format!("{}.partial", interrupted.display())).exists());
+    assert_up(&demo);
+}
+
+/// The backup's guard (`<project>-backup-guard`) and the archiver containers of `demo`.
+fn leftovers(demo: &Demo) -> String {
+    docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=com.docker.compose.project={}", demo.name),
+        "--filter",
+        "label=io.stackctl.probe",
+        "--format",
+        "{{.Names}} {{.Label \"io.stackctl.probe\"}} {{.Status}}",
+    ])
+}
+
+/// `out`'s stderr holds `text`.
+#[track_caller]
+fn says(out: &Output, text: impl AsRef<str>) {
+    assert!(out.stderr.contains(text.as_ref()), "{out:#?}");
+}
+
+#[test]
+fn a_backup_killed_half_way_leaves_the_stack_running_and_the_next_one_succeeds() {
+    let demo = Demo::up();
+    let dir = tempfile::tempdir().unwrap();
+    post(&demo, "before the kill");
+
+    // `--online` on an image without mongodump: refused before anything is written or stopped.
+    let online = dir.path().join("online.tar");
+    let out = run(
+        &demo,
+        "backup",
+        &["--online", "-o", online.to_str().unwrap()],
+    );
+    out.code(2);
+    says(&out, "has none");
+    says(&out, "hint: ");
+    assert!(!online.exists());
+    assert!(!dir.path().join("online.tar.partial").exists());
+    assert_eq!(
+        docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}}",
+            &format!("{}-rocketchat-1", demo.name)
+        ]),
+        "running"
+    );
+
+    // A backup stopped the writers and archives the MongoDB volume...
+    put_big(&demo, dir.path());
+    let file = dir.path().join("killed.tar");
+    let (mut child, reader) = backup_until_mongo_data(&demo, &file);
+    for service in ["rocketchat", "mongo"] {
+        let state = docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}}",
+            &format!("{}-{service}-1", demo.name),
+        ]);
+        assert_eq!(state, "exited", "{service}");
+    }
+    // ...under the project's lock: a second backup, an `up`, a `restore` are refused, and
+    // `status` says why the services are stopped.
+    let out = run(
+        &demo,
+        "backup",
+        &["-o", dir.path().join("second.tar").to_str().unwrap()],
+    );
+    out.code(1);
+    says(
+        &out,
+        format!("a backup of project `{}` is under way", demo.name),
+    );
+    says(&out, "hint: ");
+    let out = run(&demo, "up", &[]);
+    out.code(1);
+    says(&out, "is under way");
+    let out = run(&demo, "status", &[]);
+    out.code(0);
+    says(&out, "note: a backup is under way");
+
+    // SIGKILL: nothing runs after it in the process; the guard brings the stack back.
+    child.kill().unwrap();
+    let killed = Instant::now();
+    child.wait().unwrap();
+    let stderr = reader.join().unwrap();
+    assert!(!stderr.contains("backup written"), "{stderr}");
+    let container = |service: &str| format!("{}-{service}-1", demo.name);
+    loop {
+        let healthy = ["mongo", "rocketchat", "bot", "status"].iter().all(|s| {
+            docker(&[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.State.Health.Status}}",
+                &container(s),
+            ]) == "running healthy"
+        });
+        if healthy {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(120),
+            "the stack is not back 120 s after the kill: {}",
+            leftovers(&demo)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "the guard brought the stack back {:?} after the kill",
+        killed.elapsed()
+    );
+    assert!(history(&demo).contains(&"before the kill".to_owned()));
+    // No archive under the final name; the guard exited with its log, the archiver is gone.
+    assert!(!file.exists());
+    let guard = format!("{}-backup-guard", demo.name);
+    let started = Instant::now();
+    while !leftovers(&demo).contains("Exited (0)") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            leftovers(&demo)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(leftovers(&demo).lines().count(), 1, "{}", leftovers(&demo));
+    let log = Command::new("docker")
+        .args(["logs", &guard])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&log.stderr);
+    assert!(log.contains("the backup process is gone"), "{log}");
+    assert!(
+        log.lines().any(|l| l.contains("brought back ")
+            && ["mongo", "status", "rocketchat", "bot"]
+                .iter()
+                .all(|s| l.contains(s))),
+        "{log}"
+    );
+    let out = run(&demo, "status", &[]);
+    says(&out, "note: the last backup was killed; its guard said: ");
+
+    // The next backup says what happened, removes the guard and the partial file, succeeds.
+    let out = run(&demo, "backup", &["-o", file.to_str().unwrap()]);
+    out.code(0);
+    says(
+        &out,
+        format!(
+            "the previous backup of `{}` was killed; its guard said:",
+            demo.name
+        ),
+    );
+    says(&out, "backup written: ");
+    assert!(file.exists());
+    assert!(!dir.path().join("killed.tar.partial").exists());
+    assert!(!dir.path().join("killed.tar.partial.volume").exists());
+    assert_eq!(leftovers(&demo), "");
     assert_up(&demo);
 }

@@ -5,10 +5,14 @@ use std::process::Command;
 
 use crate::support::stackctl;
 
-/// Every subcommand path of the tree, e.g. `["check", "tcp"]`.
+/// Every subcommand path of the tree an operator types, e.g. `["check", "tcp"]` (not the
+/// hidden ones stackctl runs itself, such as `backup-guard` in its container).
 fn paths() -> Vec<Vec<String>> {
     fn walk(command: &clap::Command, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
-        for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+        for sub in command
+            .get_subcommands()
+            .filter(|s| s.get_name() != "help" && !s.is_hide_set())
+        {
             prefix.push(sub.get_name().to_owned());
             out.push(prefix.clone());
             walk(sub, prefix, out);

@@ -75,6 +75,12 @@ impl Writer {
         })
     }
 
+    /// Where the archive is written until it is complete.
+    #[must_use]
+    pub fn partial_path(&self) -> &Path {
+        &self.partial
+    }
+
     /// A file beside the archive for spooling one member (removed once appended).
     #[must_use]
     pub fn spool_path(&self, tag: &str) -> PathBuf {

@@ -8,6 +8,7 @@
 //! with `up` whatever happened (the restart offen/docker-volume-backup defers, same source).
 
 pub mod archive;
+pub mod guard;
 pub mod manifest;
 pub mod volumes;
 pub mod wire;
@@ -45,27 +46,47 @@ pub fn stack_volumes(stack: &Stack) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Stops the project's running containers in reverse dependency order (a level at a time,
-/// dependants first), each with its own stop timeout (the service's `stop_grace_period`, set
-/// by `up`, else Docker's 10 s). Returns the services stopped, in order.
-pub async fn stop_writers(stack: &Stack, docker: &DockerApi) -> Result<Vec<String>, Error> {
+/// The project's running service containers (no one-off job, no probe) by dependency level,
+/// dependencies first: (service, container id). What a backup stops, and what its guard
+/// starts again if the backup dies.
+pub async fn running_levels(
+    stack: &Stack,
+    docker: &DockerApi,
+) -> Result<Vec<Vec<(String, String)>>, Error> {
     let containers = docker.project_containers(&stack.project).await?;
+    Ok(crate::engine::plan::levels(stack)
+        .into_iter()
+        .map(|level| {
+            containers
+                .iter()
+                .filter(|c| c.state.as_ref().map(ToString::to_string).as_deref() == Some("running"))
+                .filter_map(|c| {
+                    let l = c.labels.as_ref()?;
+                    let service = l.get(labels::SERVICE)?;
+                    let ours = l.get(labels::ONEOFF).map(String::as_str) != Some("True")
+                        && !l.contains_key(labels::PROBE)
+                        && level.contains(service);
+                    ours.then(|| (service.clone(), c.id.clone().unwrap_or_default()))
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        })
+        .collect())
+}
+
+/// Stops the containers of `levels` ([`running_levels`]) in reverse dependency order (a level
+/// at a time, dependants first), each with its own stop timeout (the service's
+/// `stop_grace_period`, set by `up`, else Docker's 10 s). Returns the services stopped, in
+/// order.
+pub async fn stop_writers(
+    docker: &DockerApi,
+    levels: &[Vec<(String, String)>],
+) -> Result<Vec<String>, Error> {
     let mut stopped = Vec::new();
-    for level in crate::engine::plan::levels(stack).into_iter().rev() {
-        let doomed: Vec<(String, String)> = containers
-            .iter()
-            .filter(|c| c.state.as_ref().map(ToString::to_string).as_deref() == Some("running"))
-            .filter_map(|c| {
-                let l = c.labels.as_ref()?;
-                let service = l.get(labels::SERVICE)?;
-                let ours = l.get(labels::ONEOFF).map(String::as_str) != Some("True")
-                    && !l.contains_key(labels::PROBE)
-                    && level.contains(service);
-                ours.then(|| (service.clone(), c.id.clone().unwrap_or_default()))
-            })
-            .collect();
+    for level in levels.iter().rev() {
         let started = std::time::Instant::now();
-        let names: Vec<String> = stream::iter(doomed)
+        let names: Vec<String> = stream::iter(level.iter().cloned())
             .map(|(service, id)| async move {
                 docker.stop(&id, None).await?;
                 Ok::<_, Error>(service)

@@ -4,10 +4,11 @@
 //! which restores a backup into a throw-away project beside the live one and runs the catalog
 //! and `smoke` there: a backup is only called good once it was restored.
 //!
-//! What holds under SIGKILL: nothing can run after it, so the services it had stopped stay
-//! stopped (Docker's restart policies do not restart a container stopped through the API)
-//! and the archive stays `FILE.partial`; `stackctl up` brings them back, and the next backup
-//! overwrites the partial file.
+//! What holds under SIGKILL: nothing runs after it in this process, so before it stops
+//! anything `backup` starts a guard container ([`crate::backup::guard`]) that holds a lease on
+//! it and starts the stopped services again when the lease breaks. The archive is written as
+//! `FILE.partial` and renamed only once complete, so a killed backup never leaves a file under
+//! the final name; the next backup reports what the guard did and removes the partial file.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -19,7 +20,7 @@ use clap::{Args, Parser};
 use super::common::{StackArgs, open_stack};
 use crate::backup::archive::{self, Writer};
 use crate::backup::manifest::{self, Manifest, StackFile};
-use crate::backup::{self as snapshot, wire};
+use crate::backup::{self as snapshot, guard, wire};
 use crate::cli::values;
 use crate::engine::docker::DockerApi;
 use crate::engine::labels::hex;
@@ -85,6 +86,15 @@ pub async fn run(args: BackupArgs, settings: &Settings) -> Result<ExitStatus> {
         .clone()
         .unwrap_or_else(|| default_output(&stack));
     let docker = DockerApi::connect().await?;
+    let say = |text: String| {
+        if settings.output == Output::Plain || settings.output == Output::Progress {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        }
+    };
+    // The guard's fixed name is the project's backup lock; a guard a killed backup left is
+    // reported and removed, with that backup's partial file.
+    let leftover = guard::clear_leftover(&docker, &stack.project).await?;
+    report_leftover(settings, &stack.project, &leftover);
     let image = if args.online {
         String::new()
     } else {
@@ -104,21 +114,45 @@ pub async fn run(args: BackupArgs, settings: &Settings) -> Result<ExitStatus> {
         members: Vec::new(),
     };
     manifest.versions.unread.retain(|_, why| !why.is_empty());
+    let levels = if args.online {
+        Vec::new()
+    } else {
+        snapshot::running_levels(&stack, &docker).await?
+    };
     // The handlers are installed before anything stops and stay for the whole run: from here
     // on, SIGINT and SIGTERM interrupt the copy, never the restart.
     let mut signals = Signals::install()?;
     let mut writer = Writer::create(&output)?;
-    let say = |text: String| {
-        if settings.output == Output::Plain || settings.output == Output::Progress {
-            let _ = writeln!(std::io::stderr().lock(), "{text}");
-        }
+    // The guard, before anything stops; from here on no early return before its release.
+    let lease = if args.online || !was_running {
+        None
+    } else if let Some(socket) = guard::socket() {
+        Some(
+            guard::take(
+                &docker,
+                &image,
+                &stack.project,
+                &socket,
+                &levels,
+                args.timeout,
+                writer.partial_path(),
+            )
+            .await?,
+        )
+    } else {
+        say(
+            "warning: the daemon is not reached through a unix socket, so no guard watches this \
+             backup: if it is killed before the end, `stackctl up` brings the stack back"
+                .to_owned(),
+        );
+        None
     };
     let stopped_at = Instant::now();
     let work = async {
         if args.online {
             snapshot::mongodump(&stack, &docker, &mut writer).await?;
         } else {
-            let stopped = snapshot::stop_writers(&stack, &docker).await?;
+            let stopped = snapshot::stop_writers(&docker, &levels).await?;
             say(format!("stopped {}", stopped.join(", ")));
             snapshot::archive_volumes(&stack, &docker, &image, &mut writer, |key| {
                 say(format!("archiving volume {key}"));
@@ -148,6 +182,9 @@ pub async fn run(args: BackupArgs, settings: &Settings) -> Result<ExitStatus> {
         None
     };
     let downtime = stopped_at.elapsed();
+    if let Some(lease) = lease {
+        lease.release(&docker).await;
+    }
     let path = match (outcome, restarted) {
         (Err(e), Some(Err(up))) => {
             tracing::error!("{}", up.one_line());
@@ -217,6 +254,30 @@ fn report(
                 crate::output::human_duration(d)
             )),
         );
+    }
+}
+
+/// What the guard of a killed backup said (its log), before this backup goes on.
+fn report_leftover(settings: &Settings, project: &str, log: &[String]) {
+    if log.is_empty() {
+        return;
+    }
+    if settings.output == Output::Json {
+        let line = serde_json::json!({
+            "event": "backup_guard_report",
+            "project": project,
+            "log": log,
+        });
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    } else if settings.output != Output::Quiet {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "the previous backup of `{project}` was killed; its guard said:"
+        );
+        for line in log {
+            let _ = writeln!(err, "  {line}");
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! touches one new file and two lines here.
 
 pub mod backup;
+pub mod backup_guard;
 pub mod check;
 pub mod common;
 pub mod completions;
@@ -72,6 +73,9 @@ pub enum Command {
     Restore(restore::RestoreArgs),
     /// Bring the running stack to the versions its file now names, one major per hop, after a verified backup; a failed hop is rolled back
     Upgrade(upgrade::UpgradeArgs),
+    /// The guard `backup` starts in a throw-away container: restarts the stack if the backup dies
+    #[command(hide = true)]
+    BackupGuard(backup_guard::BackupGuardArgs),
     /// Write the stack for another engine (Kubernetes manifests)
     #[command(subcommand)]
     Render(render::RenderCommand),
@@ -106,6 +110,7 @@ pub async fn execute(
         Command::Backup(args) => backup::run(args, settings).await.map(Completion::Exit),
         Command::Restore(args) => restore::run(args, settings).await.map(Completion::Exit),
         Command::Upgrade(args) => upgrade::run(args, settings).await.map(Completion::Exit),
+        Command::BackupGuard(args) => backup_guard::run(args).await.map(Completion::Exit),
         Command::Render(command) => render::run(command, settings).map(Completion::Exit),
         Command::Install(args) => install::run(&args, settings).map(Completion::Exit),
     }

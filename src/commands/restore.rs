@@ -54,6 +54,7 @@ pub async fn run(args: RestoreArgs, settings: &Settings) -> Result<ExitStatus> {
     };
     let stack = open_stack(&args.stack, settings)?;
     let docker = DockerApi::connect().await?;
+    crate::backup::guard::refuse_if_running(&docker, &stack.project).await?;
     let containers = crate::netns::locate::project(&docker, &stack.project).await?;
     let versions = wire::read(&stack, &containers).await;
     let images = wire::images(&stack, &docker).await;

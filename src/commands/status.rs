@@ -42,5 +42,11 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> Result<ExitStatus> {
         }
     };
     let _ = write!(std::io::stdout().lock(), "{text}");
+    if !json
+        && settings.output != Output::Quiet
+        && let Some(note) = crate::backup::guard::describe(&docker, &stack.project).await
+    {
+        let _ = writeln!(std::io::stderr().lock(), "note: {note}");
+    }
     Ok(ExitStatus::Success)
 }

@@ -50,6 +50,8 @@ pub async fn run(args: UpArgs, settings: &Settings) -> Result<ExitStatus> {
     };
     let stack = open_supported_stack(&args.stack, args.allow, settings)?;
     let docker = DockerApi::connect().await?;
+    // A backup under way stopped some services on purpose; its guard starts them again.
+    crate::backup::guard::refuse_if_running(&docker, &stack.project).await?;
     // Before anything changes: no MongoDB swapped under its data (exit 2, see `upgrade`).
     let selected = crate::engine::plan::selection(&stack, &args.services)?;
     crate::versions::guard::check(&stack, &docker, &selected).await?;

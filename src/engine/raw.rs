@@ -38,6 +38,16 @@ fn endpoint(docker_host: Option<&str>) -> Option<Endpoint> {
     }
 }
 
+/// The daemon's unix socket as this process reaches it (`DOCKER_HOST=unix://PATH`, else the
+/// local default); `None` for a tcp or TLS daemon. The backup's guard container mounts it.
+#[must_use]
+pub fn unix_socket() -> Option<PathBuf> {
+    match endpoint(std::env::var("DOCKER_HOST").ok().as_deref())? {
+        Endpoint::Unix(path) => Some(path),
+        Endpoint::Tcp(_) => None,
+    }
+}
+
 /// `GET /vMAJOR.MINOR{path}` as JSON; the error says why, for a debug event.
 pub async fn get_json(version: (u32, u32), path: &str) -> Result<serde_json::Value, String> {
     let docker_host = std::env::var("DOCKER_HOST").ok();
