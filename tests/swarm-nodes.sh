@@ -242,8 +242,11 @@ EOF
   echo "DOCKER_HOST=$host"
 }
 
-# One at a time (a lock on this script itself: nothing left behind).
-exec 9<"$0"
+# One at a time on this machine: the bed's names (namespaces, bridge, sockets) are the
+# machine's, so the lock is too, whichever checkout runs the script (a lock on the script file
+# itself let two checkouts tear each other's bed down). /run/lock is a tmpfs: nothing outlives
+# a reboot.
+exec 9>>/run/lock/stackctl-swarm-nodes.lock
 flock -w 120 9 || die "another swarm-nodes.sh up/down is running"
 
 case "${1:-}" in
