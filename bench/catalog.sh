@@ -13,9 +13,8 @@ cd "$(dirname "$0")/.."
 
 dir=target/x86_64-unknown-linux-musl/release
 bin=$dir/stackctl
-for b in stackctl mongo-sim rocketchat-sim http-fixture; do
-  [ -x "$dir/$b" ] || { echo "bench: build first: bash tests/setup.sh" >&2; exit 2; }
-done
+source tests/images/require-binaries.sh
+require_binaries bench "$dir" stackctl mongo-sim rocketchat-sim http-fixture
 runs=${RUNS:-30}
 soak=${SOAK:-600}
 work=$(mktemp -d)

@@ -10,29 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ "$(id -u)" = 0 ] || { echo "bench: the test bed needs root" >&2; exit 2; }
-bin=target/x86_64-unknown-linux-musl/release
-registry=192.168.213.1:5000
-export STACK_IMAGE="stackctl-bench-nodes:$$"
-image=$STACK_IMAGE
-file=compose/nodes/compose.yml
-runs=${RUNS:-5}
-ctx=$(mktemp -d)
-project="stbenchnodes$$"
-cleanup() {
-  bash tests/swarm-nodes.sh down >/dev/null 2>&1 || true
-  docker rmi -f "$image" >/dev/null 2>&1 || true
-  rm -rf "$ctx"
-}
-trap cleanup EXIT
-
-cp "$bin"/{stackctl,mongo-sim,rocketchat-sim,http-fixture} "$ctx/" ||
-  { echo "bench: the static binaries are missing: bash tests/setup.sh" >&2; exit 2; }
-printf 'FROM scratch\nCOPY stackctl mongo-sim rocketchat-sim http-fixture /\n' >"$ctx/Dockerfile"
-docker build -q -t "$image" "$ctx" >/dev/null
-
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m}'; }
+source bench/bed-lib.sh
+bed_bench nodes compose/nodes/compose.yml 5
 
 bash tests/swarm-nodes.sh down >/dev/null 2>&1
 for nodes in 3 1; do

@@ -12,29 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ "$(id -u)" = 0 ] || { echo "bench: the test bed needs root" >&2; exit 2; }
-bin=target/x86_64-unknown-linux-musl/release
-for b in stackctl mongo-sim rocketchat-sim http-fixture; do
-  [ -x "$bin/$b" ] || { echo "bench: build first: bash tests/setup.sh" >&2; exit 2; }
-done
-registry=192.168.213.1:5000
-export STACK_IMAGE="stackctl-bench-probe-nodes:$$"
-image=$STACK_IMAGE
-file=compose/nodes/compose.yml
-runs=${RUNS:-10}
-ctx=$(mktemp -d)
-project="stbenchprobe$$"
+source bench/bed-lib.sh
+bed_bench probe-nodes compose/nodes/compose.yml 10
 stackctl="$bin/stackctl"
-cleanup() {
-  bash tests/swarm-nodes.sh down >/dev/null 2>&1 || true
-  env -u DOCKER_HOST docker rmi -f "$image" >/dev/null 2>&1 || true
-  rm -rf "$ctx"
-}
-trap cleanup EXIT
-
-cp "$bin"/{stackctl,mongo-sim,rocketchat-sim,http-fixture} "$ctx/"
-printf 'FROM scratch\nCOPY stackctl mongo-sim rocketchat-sim http-fixture /\n' >"$ctx/Dockerfile"
-docker build -q -t "$image" "$ctx" >/dev/null
 
 host=$(bash tests/swarm-nodes.sh up 2>/dev/null | tail -n 1)
 export DOCKER_HOST=${host#DOCKER_HOST=}

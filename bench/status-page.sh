@@ -14,9 +14,8 @@ cd "$(dirname "$0")/.."
 
 dir=target/x86_64-unknown-linux-musl/release
 bin=$dir/stackctl
-for b in stackctl rocketchat-sim; do
-  [ -x "$dir/$b" ] || { echo "bench: build first: bash tests/setup.sh" >&2; exit 2; }
-done
+source tests/images/require-binaries.sh
+require_binaries bench "$dir" stackctl rocketchat-sim
 runs=${RUNS:-3}
 alerts=${ALERTS:-5}
 work=$(mktemp -d)

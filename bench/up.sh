@@ -8,9 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir=target/x86_64-unknown-linux-musl/release
-for b in stackctl mongo-sim rocketchat-sim http-fixture; do
-  [ -x "$dir/$b" ] || { echo "bench: build first: bash tests/setup.sh" >&2; exit 2; }
-done
+source tests/images/require-binaries.sh
+require_binaries bench "$dir" stackctl mongo-sim rocketchat-sim http-fixture
 runs=${RUNS:-5}
 ctx=$(mktemp -d)
 export BENCH_IMAGE="stackctl-bench:$$"

@@ -13,9 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir=target/x86_64-unknown-linux-musl/release
-for b in stackctl mongo-sim mongod-shim rocketchat-sim http-fixture; do
-  [ -x "$dir/$b" ] || { echo "bench: build first: bash tests/setup.sh" >&2; exit 2; }
-done
+source tests/images/require-binaries.sh
+require_binaries bench "$dir" stackctl mongo-sim mongod-shim rocketchat-sim http-fixture
 runs=${RUNS:-3}
 messages=${MESSAGES:-1000}
 ctx=$(mktemp -d)

@@ -17,14 +17,12 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser};
 
-use super::common::{StackArgs, open_stack};
+use super::common::{Recovery, StackArgs, open_stack};
 use crate::backup::archive::{self, Writer};
 use crate::backup::manifest::{self, Manifest, StackFile};
 use crate::backup::{self as snapshot, guard, wire};
-use crate::cli::values;
 use crate::engine::docker::DockerApi;
 use crate::engine::labels::hex;
-use crate::env_vars;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::netns::image::{self, ProbeBinary};
@@ -52,12 +50,8 @@ pub struct BackupArgs {
     /// With `--verify`: restore even when the backup's images differ from the stack's
     #[arg(long, requires = "verify")]
     pub force: bool,
-    /// Give up on bringing the stack (or the throw-away project) back up after this long (exit 3)
-    #[arg(long, value_name = "DURATION", default_value = "5m", env = env_vars::STACKCTL_UP_TIMEOUT, value_parser = values::duration)]
-    pub timeout: Duration,
-    /// The static stackctl binary to put in the throw-away container's image [default: the running binary]
-    #[arg(long, value_name = "PATH", env = env_vars::STACKCTL_PROBE_BINARY)]
-    pub binary: Option<PathBuf>,
+    #[command(flatten)]
+    pub recovery: Recovery,
     /// Service → image to run instead of the file's (`upgrade`: the images running before the
     /// file changed, so the restart and the verification run the versions the data is for).
     #[arg(skip)]
@@ -98,7 +92,11 @@ pub async fn run(args: BackupArgs, settings: &Settings) -> Result<ExitStatus> {
     let image = if args.online {
         String::new()
     } else {
-        image::ensure(&docker, &ProbeBinary::load(args.binary.as_deref())?).await?
+        image::ensure(
+            &docker,
+            &ProbeBinary::load(args.recovery.binary.as_deref())?,
+        )
+        .await?
     };
     let containers = crate::netns::locate::project(&docker, &stack.project).await?;
     let was_running = containers.values().any(|c| c.running() && !c.job);
@@ -134,7 +132,7 @@ pub async fn run(args: BackupArgs, settings: &Settings) -> Result<ExitStatus> {
                 &stack.project,
                 &socket,
                 &levels,
-                args.timeout,
+                args.recovery.timeout,
                 writer.partial_path(),
             )
             .await?,
@@ -177,7 +175,7 @@ pub async fn run(args: BackupArgs, settings: &Settings) -> Result<ExitStatus> {
     // The restart runs whatever happened above.
     let restarted = if was_running && !args.online {
         say("bringing the stack back up".to_owned());
-        Some(bring_up(stack.clone(), &docker, args.timeout, settings).await)
+        Some(bring_up(stack.clone(), &docker, args.recovery.timeout, settings).await)
     } else {
         None
     };
@@ -393,7 +391,11 @@ async fn verify(args: &BackupArgs, file: &Path, settings: &Settings) -> Result<E
         args.force,
         file,
     )?;
-    let image = image::ensure(&docker, &ProbeBinary::load(args.binary.as_deref())?).await?;
+    let image = image::ensure(
+        &docker,
+        &ProbeBinary::load(args.recovery.binary.as_deref())?,
+    )
+    .await?;
     let mut signals = Signals::install()?;
     let say = |text: String| {
         if settings.output != Output::Json && settings.output != Output::Quiet {
@@ -409,7 +411,7 @@ async fn verify(args: &BackupArgs, file: &Path, settings: &Settings) -> Result<E
             say(format!("restoring volume {key}"));
         })
         .await?;
-        bring_up(stack.clone(), &docker, args.timeout, settings).await?;
+        bring_up(stack.clone(), &docker, args.recovery.timeout, settings).await?;
         let mut status = ExitStatus::Success;
         if let Some(catalog) = &args.catalog {
             let verified = run_verify(catalog, &project, settings).await?;
@@ -417,7 +419,13 @@ async fn verify(args: &BackupArgs, file: &Path, settings: &Settings) -> Result<E
                 status = verified;
             }
         }
-        let smoked = run_smoke(&stack_args, &project, args.binary.as_deref(), settings).await?;
+        let smoked = run_smoke(
+            &stack_args,
+            &project,
+            args.recovery.binary.as_deref(),
+            settings,
+        )
+        .await?;
         if smoked != ExitStatus::Success {
             status = smoked;
         }

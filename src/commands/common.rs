@@ -85,6 +85,18 @@ pub struct CheckTimeout {
     pub timeout: Duration,
 }
 
+/// How long the stack may take to come back up, and the stackctl binary of the throw-away
+/// containers that move its volumes: shared by `backup`, `restore` and `upgrade`.
+#[derive(Debug, Clone, Args)]
+pub struct Recovery {
+    /// Give up on bringing the stack (or a throw-away project) up after this long; `upgrade`: the bound of each of its waits (exit 3)
+    #[arg(long, value_name = "DURATION", default_value = "5m", env = env_vars::STACKCTL_UP_TIMEOUT, value_parser = values::duration)]
+    pub timeout: Duration,
+    /// The static stackctl binary to put in the throw-away container's image [default: the running binary]
+    #[arg(long, value_name = "PATH", env = env_vars::STACKCTL_PROBE_BINARY)]
+    pub binary: Option<std::path::PathBuf>,
+}
+
 /// The bound of an init job.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct JobTimeout {

@@ -6,17 +6,15 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Args;
 
 use super::backup::{Signals, bring_up};
-use super::common::{StackArgs, open_stack};
+use super::common::{Recovery, StackArgs, open_stack};
 use crate::backup::manifest;
 use crate::backup::{self as snapshot, archive, wire};
-use crate::cli::values;
 use crate::engine::docker::DockerApi;
-use crate::env_vars;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::netns::image::{self, ProbeBinary};
@@ -35,12 +33,8 @@ pub struct RestoreArgs {
     /// Also run this check catalog once the stack is up
     #[arg(long, short = 'c', value_name = "FILE")]
     pub catalog: Option<PathBuf>,
-    /// Give up on bringing the stack up after this long (exit 3)
-    #[arg(long, value_name = "DURATION", default_value = "5m", env = env_vars::STACKCTL_UP_TIMEOUT, value_parser = values::duration)]
-    pub timeout: Duration,
-    /// The static stackctl binary to put in the throw-away container's image [default: the running binary]
-    #[arg(long, value_name = "PATH", env = env_vars::STACKCTL_PROBE_BINARY)]
-    pub binary: Option<PathBuf>,
+    #[command(flatten)]
+    pub recovery: Recovery,
 }
 
 /// Restores the backup into the stack.
@@ -59,7 +53,11 @@ pub async fn run(args: RestoreArgs, settings: &Settings) -> Result<ExitStatus> {
     let versions = wire::read(&stack, &containers).await;
     let images = wire::images(&stack, &docker).await;
     manifest::refuse_mismatch(&backup, &versions, &images, args.force, &args.archive)?;
-    let image = image::ensure(&docker, &ProbeBinary::load(args.binary.as_deref())?).await?;
+    let image = image::ensure(
+        &docker,
+        &ProbeBinary::load(args.recovery.binary.as_deref())?,
+    )
+    .await?;
     let say = |text: String| {
         if settings.output != Output::Json && settings.output != Output::Quiet {
             let _ = writeln!(std::io::stderr().lock(), "{text}");
@@ -75,7 +73,7 @@ pub async fn run(args: RestoreArgs, settings: &Settings) -> Result<ExitStatus> {
         }) => done,
         signal = signals.next() => Err(Error::failed(format!("interrupted by {signal}: the volumes may be half restored"))),
     };
-    let up = bring_up(stack.clone(), &docker, args.timeout, settings).await;
+    let up = bring_up(stack.clone(), &docker, args.recovery.timeout, settings).await;
     let downtime = stopped_at.elapsed();
     let replaced = replaced?;
     up?;

@@ -13,11 +13,9 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::backup::{BackupArgs, bring_up, pin, run_smoke};
-use super::common::{AllowUnsupported, StackArgs, open_supported_stack};
+use super::common::{AllowUnsupported, Recovery, StackArgs, open_supported_stack};
 use crate::backup::{self as snapshot, archive, wire};
-use crate::cli::values;
 use crate::engine::docker::DockerApi;
-use crate::env_vars;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::netns::image::{self, ProbeBinary};
@@ -45,12 +43,8 @@ pub struct UpgradeArgs {
     /// Also run this check catalog once the stack runs the new versions (and on the backup's verification)
     #[arg(long, short = 'c', value_name = "FILE")]
     pub catalog: Option<PathBuf>,
-    /// The bound of each wait (a service up, PRIMARY, the FCV, `/api/info`) (exit 3)
-    #[arg(long, value_name = "DURATION", default_value = "5m", env = env_vars::STACKCTL_UP_TIMEOUT, value_parser = values::duration)]
-    pub timeout: Duration,
-    /// The static stackctl binary to put in the throw-away container's image [default: the running binary]
-    #[arg(long, value_name = "PATH", env = env_vars::STACKCTL_PROBE_BINARY)]
-    pub binary: Option<PathBuf>,
+    #[command(flatten)]
+    pub recovery: Recovery,
 }
 
 fn pair_text(pair: &Pair) -> String {
@@ -116,7 +110,7 @@ pub async fn run(args: UpgradeArgs, settings: &Settings) -> Result<ExitStatus> {
     let reporter = Reporter::new(renderer_for(settings));
     reporter.emit(&Event::JobStarted {
         job: "upgrade".to_owned(),
-        timeout_ms: crate::output::millis(args.timeout),
+        timeout_ms: crate::output::millis(args.recovery.timeout),
     });
     let mut current = stack.clone();
     pin(&mut current, &originals);
@@ -124,7 +118,7 @@ pub async fn run(args: UpgradeArgs, settings: &Settings) -> Result<ExitStatus> {
         stack: current,
         docker: &docker,
         reporter: &reporter,
-        timeout: args.timeout,
+        timeout: args.recovery.timeout,
         mongo: roles.mongo.clone(),
         rocketchat: roles.rocketchat.clone(),
         started,
@@ -158,18 +152,23 @@ pub async fn run(args: UpgradeArgs, settings: &Settings) -> Result<ExitStatus> {
                         )
                     })
             } else {
-                bring_up(runner.stack.clone(), &docker, args.timeout, settings)
-                    .await
-                    .map(|_| {
-                        format!(
-                            "rolled back by an image revert (nothing irreversible had run): the \
+                bring_up(
+                    runner.stack.clone(),
+                    &docker,
+                    args.recovery.timeout,
+                    settings,
+                )
+                .await
+                .map(|_| {
+                    format!(
+                        "rolled back by an image revert (nothing irreversible had run): the \
                              stack runs the images of the last finished hop ({} hop{} done); the \
                              pre-upgrade backup is `{}`",
-                            i,
-                            if i == 1 { "" } else { "s" },
-                            file.display()
-                        )
-                    })
+                        i,
+                        if i == 1 { "" } else { "s" },
+                        file.display()
+                    )
+                })
             };
             emit_finished(settings, false, &hops, started, &file);
             return Err(match rolled {
@@ -191,7 +190,7 @@ pub async fn run(args: UpgradeArgs, settings: &Settings) -> Result<ExitStatus> {
     }
     // Everything up on the file's images, then the proof.
     runner.say("bringing the whole stack up on the new versions");
-    bring_up(stack.clone(), &docker, args.timeout, settings).await?;
+    bring_up(stack.clone(), &docker, args.recovery.timeout, settings).await?;
     let mut status = ExitStatus::Success;
     if let Some(catalog) = &args.catalog {
         status = super::backup::run_verify(catalog, &stack.project, settings).await?;
@@ -199,7 +198,7 @@ pub async fn run(args: UpgradeArgs, settings: &Settings) -> Result<ExitStatus> {
     let smoked = run_smoke(
         &args.stack,
         &stack.project,
-        args.binary.as_deref(),
+        args.recovery.binary.as_deref(),
         settings,
     )
     .await?;
@@ -243,8 +242,7 @@ async fn backup_and_verify(
         verify,
         catalog: None,
         force: false,
-        timeout: args.timeout,
-        binary: args.binary.clone(),
+        recovery: args.recovery.clone(),
         pin_images: originals.clone(),
     };
     let taken = super::backup::run(backup(None), settings).await?;
@@ -284,12 +282,12 @@ async fn restore_old(
             .await
             .map_err(|e| Error::failed(format!("reading the backup failed: {e}")))??
     };
-    let image = image::ensure(docker, &ProbeBinary::load(args.binary.as_deref())?).await?;
+    let image = image::ensure(docker, &ProbeBinary::load(args.recovery.binary.as_deref())?).await?;
     snapshot::restore_volumes(&old, docker, &image, file, &manifest, |key| {
         tracing::debug!(volume = %key, "restoring for the rollback");
     })
     .await?;
-    bring_up(old, docker, args.timeout, settings).await?;
+    bring_up(old, docker, args.recovery.timeout, settings).await?;
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! killed and a new one elected with the data, the lost member back as SECONDARY and caught
 //! up, and a PRIMARY that cannot see a majority stepping down.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,11 +35,7 @@ impl Member {
             .stderr(Stdio::null())
             .spawn()
             .expect("mongo-sim runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("mongo-sim listening on"), "{line:?}");
+        common::listening_on(&mut child);
         self.child = Some(child);
     }
 

@@ -1,6 +1,8 @@
 //! The simulator as a document store, through the official Rust driver: CRUD as the driver
 //! sends it, data kept across restarts in `--dbpath`, the FCV rules and mongod's exit 62.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -38,15 +40,7 @@ fn start(dbpath: &Path, version: &str) -> Sim {
     let mut child = command(dbpath, version, &[])
         .spawn()
         .expect("mongo-sim runs");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("mongo-sim listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let addr = common::listening_on(&mut child);
     Sim {
         child,
         uri: format!("mongodb://{addr}/?directConnection=true"),
