@@ -970,24 +970,32 @@ fn in_web(bed: &Bed, project: &str, args: &[&str]) -> (i32, String) {
 fn restart_and_read(bed: &Bed, project: &str, rooms: &[String], when: &str) {
     let started = Instant::now();
     let service = format!("{project}_rocketchat");
-    let running = || {
+    // `ID CurrentState` of the task that should run; restarted once another one is `Running`
+    // (Swarm stops the old task first: its update order is `stop-first`).
+    let current = || {
         bed.docker(&[
             "service",
             "ps",
-            "-q",
             "--filter",
             "desired-state=running",
+            "--format",
+            "{{.ID}} {{.CurrentState}}",
             &service,
         ])
     };
-    let old = running();
+    let old = current();
+    let old = old.split(' ').next().unwrap_or_default().to_owned();
     bed.docker(&[
         "service", "update", "--force", "--quiet", "--detach", &service,
     ]);
-    while running() == old {
+    loop {
+        let now = current();
+        if !now.starts_with(&old) && now.contains(" Running") {
+            break;
+        }
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "Rocket.Chat not restarted {when}"
+            "Rocket.Chat not restarted {when}: {now}"
         );
         std::thread::sleep(Duration::from_millis(500));
     }
