@@ -12,11 +12,15 @@ use crate::support::{Output, stackctl};
 
 /// The registry the test bed runs on its bridge (`tests/swarm-nodes.sh`).
 const REGISTRY: &str = "192.168.213.1:5000";
+/// The Rocket.Chat admin's password in the node-loss test (its override file).
+const NODES_TEST_PASS: &str = "Nodes-test-pass-1";
 
 /// The three-node test bed; `down` on drop.
 struct Bed {
     /// `unix://…` of the manager.
     host: String,
+    /// Override files every `stackctl` call adds after the test's stack file.
+    overrides: Vec<std::path::PathBuf>,
     /// One bed at a time (its names are fixed): the tests of this binary take turns, each
     /// holding its turn until its bed's `down` ran.
     _turn: std::sync::MutexGuard<'static, ()>,
@@ -48,7 +52,11 @@ impl Bed {
             .and_then(|l| l.strip_prefix("DOCKER_HOST="))
             .unwrap_or_default()
             .to_owned();
-        let bed = Self { host, _turn: turn };
+        let bed = Self {
+            host,
+            overrides: Vec::new(),
+            _turn: turn,
+        };
         assert!(
             out.status.success() && !bed.host.is_empty(),
             "the three-node test bed did not come up (it needs root, dockerd and docker-registry: `bash tests/setup.sh`):\n{stdout}\n{}",
@@ -99,10 +107,14 @@ impl Bed {
         let mut all: Vec<&str> = global.to_vec();
         all.extend(rest.first().copied());
         all.extend(["--engine", "swarm", "-f", file, "-p", project]);
+        for extra in &self.overrides {
+            all.extend(["-f", extra.to_str().expect("utf-8 path")]);
+        }
         all.extend(rest.iter().skip(1).copied());
         stackctl(all)
             .env("DOCKER_HOST", &self.host)
             .env("STACK_IMAGE", image)
+            .env("NODES_TEST_PASS", NODES_TEST_PASS)
             .output_within(Duration::from_secs(200))
     }
 }
@@ -725,19 +737,56 @@ fn swarm_nodes(args: &[&str]) {
     );
 }
 
-/// The replica set across the three nodes (compose/nodes/replset.yml): the node holding the
-/// PRIMARY loses its network; the two others elect a new PRIMARY, Rocket.Chat (on the manager's
-/// node) keeps answering through the web service, `status` shows the member's task without a
-/// node; the node back, its member rejoins as SECONDARY.
+/// The replica set across the three nodes (compose/nodes/replset.yml): rooms made through
+/// Rocket.Chat, the node holding the PRIMARY loses its network; the two others elect a new
+/// PRIMARY, Rocket.Chat (on the manager's node) keeps answering through the web service,
+/// `status` names the lost node, `up` again says the member is degraded and leaves every healthy
+/// service as it was, and Rocket.Chat restarted reads every room back from the new PRIMARY; the
+/// node back, its member rejoins as SECONDARY and the rooms are still all there.
 #[test]
 fn a_node_lost_with_the_primary_keeps_the_chat_answering() {
     let mut cleanup = Cleanup::default();
     let image = stack_image(&mut cleanup);
-    let bed = Bed::up();
+    let mut bed = Bed::up();
     bed.load(&image);
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/nodes/replset.yml");
+    // Rocket.Chat with an admin (`ADMIN_USERNAME`/`ADMIN_PASS`); web, where the test runs
+    // stackctl, knows the password.
+    let dir = tempfile::tempdir().unwrap();
+    let admin = dir.path().join("admin.yml");
+    std::fs::write(
+        &admin,
+        "services:\n  rocketchat:\n    environment:\n      ADMIN_USERNAME: chatadmin\n      ADMIN_PASS: ${NODES_TEST_PASS}\n  web:\n    environment:\n      ADMIN_PASS: ${NODES_TEST_PASS}\n",
+    )
+    .unwrap();
+    bed.overrides.push(admin);
+    let bed = bed;
     let project = unique("strs").replace('-', "");
     let (_, guard) = up_through_registry(&bed, &file, &project, &image);
+    // Written before the loss: rooms, which Rocket.Chat keeps in MongoDB (acknowledged once a
+    // majority has them: the implicit default write concern).
+    let rooms: Vec<String> = (1..=3).map(|n| format!("before-{n}")).collect();
+    for room in &rooms {
+        let (code, text) = in_web(
+            &bed,
+            &project,
+            &[
+                "init",
+                "rocketchat-room",
+                "--url",
+                "http://rocketchat:3000",
+                "--admin-user",
+                "chatadmin",
+                "--admin-password-env",
+                "ADMIN_PASS",
+                "--name",
+                room,
+                "--member",
+                "chatadmin",
+            ],
+        );
+        assert_eq!(code, 0, "room {room}: {text}");
+    }
     let primary = primary_member(&bed, &project).expect("a PRIMARY after up");
     eprintln!("nodes: PRIMARY {primary}");
     // mongoN runs on node nN (the placement constraints); the manager's node must stay.
@@ -809,20 +858,79 @@ fn a_node_lost_with_the_primary_keeps_the_chat_answering() {
     );
     assert!(outage < Duration::from_secs(20), "outage {outage:?}");
 
-    // `status` shows the member's task waiting for a node (Swarm moved it off the lost node).
+    // `status` names the lost node for the member whose task waits for it.
     wait_status(
         &bed,
         (&file, &project, &image),
         lost,
         Duration::from_secs(60),
         |table| {
-            table.lines().any(|l| {
-                l.starts_with(&primary)
-                    && (l.contains(&format!("stkn{node} (down)"))
-                        || l.contains("node not available"))
-            })
+            table
+                .lines()
+                .any(|l| l.starts_with(&primary) && l.contains(&format!("stkn{node} (down)")))
         },
     );
+
+    // `up` again: the member is degraded (its node is down), the rest unchanged and healthy,
+    // no healthy service recreated.
+    let healthy: Vec<String> = ["mongo1", "mongo2", "mongo3", "rocketchat"]
+        .into_iter()
+        .filter(|m| *m != primary)
+        .map(|m| format!("{project}_{m}"))
+        .collect();
+    let task_ids = || -> Vec<String> {
+        healthy
+            .iter()
+            .map(|s| {
+                bed.docker(&[
+                    "service",
+                    "ps",
+                    "-q",
+                    "--filter",
+                    "desired-state=running",
+                    s,
+                ])
+            })
+            .collect()
+    };
+    let ids_before = task_ids();
+    let started = Instant::now();
+    let again = bed.stackctl(
+        &file,
+        &project,
+        &image,
+        &["--json", "up", "--registry", REGISTRY, "--timeout", "90s"],
+    );
+    eprintln!(
+        "nodes: up again with a node lost in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    again.code(0);
+    assert_eq!(
+        events_of(&again, "degraded"),
+        std::slice::from_ref(&primary),
+        "{}",
+        again.stdout
+    );
+    let degraded = again
+        .ndjson()
+        .into_iter()
+        .find(|e| e["status"] == "degraded")
+        .unwrap();
+    assert!(
+        degraded["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with(&format!("its node stkn{node} is down")),
+        "{degraded}"
+    );
+    assert_eq!(events_of(&again, "unchanged").len(), 6, "{}", again.stdout);
+    assert_eq!(
+        task_ids(),
+        ids_before,
+        "up again recreated a healthy service"
+    );
+    restart_and_read(&bed, &project, &rooms, "on the new PRIMARY");
 
     swarm_nodes(&["mend", &node]);
     let back = Instant::now();
@@ -843,7 +951,87 @@ fn a_node_lost_with_the_primary_keeps_the_chat_answering() {
         );
         std::thread::sleep(Duration::from_secs(1));
     }
+    restart_and_read(&bed, &project, &rooms, "with the member back");
     drop(guard);
     drop(bed);
+    drop(dir);
     drop(cleanup);
+}
+
+/// `stackctl ARGS` in web's task on the manager (which has `ADMIN_PASS`).
+fn in_web(bed: &Bed, project: &str, args: &[&str]) -> (i32, String) {
+    let mut all = vec!["/stackctl"];
+    all.extend(args);
+    exec_on_manager(bed, &format!("{project}_web"), &all)
+}
+
+/// Restarts Rocket.Chat (a new task reads its state from MongoDB) and checks, within 60 s,
+/// that every room is there.
+fn restart_and_read(bed: &Bed, project: &str, rooms: &[String], when: &str) {
+    let started = Instant::now();
+    let service = format!("{project}_rocketchat");
+    // `ID CurrentState` of the task that should run; restarted once another one is `Running`
+    // (Swarm stops the old task first: its update order is `stop-first`).
+    let current = || {
+        bed.docker(&[
+            "service",
+            "ps",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.ID}} {{.CurrentState}}",
+            &service,
+        ])
+    };
+    let old = current();
+    let old = old.split(' ').next().unwrap_or_default().to_owned();
+    bed.docker(&[
+        "service", "update", "--force", "--quiet", "--detach", &service,
+    ]);
+    loop {
+        let now = current();
+        if !now.starts_with(&old) && now.contains(" Running") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "Rocket.Chat not restarted {when}: {now}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for room in rooms {
+        loop {
+            let (code, text) = in_web(
+                bed,
+                project,
+                &[
+                    "check",
+                    "rocketchat-room",
+                    "--url",
+                    "http://rocketchat:3000",
+                    "--user",
+                    "chatadmin",
+                    "--password-env",
+                    "ADMIN_PASS",
+                    "--room",
+                    room,
+                    "--timeout",
+                    "3s",
+                ],
+            );
+            if code == 0 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "room {room} not read back {when}: {text}"
+            );
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    eprintln!(
+        "nodes: Rocket.Chat restarted {when} reads the {} rooms back in {:.1}s",
+        rooms.len(),
+        started.elapsed().as_secs_f64()
+    );
 }

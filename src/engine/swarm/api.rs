@@ -66,15 +66,43 @@ pub async fn require_manager(docker: &DockerApi) -> Result<SwarmInfo, Error> {
     Ok(found)
 }
 
-/// Every node's hostname by its id, for telling where tasks run; a node that is not `ready`
-/// (its daemon lost, a partition) says so: `stkn3 (down)`.
+/// A node of the swarm as `status` and `up` tell it: its hostname, and whether the manager
+/// sees it `ready` (`Status.State`; `down` when its daemon or its network is lost).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    pub id: String,
+    pub hostname: String,
+    /// `Status.State`: `ready`, `down`, `unknown`, `disconnected`.
+    pub state: String,
+    /// `Spec.Availability`: `active`, `pause`, `drain`.
+    pub availability: String,
+}
+
+impl NodeView {
+    #[must_use]
+    pub fn ready(&self) -> bool {
+        self.state.is_empty() || self.state == "ready"
+    }
+
+    /// `stkn2`, or `stkn2 (down)` when the manager does not see it ready.
+    #[must_use]
+    pub fn label(&self) -> String {
+        if self.ready() {
+            self.hostname.clone()
+        } else {
+            format!("{} ({})", self.hostname, self.state)
+        }
+    }
+}
+
+/// The swarm's nodes (`GET /nodes`).
 #[tracing::instrument(
     level = "debug",
     name = "docker",
     skip_all,
     fields(call = "list_nodes")
 )]
-pub async fn node_names(docker: &DockerApi) -> Result<HashMap<String, String>, Error> {
+pub async fn nodes(docker: &DockerApi) -> Result<Vec<NodeView>, Error> {
     let nodes = docker
         .client()
         .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
@@ -84,17 +112,37 @@ pub async fn node_names(docker: &DockerApi) -> Result<HashMap<String, String>, E
         .into_iter()
         .filter_map(|n| {
             let id = n.id?;
-            let name = n
+            let hostname = n
                 .description
                 .and_then(|d| d.hostname)
                 .unwrap_or_else(|| id.chars().take(12).collect());
-            let state = n.status.and_then(|s| s.state);
-            let name = match state {
-                Some(bollard::models::NodeState::READY) | None => name,
-                Some(other) => format!("{name} ({other})"),
-            };
-            Some((id, name))
+            let state = n
+                .status
+                .and_then(|s| s.state)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            let availability = n
+                .spec
+                .and_then(|s| s.availability)
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            Some(NodeView {
+                id,
+                hostname,
+                state,
+                availability,
+            })
         })
+        .collect())
+}
+
+/// Every node's hostname by its id, for telling where tasks run; a node that is not `ready`
+/// (its daemon lost, a partition) says so: `stkn3 (down)`.
+pub async fn node_names(docker: &DockerApi) -> Result<HashMap<String, String>, Error> {
+    Ok(nodes(docker)
+        .await?
+        .into_iter()
+        .map(|n| (n.id.clone(), n.label()))
         .collect())
 }
 

@@ -205,7 +205,9 @@ pub async fn status(stack: &Stack, docker: &DockerApi) -> Result<Vec<ServiceStat
 }
 
 /// The nodes of the tasks that should be running (else of the newest task: a job's), by
-/// hostname, sorted; a node the swarm no longer lists by its short id.
+/// hostname, sorted; a node the swarm no longer lists by its short id. A task waiting for a
+/// node (Swarm moved it off a lost one, or its placement pins it there) names the lost node its
+/// service's last placed task ran on: `stkn2 (down)`.
 fn task_nodes(tasks: &[bollard::models::Task], names: &HashMap<String, String>) -> Vec<String> {
     let live: Vec<&bollard::models::Task> = tasks
         .iter()
@@ -220,16 +222,29 @@ fn task_nodes(tasks: &[bollard::models::Task], names: &HashMap<String, String>) 
     } else {
         live
     };
+    let name = |id: &str| {
+        names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.chars().take(12).collect())
+    };
     let mut nodes: Vec<String> = chosen
         .iter()
         .filter_map(|t| t.node_id.as_deref())
-        .map(|id| {
-            names
-                .get(id)
-                .cloned()
-                .unwrap_or_else(|| id.chars().take(12).collect())
-        })
+        .map(name)
         .collect();
+    let unplaced = chosen.iter().any(|t| t.node_id.is_none());
+    let lost = tasks
+        .iter()
+        .filter(|t| t.node_id.is_some())
+        .max_by_key(|t| t.updated_at.clone())
+        .and_then(|t| t.node_id.as_deref())
+        .map(name)
+        // `NodeView::label`: only a node that is not ready carries its state in parentheses.
+        .filter(|n| n.ends_with(')'));
+    if let Some(lost) = lost.filter(|n| unplaced && !nodes.contains(n)) {
+        nodes.push(lost);
+    }
     nodes.sort();
     nodes
 }
@@ -276,4 +291,47 @@ pub fn render(statuses: &[ServiceStatus]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{Task, TaskState, TaskStatus};
+
+    fn task(node: Option<&str>, desired: TaskState, state: TaskState, at: &str) -> Task {
+        Task {
+            node_id: node.map(str::to_owned),
+            desired_state: Some(desired),
+            status: Some(TaskStatus {
+                state: Some(state),
+                ..Default::default()
+            }),
+            updated_at: Some(at.to_owned()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_task_waiting_for_a_node_names_the_lost_one() {
+        let names = HashMap::from([
+            ("n1".to_owned(), "stkn1".to_owned()),
+            ("n2".to_owned(), "stkn2 (down)".to_owned()),
+        ]);
+        let moved = [
+            task(Some("n2"), TaskState::SHUTDOWN, TaskState::RUNNING, "1"),
+            task(None, TaskState::RUNNING, TaskState::PENDING, "2"),
+        ];
+        assert_eq!(task_nodes(&moved, &names), ["stkn2 (down)"]);
+        // The last node ready: a task waiting for a node names none.
+        let names_ready = HashMap::from([("n2".to_owned(), "stkn2".to_owned())]);
+        assert!(task_nodes(&moved, &names_ready).is_empty());
+        // Placed tasks name their nodes only.
+        let placed = [task(
+            Some("n1"),
+            TaskState::RUNNING,
+            TaskState::RUNNING,
+            "3",
+        )];
+        assert_eq!(task_nodes(&placed, &names), ["stkn1"]);
+    }
 }

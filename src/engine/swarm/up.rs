@@ -33,6 +33,7 @@ use crate::engine::progress::{Failure, Progress};
 use crate::engine::up::UpOptions;
 use crate::error::Error;
 use crate::output::{Event, Reporter, millis};
+use crate::retry::RetryPolicy;
 use crate::stack::{Condition, Service, Stack};
 
 /// The longest pause between two looks at a service's tasks.
@@ -40,6 +41,9 @@ const POLL_CAP: Duration = Duration::from_millis(500);
 /// Failed tasks of a long-running service (since `up` made or changed it) before `up` gives
 /// up on it rather than watch Swarm restart it until the timeout.
 const FAILED_TASKS: usize = 3;
+/// How long a watch loop retries a daemon call that fails (a dropped connection, a manager
+/// busy with a lost node) before it gives up on the service; within `--timeout` anyway.
+const DAEMON_RETRY: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -47,6 +51,8 @@ enum State {
     Started,
     Ready,
     Completed,
+    /// Unchanged, its task waiting for a node that is down: reported, not waited for.
+    Degraded,
     Failed,
 }
 
@@ -156,6 +162,18 @@ pub async fn up(
             }
         }
     };
+    let degraded: Vec<String> = shared
+        .states
+        .iter()
+        .filter(|(_, tx)| *tx.borrow() == State::Degraded)
+        .map(|(name, _)| name.clone())
+        .collect();
+    if outcome.is_ok() && !degraded.is_empty() {
+        tracing::warn!(
+            "up, degraded: {} wait(s) for a lost node (`status` names it); Swarm places the task when the node is back",
+            degraded.join(", ")
+        );
+    }
     reporter.emit(&Event::StackFinished {
         ok: outcome.is_ok(),
         elapsed_ms: millis(started.elapsed()),
@@ -242,29 +260,30 @@ async fn run_service(shared: &Shared, name: &str) -> Result<(), Failure> {
             .collect(),
         None => HashSet::new(),
     };
-    if let Some(found) = existing {
-        Box::pin(update(shared, service, spec, &hash, &found)).await?;
+    let unchanged = if let Some(found) = existing {
+        Box::pin(update(shared, service, spec, &hash, &found)).await?
     } else {
         shared.progress.emit(name, "creating", None);
         api::create(&shared.docker, spec).await.map_err(fail)?;
-    }
+        false
+    };
     if service.is_job() {
         watch_job(shared, service, &full_name, &before).await
     } else {
-        watch_service(shared, service, &full_name, &before).await
+        watch_service(shared, service, &full_name, &before, unchanged).await
     }
 }
 
 /// Updates an existing service unless its config hash is unchanged — or it is a job whose
 /// last run failed, which a plain `up` would run again too (Swarm reruns a job on any update
-/// of its spec, so `ForceUpdate` is bumped).
+/// of its spec, so `ForceUpdate` is bumped). True when it was left unchanged.
 async fn update(
     shared: &Shared,
     service: &Service,
     mut spec: bollard::models::ServiceSpec,
     hash: &str,
     found: &bollard::models::Service,
-) -> Result<(), Failure> {
+) -> Result<bool, Failure> {
     let name = &service.name;
     let current = found.spec.clone().unwrap_or_default();
     let same = current
@@ -275,7 +294,7 @@ async fn update(
         == Some(hash);
     if same && !(service.is_job() && job_ended_failed(shared, service, found).await) {
         shared.progress.emit(name, "unchanged", None);
-        return Ok(());
+        return Ok(true);
     }
     let why = if same {
         let force = current
@@ -298,7 +317,8 @@ async fn update(
         .unwrap_or_default();
     api::update(&shared.docker, spec, version)
         .await
-        .map_err(|e| Failure::from_error(name, &e))
+        .map_err(|e| Failure::from_error(name, &e))?;
+    Ok(false)
 }
 
 /// The image the tasks run, and its id. With `--registry`, the image is pushed there and
@@ -398,10 +418,13 @@ async fn wait_for_dependencies(shared: &Shared, service: &Service) -> Result<(),
 
 fn satisfied(state: State, condition: Condition) -> bool {
     match condition {
-        Condition::ServiceStarted => {
-            matches!(state, State::Started | State::Ready | State::Completed)
+        Condition::ServiceStarted => matches!(
+            state,
+            State::Started | State::Ready | State::Completed | State::Degraded
+        ),
+        Condition::ServiceHealthy => {
+            matches!(state, State::Ready | State::Completed | State::Degraded)
         }
-        Condition::ServiceHealthy => matches!(state, State::Ready | State::Completed),
         Condition::ServiceCompletedSuccessfully => state == State::Completed,
     }
 }
@@ -453,6 +476,65 @@ async fn dependency_hosts(shared: &Shared, service: &Service) -> Vec<String> {
         }
     }
     out
+}
+
+/// `call` until it succeeds, retried with jittered back-off for up to `DAEMON_RETRY`: one
+/// failed call to the daemon does not fail the service.
+async fn retried<T, F, Fut>(service: &str, what: &str, mut call: F) -> Result<T, Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let started = Instant::now();
+    let mut delays = RetryPolicy::Exponential {
+        min: Duration::from_millis(100),
+        max: Duration::from_secs(2),
+        factor: 2.0,
+    }
+    .delays();
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(e) => {
+                let delay = delays.next().unwrap_or(POLL_CAP);
+                if started.elapsed() + delay > DAEMON_RETRY {
+                    return Err(Failure::from_error(service, &e));
+                }
+                tracing::debug!(service, what, error = %e, delay_ms = millis(delay), "daemon call failed; retrying");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// The lost node an unchanged service's task waits for: its task is `pending` with no
+/// suitable node, and the node its last placed task ran on (where its placement pins it) is
+/// not `ready` — else any node that is not. `None` while every node is ready.
+async fn lost_node(shared: &Shared, name: &str, tasks: &[Task], live: &[&Task]) -> Option<String> {
+    let waiting = live.iter().any(|t| {
+        api::state(t) == Some(TaskState::PENDING)
+            && t.status
+                .as_ref()
+                .and_then(|s| s.err.as_deref())
+                .is_some_and(|e| e.contains("no suitable node"))
+    });
+    if !waiting {
+        return None;
+    }
+    let nodes = retried(name, "list nodes", || api::nodes(&shared.docker))
+        .await
+        .ok()?;
+    let last = tasks
+        .iter()
+        .filter(|t| t.node_id.is_some())
+        .max_by_key(|t| t.updated_at.clone())
+        .and_then(|t| t.node_id.clone());
+    let down: Vec<&api::NodeView> = nodes.iter().filter(|n| !n.ready()).collect();
+    tracing::debug!(service = name, last_node = ?last, down = ?down, "task pending without a node");
+    down.iter()
+        .find(|n| Some(&n.id) == last.as_ref())
+        .or_else(|| down.first())
+        .map(|n| format!("{} is {}", n.hostname, n.state))
 }
 
 /// Sleeps a little longer each time, up to `POLL_CAP`.
@@ -536,9 +618,9 @@ async fn watch_service(
     service: &Service,
     full_name: &str,
     before: &HashSet<String>,
+    unchanged: bool,
 ) -> Result<(), Failure> {
     let name = &service.name;
-    let fail = |e: Error| Failure::from_error(name, &e);
     let deploy = service.deploy.clone().unwrap_or_default();
     let has_health = service
         .healthcheck
@@ -547,7 +629,7 @@ async fn watch_service(
     let mut announced = false;
     let mut poll = Poll::new();
     loop {
-        let tasks = api::tasks(&shared.docker, full_name).await.map_err(fail)?;
+        let tasks = retried(name, "list tasks", || api::tasks(&shared.docker, full_name)).await?;
         let live: Vec<&Task> = tasks
             .iter()
             .filter(|t| t.desired_state == Some(TaskState::RUNNING))
@@ -583,6 +665,19 @@ async fn watch_service(
             );
             shared.set(name, State::Ready);
             return Ok(());
+        }
+        // Healthy before, unchanged now, and its task cannot be placed because its node is
+        // lost: nothing `up` can do; its dependants go on.
+        if unchanged {
+            if let Some(lost) = lost_node(shared, name, &tasks, &live).await {
+                let detail = format!(
+                    "its node {lost}; {running}/{wanted} tasks running, the rest pending (no suitable node)"
+                );
+                tracing::warn!(service = %name, "degraded: {detail}");
+                shared.progress.emit(name, "degraded", Some(detail));
+                shared.set(name, State::Degraded);
+                return Ok(());
+            }
         }
         let failed: Vec<&Task> = tasks
             .iter()
@@ -671,19 +766,19 @@ async fn watch_job(
     before: &HashSet<String>,
 ) -> Result<(), Failure> {
     let name = &service.name;
-    let fail = |e: Error| Failure::from_error(name, &e);
     let attempts = service.job.as_ref().map_or(1, |j| j.attempts) as usize;
     let mut seen: HashSet<String> = HashSet::new();
     let mut poll = Poll::new();
     loop {
         // The iteration changes with every update of the spec: read it each time, as the
         // update above may not have reached the orchestrator yet.
-        let found = api::service(&shared.docker, full_name)
-            .await
-            .map_err(fail)?
-            .ok_or_else(|| Failure::new(name, "its service disappeared"))?;
+        let found = retried(name, "inspect service", || {
+            api::service(&shared.docker, full_name)
+        })
+        .await?
+        .ok_or_else(|| Failure::new(name, "its service disappeared"))?;
         let iteration = job_iteration(&found);
-        let tasks = api::tasks(&shared.docker, full_name).await.map_err(fail)?;
+        let tasks = retried(name, "list tasks", || api::tasks(&shared.docker, full_name)).await?;
         let current: Vec<&Task> = tasks
             .iter()
             .filter(|t| iteration_of(t) == iteration)
@@ -737,7 +832,7 @@ fn timeout_error(shared: &Shared) -> Error {
         let what = match state {
             State::Pending => "not started",
             State::Started => "started, not ready",
-            State::Ready | State::Completed => return None,
+            State::Ready | State::Completed | State::Degraded => return None,
             State::Failed => "failed",
         };
         Some((name.as_str(), what, ""))
