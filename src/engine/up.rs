@@ -904,8 +904,7 @@ async fn run_job(
                 "retrying",
                 Some(format!(
                     "attempt {attempt} exited with code {last_code}{}; next in {}",
-                    last_logs
-                        .last()
+                    reason_line(&last_logs)
                         .map(|l| format!(": {l}"))
                         .unwrap_or_default(),
                     human_duration(delay)
@@ -1041,8 +1040,33 @@ fn timeout_error(shared: &Shared) -> Error {
     )
 }
 
+/// The line of a failed attempt's output that says why: its last line, unless that is the
+/// `hint:` after the error (stackctl's own jobs end with one), then the line before.
+fn reason_line(logs: &[String]) -> Option<&String> {
+    logs.iter()
+        .rev()
+        .find(|l| !l.trim_start().starts_with("hint:"))
+        .or(logs.last())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_failed_attempt_is_summed_up_by_its_error_not_its_hint() {
+        let logs = vec![
+            "init: attempt".to_owned(),
+            "error: timed out after 60 s: connection refused".to_owned(),
+            "hint: raise `--timeout`".to_owned(),
+        ];
+        assert_eq!(
+            super::reason_line(&logs).map(String::as_str),
+            Some("error: timed out after 60 s: connection refused")
+        );
+        let hints = vec!["hint: only this".to_owned()];
+        assert_eq!(super::reason_line(&hints), hints.last());
+        assert_eq!(super::reason_line(&[]), None);
+    }
+
     use super::*;
 
     #[test]
