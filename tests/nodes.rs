@@ -15,10 +15,10 @@ const REGISTRY: &str = "192.168.213.1:5000";
 /// The Rocket.Chat admin's password in the node-loss test (its override file).
 const NODES_TEST_PASS: &str = "Nodes-test-pass-1";
 
-/// The three-node test bed; `down` on drop.
-struct Bed {
+/// The three-node test bed (or fewer nodes: `up_with`); `down` on drop.
+pub(crate) struct Bed {
     /// `unix://…` of the manager.
-    host: String,
+    pub(crate) host: String,
     /// Override files every `stackctl` call adds after the test's stack file.
     overrides: Vec<std::path::PathBuf>,
     /// One bed at a time (its names are fixed): the tests of this binary take turns, each
@@ -36,11 +36,17 @@ fn bed_turn() -> std::sync::MutexGuard<'static, ()> {
 
 impl Bed {
     fn up() -> Self {
+        Self::up_with(3)
+    }
+
+    /// A bed of `nodes` nodes (1-3), the first the manager.
+    pub(crate) fn up_with(nodes: u32) -> Self {
         let turn = bed_turn();
         let started = Instant::now();
         let out = Command::new("bash")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["tests/swarm-nodes.sh", "up"])
+            .env("SWARM_NODES", nodes.to_string())
             .stdin(Stdio::null())
             .output()
             .expect("bash runs");
@@ -70,13 +76,13 @@ impl Bed {
     }
 
     /// `docker ARGS` against the manager; panics with stderr on failure.
-    fn docker(&self, args: &[&str]) -> String {
+    pub(crate) fn docker(&self, args: &[&str]) -> String {
         docker_at(Some(&self.host), args)
     }
 
     /// Copies an image of the host's daemon to the manager (`docker save | docker load`): the
     /// manager has it locally, as an image built there would be.
-    fn load(&self, image: &str) {
+    pub(crate) fn load(&self, image: &str) {
         let mut save = Command::new("docker")
             .args(["save", image])
             .stdout(Stdio::piped())

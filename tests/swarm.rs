@@ -1,54 +1,28 @@
-//! `--engine swarm` on a real single-node swarm: this daemon made a swarm manager for the test
-//! (`docker swarm init --advertise-addr 127.0.0.1`) and left again afterwards — only when the
-//! test made it one. One test function, so no other test sees the swarm come and go; its
-//! stacks run side by side.
+//! `--engine swarm` on a real single-node swarm: the one-node bed of tests/swarm-nodes.sh (a
+//! daemon in its own network namespace, made a swarm manager), not this machine's daemon. A
+//! `docker swarm leave` on the host's daemon breaks name resolution in the bridge networks of
+//! the containers running then (moby/moby#45144, seen here on 20.10.24: a compose stack of
+//! another test came up beside it and its `mongo-init` never resolved `mongo`), and the tests
+//! run side by side. One test function; its stacks run side by side.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::support::docker::{Cleanup, build_image, docker, static_binaries, unique};
+use crate::support::docker::{Cleanup, build_image, docker_at, static_binaries, unique};
 use crate::support::{Output, stackctl};
 
-/// Makes the daemon a single-node swarm unless it is one; undoes only what it did.
-struct Swarm {
-    created: bool,
-    /// `swarm init` makes the `docker_gwbridge` network, and `swarm leave` keeps it.
-    made_gwbridge: bool,
+/// `unix://…` of the bed's manager, once it is up.
+static MANAGER: OnceLock<String> = OnceLock::new();
+
+fn manager() -> &'static str {
+    MANAGER.get().expect("the one-node bed is up")
 }
 
-impl Swarm {
-    fn join() -> Self {
-        let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
-        if state == "active" {
-            return Self {
-                created: false,
-                made_gwbridge: false,
-            };
-        }
-        let had_gwbridge =
-            !docker(&["network", "ls", "-q", "--filter", "name=^docker_gwbridge$"]).is_empty();
-        docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-        Self {
-            created: true,
-            made_gwbridge: !had_gwbridge,
-        }
-    }
-}
-
-impl Drop for Swarm {
-    fn drop(&mut self) {
-        if self.created {
-            let _ = Command::new("docker")
-                .args(["swarm", "leave", "--force"])
-                .output();
-        }
-        if self.made_gwbridge {
-            let _ = Command::new("docker")
-                .args(["network", "rm", "docker_gwbridge"])
-                .output();
-        }
-    }
+/// `docker ARGS` against the swarm's manager.
+fn docker(args: &[&str]) -> String {
+    docker_at(Some(manager()), args)
 }
 
 /// A stack file in its own directory, deployed as a unique stack, taken down on drop.
@@ -90,7 +64,9 @@ impl Stack {
         all.push(self.file.to_str().unwrap());
         all.extend(["-p", &self.name]);
         all.extend(args);
-        let mut run = stackctl(all).current_dir(self.dir.path());
+        let mut run = stackctl(all)
+            .current_dir(self.dir.path())
+            .env("DOCKER_HOST", manager());
         for (k, v) in &self.env {
             run = run.env(k, v);
         }
@@ -396,7 +372,10 @@ fn stacks_run_in_order_on_a_single_node_swarm() {
         .unwrap();
     assert!(built.status.success(), "{built:?}");
 
-    let _swarm = Swarm::join();
+    let bed = crate::nodes::Bed::up_with(1);
+    bed.load(&image);
+    bed.load(&demo_image);
+    MANAGER.set(bed.host.clone()).expect("one bed per run");
     std::thread::scope(|scope| {
         let runs = [
             scope.spawn(|| chain(&image)),
