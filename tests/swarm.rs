@@ -1,9 +1,9 @@
 //! `--engine swarm` on a real single-node swarm: the one-node bed of tests/swarm-nodes.sh (a
 //! daemon in its own network namespace, made a swarm manager), not this machine's daemon. A
 //! `docker swarm leave` on the host's daemon breaks name resolution in the bridge networks of
-//! the containers running then (moby/moby#45144, seen here on 20.10.24: a compose stack of
-//! another test came up beside it and its `mongo-init` never resolved `mongo`), and the tests
-//! run side by side. One test function; its stacks run side by side.
+//! the containers running then (moby/moby#45144, reported on 20.10; the likely cause of a CI
+//! run on 20.10.24 where a compose stack of another test, up beside this one, never got its
+//! replica set initiated), and the tests run side by side. One test function; its stacks run side by side.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
