@@ -654,9 +654,57 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
     quoted(&found, "R5-not-ready", "GET /readyz: HTTP 503");
     fault(r#"{"mongo_down": false}"#);
 
-    // A service whose image is a Bitnami MongoDB one: not here, and never pullable again.
+    // R6: ADMIN_PASS changed after the first boot. Rocket.Chat, recreated, keeps the admin it
+    // has and says so; the new password is refused.
     let file = stack.dir.path().join("compose.yml");
-    std::fs::write(&file, format!("{RC_STACK}{BITNAMI_SERVICE}")).unwrap();
+    let rc_stack = RC_STACK.replace(
+        "ADMIN_PASS: doctor-admin-pass",
+        "ADMIN_PASS: a-new-admin-pass",
+    );
+    std::fs::write(&file, &rc_stack).unwrap();
+    stack
+        .run(&[], "up", &["--timeout", "60s", "rocketchat"])
+        .code(0);
+    let found = doctor_finds(&stack, &standing(&[("R6-admin-env-ignored", "rocketchat")]));
+    quoted(
+        &found,
+        "R6-admin-env-ignored",
+        "Users with admin role already exist; Ignoring environment variables ADMIN_PASS",
+    );
+    quoted(
+        &found,
+        "R6-admin-env-ignored",
+        "rocketchat.admin_login = refused: Unauthorized (HTTP 401) (as `admin`)",
+    );
+    assert!(
+        !found.to_string().contains("a-new-admin-pass"),
+        "a password in the report: {found:#}"
+    );
+    // The fix it names, run as written (the URL filled in): the old password changes the
+    // admin's to the new one, and the same log line is no finding any more.
+    let fix = root(&found, "R6-admin-env-ignored")["fix"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let command = fix
+        .split('`')
+        .nth(1)
+        .unwrap()
+        .replace("OLD_ADMIN_PASS=... ", "")
+        .replace(
+            "--url URL",
+            &format!("--url http://{}", published(&rocketchat, "3000")),
+        );
+    let words: Vec<&str> = command.split_whitespace().skip(1).collect();
+    stackctl(words)
+        .env("OLD_ADMIN_PASS", "doctor-admin-pass")
+        .env("ADMIN_PASS", "a-new-admin-pass")
+        .output()
+        .code(0);
+    doctor_finds(&stack, &standing(&[]));
+
+    // A service whose image is a Bitnami MongoDB one: not here, and never pullable again.
+    std::fs::write(&file, format!("{rc_stack}{BITNAMI_SERVICE}")).unwrap();
     let found = doctor_finds(&stack, &standing(&[("M12-bitnami-gone", "legacy-mongo")]));
     let m12 = evidence(root(&found, "M12-bitnami-gone"));
     assert!(
@@ -668,7 +716,7 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
     // M3: a standalone mongod (no --replSet) that a client's MONGO_URL names, brought up beside.
     std::fs::write(
         &file,
-        format!("{RC_STACK}{BITNAMI_SERVICE}{STANDALONE_SERVICES}"),
+        format!("{rc_stack}{BITNAMI_SERVICE}{STANDALONE_SERVICES}"),
     )
     .unwrap();
     stack
@@ -687,7 +735,7 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
     // gives up waiting for it, the container stays.
     std::fs::write(
         &file,
-        format!("{RC_STACK}{BITNAMI_SERVICE}{STANDALONE_SERVICES}{LEGACY_SHELL_SERVICE}"),
+        format!("{rc_stack}{BITNAMI_SERVICE}{STANDALONE_SERVICES}{LEGACY_SHELL_SERVICE}"),
     )
     .unwrap();
     stack
@@ -724,7 +772,7 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
     // R1: Rocket.Chat's image bumped from 6.6 straight to 8.0: its migrations refuse, it exits.
     std::fs::write(
         &file,
-        format!("{RC_STACK}{BITNAMI_SERVICE}{STANDALONE_SERVICES}{LEGACY_SHELL_SERVICE}")
+        format!("{rc_stack}{BITNAMI_SERVICE}{STANDALONE_SERVICES}{LEGACY_SHELL_SERVICE}")
             .replace("\"--version\", \"6.6.0\"", "\"--version\", \"8.0.0\""),
     )
     .unwrap();
@@ -836,6 +884,15 @@ const HUBOT_SERVICE: &str = r#"  hubot:
       interval: 1s
       timeout: 4s
       retries: 2
+  hubot-form:
+    image: ${HUBOT_IMAGE}
+    entrypoint: ["/hubot-sim"]
+    environment:
+      ROCKETCHAT_URL: http://rocketchat:3000
+      ROCKETCHAT_USER: formbot
+      ROCKETCHAT_PASSWORD: formbot-password
+      ROCKETCHAT_ROOM: devops
+      HUBOT_SIM_LOGIN_BODY: form
 "#;
 
 /// One HTTP/1.1 request to a published port; the status and the body as JSON.
@@ -1049,17 +1106,27 @@ fn doctor_names_the_gitlab_webhook_rules_from_gitlabs_api() {
         ),
     )
     .unwrap();
+    let create_user = |name: &str, verified: bool| {
+        let user = serde_json::json!({"email": format!("{name}@chat.example"), "name": name, "password": format!("{name}-password"), "username": name, "verified": verified, "roles": ["bot"]});
+        let (status, created) = call(
+            rocketchat,
+            "POST",
+            "/api/v1/users.create",
+            &auth,
+            &user.to_string(),
+        );
+        assert_eq!(status, 200, "{created}");
+    };
     // B1: the second bot's user created as guides say (email verified): email 2FA applies.
-    let user = serde_json::json!({"email": "bot2fa@chat.example", "name": "bot2fa", "password": "bot2fa-password", "username": "bot2fa", "verified": true, "roles": ["bot"]});
-    let (status, created) = call(
-        rocketchat,
-        "POST",
-        "/api/v1/users.create",
-        &auth,
-        &user.to_string(),
+    create_user("bot2fa", true);
+    // B5: a third bot, its user as `init rocketchat-user` makes one (email not verified), that
+    // posts its login as a form (no healthcheck: such clients rarely have one).
+    create_user("formbot", false);
+    let up = stack.run(
+        &[],
+        "up",
+        &["--timeout", "5s", "hubot", "hubot-2fa", "hubot-form"],
     );
-    assert_eq!(status, 200, "{created}");
-    let up = stack.run(&[], "up", &["--timeout", "5s", "hubot", "hubot-2fa"]);
     assert_ne!(up.code, Some(0), "{up:#?}");
     for bot in ["hubot", "hubot-2fa"] {
         crate::support::docker::wait_for_health(
@@ -1075,10 +1142,25 @@ fn doctor_names_the_gitlab_webhook_rules_from_gitlabs_api() {
             ("G4-hook-auto-disabled", "gitlab"),
             ("B4-bot-login", "hubot"),
             ("B1-bot-totp", "hubot-2fa"),
+            ("B5-bot-form-login", "hubot-form"),
         ],
     );
     quoted(&found, "B1-bot-totp", "needs a second factor");
     quoted(&found, "B4-bot-login", "cannot log in");
+    quoted(
+        &found,
+        "B5-bot-form-login",
+        "bot.login_form = refused: Unauthorized (HTTP 401) (as `formbot`)",
+    );
+    quoted(
+        &found,
+        "B5-bot-form-login",
+        "bot.login_json = accepted (as `formbot`)",
+    );
+    assert!(
+        !found.to_string().contains("formbot-password"),
+        "a password in the report: {found:#}"
+    );
     drop(stack);
     drop(cleanup);
 }

@@ -1,8 +1,9 @@
 //! The observations only the stack's own network can make truthfully: MongoDB's `hello`,
 //! `replSetGetStatus` and `buildInfo` on the members a client's `MONGO_URL` names, and
-//! Rocket.Chat's `/api/info`. The host resolves none of the stack's names, so these run in a
-//! throw-away container in a service's network namespace (`doctor --here`, the `probe`
-//! machinery), handed their plan on stdin (URIs may hold passwords) and printing facts as NDJSON.
+//! Rocket.Chat's `/api/info` and the logins of its admin and of unhealthy bots. The host
+//! resolves none of the stack's names, so these run in a throw-away container in a service's
+//! network namespace (`doctor --here`, the `probe` machinery), handed their plan on stdin (URIs
+//! and passwords are in it) and printing facts as NDJSON.
 //! Every observation runs at once, each within its own timeout.
 
 use std::time::Duration;
@@ -43,13 +44,52 @@ pub struct MongoProbe {
 }
 
 /// One Rocket.Chat server.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct RocketChatProbe {
     pub service: String,
     pub url: String,
     /// Its `MONGO_URL` (may hold credentials; never printed): where its settings are read.
     #[serde(default)]
     pub mongo_uri: Option<String>,
+    /// The administrator the stack's environment names (`ADMIN_USERNAME`/`ADMIN_PASS`, else
+    /// an init job's `--admin-*`): logged in as, to tell whether those credentials still work.
+    #[serde(default)]
+    pub admin: Option<Login>,
+    /// Bots that are not healthy: logged in as with JSON and with a form body.
+    #[serde(default)]
+    pub bots: Vec<Login>,
+}
+
+impl std::fmt::Debug for RocketChatProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocketChatProbe")
+            .field("service", &self.service)
+            .field("url", &self.url)
+            .field("admin", &self.admin)
+            .field("bots", &self.bots)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user a service logs in as, and where (the password is a secret: never printed).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Login {
+    /// The service the facts are about.
+    pub service: String,
+    /// Rocket.Chat's URL as that service names it.
+    pub url: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("service", &self.service)
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The settings read from Rocket.Chat's `rocketchat_settings` collection, each a fact
@@ -283,13 +323,29 @@ async fn rocketchat(probe: &RocketChatProbe, timeout: Duration) -> Vec<Fact> {
         Err(e) => return vec![Fact::new(service, "rocketchat.error", e.one_line())],
     };
     let started = std::time::Instant::now();
-    let (answer, ready, settings) = tokio::join!(
+    let admin = async {
+        match &probe.admin {
+            Some(admin) => {
+                vec![login(admin, "rocketchat.admin_login", Encoding::Json, timeout).await]
+            }
+            None => Vec::new(),
+        }
+    };
+    let bots = futures_util::future::join_all(probe.bots.iter().flat_map(|bot| {
+        [
+            login(bot, "bot.login_json", Encoding::Json, timeout),
+            login(bot, "bot.login_form", Encoding::Form, timeout),
+        ]
+    }));
+    let (answer, ready, settings, admin, bots) = tokio::join!(
         tokio::time::timeout(timeout, client.info()),
         tokio::time::timeout(timeout, readiness(service, &url, timeout)),
         tokio::time::timeout(
             timeout,
             settings(service, probe.mongo_uri.as_deref(), timeout)
         ),
+        admin,
+        bots,
     );
     tracing::debug!(service, elapsed = ?started.elapsed(), "rocketchat observed");
     let mut facts = match answer {
@@ -306,7 +362,52 @@ async fn rocketchat(probe: &RocketChatProbe, timeout: Duration) -> Vec<Fact> {
     };
     facts.extend(ready.unwrap_or_default());
     facts.extend(settings.unwrap_or_default());
+    facts.extend(admin);
+    facts.extend(bots);
     facts
+}
+
+/// How a login's body is encoded.
+#[derive(Debug, Clone, Copy)]
+enum Encoding {
+    Json,
+    Form,
+}
+
+/// `POST /api/v1/login` as `who`, the body in `encoding`; the fact `key` says `accepted`
+/// (the session is logged out again at once), `refused: <the API's reason>` or
+/// `not answered: <why>`. A refused attempt counts towards Rocket.Chat's failed-login block
+/// like any other, which is why bots are only asked when they are not healthy.
+async fn login(who: &Login, key: &str, encoding: Encoding, timeout: Duration) -> Fact {
+    let outcome = async {
+        let url = url::Url::parse(&who.url).map_err(|e| format!("not answered: {e}"))?;
+        let client = crate::rocketchat::client::Client::new(url, timeout)
+            .map_err(|e| format!("not answered: {}", e.one_line()))?;
+        let session = match encoding {
+            Encoding::Json => client.login(&who.user, &who.password).await,
+            Encoding::Form => client.login_form(&who.user, &who.password).await,
+        };
+        match session {
+            Ok(session) => {
+                client.logout(&session).await;
+                Ok(())
+            }
+            Err(e @ crate::rocketchat::client::RcError::Api { .. }) => {
+                Err(format!("refused: {}", e.reason()))
+            }
+            Err(e) => Err(format!("not answered: {}", e.reason())),
+        }
+    };
+    let value = match tokio::time::timeout(timeout, outcome).await {
+        Ok(Ok(())) => "accepted".to_owned(),
+        Ok(Err(why)) => why,
+        Err(_) => format!(
+            "not answered within {}",
+            crate::output::human_duration(timeout)
+        ),
+    };
+    tracing::debug!(service = %who.service, key, %value, ?encoding, "logged in");
+    Fact::new(&who.service, key, format!("{value} (as `{}`)", who.user))
 }
 
 /// `GET /readyz` (7.11+; `/health` before it, 5.3+): a failing answer becomes

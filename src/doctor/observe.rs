@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::facts::{Fact, Facts};
-use super::inside::{FrontDoorProbe, GitlabProbe, MongoProbe, Plan, RocketChatProbe};
+use super::inside::{FrontDoorProbe, GitlabProbe, Login, MongoProbe, Plan, RocketChatProbe};
 use crate::engine::docker::DockerApi;
 use crate::error::Error;
 use crate::netns::locate::{self, ServiceContainer};
@@ -22,6 +22,10 @@ pub const LOG_LINES: usize = 40;
 /// The environment variables whose values the rules compare (never a secret's name: a value
 /// is masked anyway, but these are what the rules need).
 const COMPARED_VARIABLES: [&str; 3] = ["ROOT_URL", "MONGO_URL", "MONGO_OPLOG_URL"];
+
+/// What Rocket.Chat logs at start when a user with the admin role exists and `ADMIN_PASS` is
+/// set (apps/meteor/server/startup/initialData.ts, insertAdminUserFromEnv).
+const ADMIN_ENV_IGNORED: &str = "Ignoring environment variables ADMIN_PASS";
 
 /// What doctor saw.
 pub struct Observation {
@@ -119,7 +123,16 @@ pub async fn observe(
             (service.clone(), found)
         })
     }));
-    let plan = plan(stack, &found, &services, &containers, timeout);
+    // The logs first: what a service logged decides whether it is worth logging in as its
+    // admin (R6), which has effects of its own (a refused attempt counts towards the
+    // failed-login block; with email 2FA, a code is mailed).
+    let (logs, images) = tokio::join!(logs, images);
+    for (service, lines) in logs {
+        if !lines.is_empty() {
+            facts.add(Fact::new(&service, "docker.log", lines.join("\n")));
+        }
+    }
+    let plan = plan(stack, &found, &services, &containers, &facts, timeout);
     let from = vantage(stack, &services, &containers, &plan);
     let inside = async {
         match &from {
@@ -137,16 +150,11 @@ pub async fn observe(
             _ => Ok((String::new(), Vec::new())),
         }
     };
-    let (logs, inside, images) = tokio::join!(logs, inside, images);
+    let inside = inside.await;
     for (service, found) in images {
         if let Ok(Ok(found)) = found {
             let local = if found.is_some() { "present" } else { "absent" };
             facts.add(Fact::new(&service, "docker.image_local", local));
-        }
-    }
-    for (service, lines) in logs {
-        if !lines.is_empty() {
-            facts.add(Fact::new(&service, "docker.log", lines.join("\n")));
         }
     }
     let mut unobserved = Vec::new();
@@ -265,6 +273,12 @@ fn stack_facts(stack: &Stack, found: &Discovered, service: &str, facts: &mut Fac
         "stack.proxied",
         found.front_door.is_some().to_string(),
     ));
+    // Who the stack logs in as administrator (the name only; the password is never a fact).
+    if found.rocketchat.as_deref() == Some(service) {
+        if let Some(user) = &found.admin_user {
+            facts.add(Fact::new(service, "stack.admin_user", user.clone()));
+        }
+    }
     // ROOT_URL against what the front door serves: its scheme (TLS when it listens on 443)
     // and the name its configuration is rendered for (`DOMAIN`, compose/chat's nginx template).
     let (Some(root), Some(door)) = (
@@ -330,6 +344,7 @@ fn plan(
     found: &Discovered,
     services: &[String],
     containers: &BTreeMap<String, ServiceContainer>,
+    facts: &Facts,
     timeout: Duration,
 ) -> Plan {
     let mut plan = Plan {
@@ -364,10 +379,25 @@ fn plan(
     };
     if let (Some(service), Some(url)) = (&found.rocketchat, &found.url) {
         if running(service) {
+            // Only when Rocket.Chat said it ignored ADMIN_PASS (brief doctor.md R6).
+            let ignored = facts
+                .value(service, "docker.log")
+                .contains(ADMIN_ENV_IGNORED);
+            let admin = match (&found.admin_user, &found.admin_password) {
+                (Some(user), Some(password)) if ignored => Some(Login {
+                    service: service.clone(),
+                    url: url.clone(),
+                    user: user.clone(),
+                    password: password.clone(),
+                }),
+                _ => None,
+            };
             plan.rocketchat.push(RocketChatProbe {
                 service: service.clone(),
                 url: url.clone(),
                 mongo_uri: mongo_uris(stack, service).into_iter().next(),
+                admin,
+                bots: unwell_bots(stack, services, containers, url),
             });
         }
     }
@@ -393,6 +423,33 @@ fn plan(
         });
     }
     plan
+}
+
+/// The bots to log in as: those Docker does not call healthy (a bot that is does not need it,
+/// and each refused attempt counts towards Rocket.Chat's failed-login block).
+fn unwell_bots(
+    stack: &Stack,
+    services: &[String],
+    containers: &BTreeMap<String, ServiceContainer>,
+    rocketchat: &str,
+) -> Vec<Login> {
+    crate::smoke::discover::bots(stack)
+        .into_iter()
+        .filter(|bot| services.contains(&bot.service))
+        .filter(|bot| {
+            containers
+                .get(&bot.service)
+                .is_none_or(|c| c.health.as_deref() != Some("healthy"))
+        })
+        .filter_map(|bot| {
+            Some(Login {
+                url: bot.url.clone().unwrap_or_else(|| rocketchat.to_owned()),
+                user: bot.user.clone()?,
+                password: bot.password.clone()?,
+                service: bot.service,
+            })
+        })
+        .collect()
 }
 
 /// The service whose network namespace the wire observations run in: a running client of

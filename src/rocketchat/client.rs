@@ -58,6 +58,12 @@ impl RcError {
     }
 }
 
+/// A request body: JSON, or a urlencoded form (only for asking how a server treats one).
+enum Body {
+    Json(Value),
+    Form(Vec<(String, String)>),
+}
+
 /// A logged-in user.
 #[derive(Clone)]
 pub struct Session {
@@ -143,6 +149,19 @@ impl Client {
         body: Option<Value>,
         headers: &[(&str, String)],
     ) -> Result<Value, RcError> {
+        self.send(method, path, session, body.map(Body::Json), headers)
+            .await
+    }
+
+    /// One call with a body in either encoding.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        session: Option<&Session>,
+        body: Option<Body>,
+        headers: &[(&str, String)],
+    ) -> Result<Value, RcError> {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let mut url = self.url(path);
         if !query.is_empty() {
@@ -158,10 +177,24 @@ impl Client {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        if let Some(body) = body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.to_string());
+        match body {
+            Some(Body::Json(body)) => {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_string());
+            }
+            Some(Body::Form(pairs)) => {
+                let encoded = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish();
+                request = request
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(encoded);
+            }
+            None => {}
         }
         let started = std::time::Instant::now();
         let response = request.send().await.map_err(|e| {
@@ -246,16 +279,27 @@ impl Client {
             .to_owned())
     }
 
-    /// `POST /api/v1/login`.
+    /// `POST /api/v1/login`, with a JSON body: the encoding every release accepts (a form body
+    /// is refused from 7.6.0 on, brief doctor.md B5).
     pub async fn login(&self, user: &str, password: &str) -> Result<Session, RcError> {
+        let body = Body::Json(json!({"user": user, "password": password}));
+        self.login_with(body, user).await
+    }
+
+    /// `POST /api/v1/login` with an `application/x-www-form-urlencoded` body, as older
+    /// third-party clients send it (Jenkins' rocketchatnotifier, `rocketchat_API` before its
+    /// fix): only `doctor` uses it, to tell whether this server refuses that encoding.
+    pub async fn login_form(&self, user: &str, password: &str) -> Result<Session, RcError> {
+        let body = Body::Form(vec![
+            ("user".to_owned(), user.to_owned()),
+            ("password".to_owned(), password.to_owned()),
+        ]);
+        self.login_with(body, user).await
+    }
+
+    async fn login_with(&self, body: Body, user: &str) -> Result<Session, RcError> {
         let reply = self
-            .call(
-                Method::POST,
-                "/api/v1/login",
-                None,
-                Some(json!({"user": user, "password": password})),
-                &[],
-            )
+            .send(Method::POST, "/api/v1/login", None, Some(body), &[])
             .await?;
         let data = &reply["data"];
         let roles = strings(&data["me"]["roles"]);

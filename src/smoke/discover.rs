@@ -219,51 +219,95 @@ fn env_value(service: &Service, var: Option<String>) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn find_bot(services: &[&Service], found: &mut Discovered) {
-    // Hubot's rocketchat adapter.
-    if let Some(hubot) = services
-        .iter()
-        .find(|s| s.environment.contains_key("ROCKETCHAT_USER"))
-    {
-        let env = &hubot.environment;
-        found.bot_service = Some(hubot.name.clone());
-        found.bot_user = env.get("ROCKETCHAT_USER").cloned();
-        found.bot_password = env
-            .get("ROCKETCHAT_PASSWORD")
-            .cloned()
-            .filter(|p| !p.is_empty());
-        found.room = env
-            .get("ROCKETCHAT_ROOM")
-            .and_then(|rooms| rooms.split(',').next().map(|r| r.trim().to_owned()))
-            .filter(|r| !r.is_empty());
-        if let Some(url) = env.get("ROCKETCHAT_URL").filter(|u| !u.is_empty()) {
-            found.url = Some(if url.contains("://") {
-                url.clone()
-            } else {
-                format!("http://{url}")
-            });
-        }
-        return;
+/// A bot service and how it logs in (the password is a value: never printed).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Bot {
+    pub service: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub room: Option<String>,
+    /// Rocket.Chat's URL as the bot names it.
+    pub url: Option<String>,
+    /// Found by Hubot's environment (rather than by a healthcheck's flags).
+    hubot: bool,
+}
+
+impl std::fmt::Debug for Bot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bot")
+            .field("service", &self.service)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("room", &self.room)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
-    // The bot's "diver" healthcheck.
-    for service in services {
-        let Some(test) = service.healthcheck.as_ref().map(|h| h.test.clone()) else {
-            continue;
-        };
-        if !test
-            .iter()
-            .any(|w| w == "rocketchat-room" || w == "rocketchat-login")
-        {
-            continue;
-        }
-        found.bot_service = Some(service.name.clone());
-        found.bot_user = flag(&test, "--user");
-        found.bot_password = env_value(service, flag(&test, "--password-env"));
-        found.room = flag(&test, "--room").map(|r| r.trim_start_matches('#').to_owned());
-        if let Some(url) = flag(&test, "--url") {
-            found.url = Some(url);
-        }
+}
+
+/// The service as a bot: Hubot's rocketchat adapter (its environment), or a service whose
+/// healthcheck is the bot's "diver" (`check rocketchat-room` / `rocketchat-login`).
+fn bot_of(service: &Service) -> Option<Bot> {
+    let env = &service.environment;
+    if env.contains_key("ROCKETCHAT_USER") {
+        return Some(Bot {
+            service: service.name.clone(),
+            user: env.get("ROCKETCHAT_USER").cloned(),
+            password: env
+                .get("ROCKETCHAT_PASSWORD")
+                .cloned()
+                .filter(|p| !p.is_empty()),
+            room: env
+                .get("ROCKETCHAT_ROOM")
+                .and_then(|rooms| rooms.split(',').next().map(|r| r.trim().to_owned()))
+                .filter(|r| !r.is_empty()),
+            url: env
+                .get("ROCKETCHAT_URL")
+                .filter(|u| !u.is_empty())
+                .map(|url| {
+                    if url.contains("://") {
+                        url.clone()
+                    } else {
+                        format!("http://{url}")
+                    }
+                }),
+            hubot: true,
+        });
+    }
+    let test = &service.healthcheck.as_ref()?.test;
+    if !test
+        .iter()
+        .any(|w| w == "rocketchat-room" || w == "rocketchat-login")
+    {
+        return None;
+    }
+    Some(Bot {
+        service: service.name.clone(),
+        user: flag(test, "--user"),
+        password: env_value(service, flag(test, "--password-env")),
+        room: flag(test, "--room").map(|r| r.trim_start_matches('#').to_owned()),
+        url: flag(test, "--url"),
+        hubot: false,
+    })
+}
+
+/// Every bot of the stack, in the stack file's order.
+#[must_use]
+pub fn bots(stack: &Stack) -> Vec<Bot> {
+    stack.services.values().filter_map(bot_of).collect()
+}
+
+fn find_bot(services: &[&Service], found: &mut Discovered) {
+    let all: Vec<Bot> = services.iter().filter_map(|s| bot_of(s)).collect();
+    // Hubot first: its environment is what the bot really uses.
+    let Some(bot) = all.iter().find(|b| b.hubot).or_else(|| all.first()) else {
         return;
+    };
+    found.bot_service = Some(bot.service.clone());
+    found.bot_user.clone_from(&bot.user);
+    found.bot_password.clone_from(&bot.password);
+    found.room.clone_from(&bot.room);
+    if let Some(url) = &bot.url {
+        found.url = Some(url.clone());
     }
 }
 

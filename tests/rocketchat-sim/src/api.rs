@@ -562,6 +562,16 @@ impl Sim {
         // Meteor.Error(401, 'User not found') (apps/meteor/server/lib/loginErrorMessageOverride.ts),
         // which the REST wrapper turns into error/message 'Unauthorized'.
         let masked = |sim: &Sim| sim.login_failure(json!("Unauthorized"), "Unauthorized", None);
+        // From 7.6.0 a login posted as application/x-www-form-urlencoded is refused as an
+        // unreadable one (401 Unauthorized) while the same credentials as JSON succeed; 7.5.1
+        // accepted both (RocketChat/Rocket.Chat#36073, curl transcripts against 7.5.1 and
+        // 7.6.0 in jadolg/rocketchat_API#299).
+        let form = req
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        if form && version_parts(&self.cfg.version) >= version_parts("7.6.0") {
+            return masked(self);
+        }
         let user_object = matches!(body.get("user"), Some(Value::Object(_)));
         if !(parseable || (password.is_some() && user_object)) {
             return masked(self);

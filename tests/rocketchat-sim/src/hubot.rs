@@ -12,6 +12,9 @@
 //! polls `channels.history`/`groups.history` every `HUBOT_SIM_POLL_MS` (default 500) — the bot
 //! role's `api-bypass-rate-limit` keeps that clear of the rate limiter.
 //!
+//! `HUBOT_SIM_LOGIN_BODY=form` makes it post its login as a urlencoded form, as some
+//! third-party clients do (brief doctor.md B5), instead of the SDK's JSON.
+//!
 //! It never exits on its own: a failed login (e.g. "User not found", `totp-required`) is logged
 //! and retried every 5 s, as a restarting container would.
 
@@ -70,6 +73,8 @@ struct Bot {
     password: String,
     name: String,
     rooms: Vec<String>,
+    /// Log in with an `application/x-www-form-urlencoded` body instead of JSON.
+    form_login: bool,
 }
 
 struct Session {
@@ -100,8 +105,20 @@ impl Bot {
                 .header("X-User-Id", &s.user_id)
                 .header("X-Auth-Token", &s.token);
         }
-        if let Some(body) = body {
-            req = req.json(&body);
+        match body {
+            // A client that posts its login as a form (Jenkins' rocketchatnotifier,
+            // rocketchat_API before jadolg/rocketchat_API#300): `HUBOT_SIM_LOGIN_BODY=form`.
+            Some(body) if self.form_login && path == "login" => {
+                let pairs: Vec<(String, String)> = body
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect();
+                req = req.form(&pairs);
+            }
+            Some(body) => req = req.json(&body),
+            None => {}
         }
         let resp = req
             .send()
@@ -271,6 +288,7 @@ async fn main() {
         password,
         name,
         rooms,
+        form_login: env("HUBOT_SIM_LOGIN_BODY").is_some_and(|v| v == "form"),
     };
     log(&format!(
         "{} connecting to {} as {}",

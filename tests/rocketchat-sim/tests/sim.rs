@@ -1659,3 +1659,35 @@ async fn integrations_remove_makes_the_hook_unknown() {
         (400, json!("No integration found."))
     );
 }
+
+/// A login posted as a form: accepted by 7.5.1, refused with 401 Unauthorized by 7.6.0 while
+/// JSON still works (RocketChat/Rocket.Chat#36073, jadolg/rocketchat_API#299).
+#[tokio::test]
+async fn a_form_login_is_refused_from_7_6() {
+    let form = |base: String| async move {
+        let r = client()
+            .post(format!("{base}/api/v1/login"))
+            .form(&[("user", "boss"), ("password", "s3cret-pass")])
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let old = spawn(&["--no-rate-limit", "--version", "7.5.1"], &admin_env());
+    wait_ready(&old.base).await;
+    let (status, body) = form(old.base.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"]["authToken"].is_string(), "{body}");
+
+    let new = spawn(&["--no-rate-limit", "--version", "7.6.0"], &admin_env());
+    wait_ready(&new.base).await;
+    assert_eq!(
+        form(new.base.clone()).await,
+        (
+            401,
+            json!({"success": false, "error": "Unauthorized", "status": "error", "message": "Unauthorized"})
+        )
+    );
+    login(&new.base, "boss", "s3cret-pass").await;
+}
