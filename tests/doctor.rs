@@ -568,6 +568,9 @@ const BITNAMI_SERVICE: &str = "  legacy-mongo:\n    image: bitnami/mongodb:7.0.1
 /// A mongod without `--replSet` and a client naming it in its `MONGO_URL`.
 const STANDALONE_SERVICES: &str = "  standalone:\n    image: ${IMAGE}\n    entrypoint: [\"/mongo-sim\", \"--bind\", \"0.0.0.0\", \"--port\", \"27017\"]\n  reporter:\n    image: ${IMAGE}\n    entrypoint: [\"/http-fixture\", \"8080\"]\n    environment:\n      MONGO_URL: mongodb://standalone:27017/reports\n    depends_on: [standalone]\n";
 
+/// A Rocket.Chat whose MONGO_URL names a service the stack does not have.
+const TYPO_SERVICE: &str = "  rc-typo:\n    image: ${IMAGE}\n    entrypoint: [\"/rocketchat-sim\", \"--bind\", \"0.0.0.0\", \"--port\", \"3000\", \"--mongo-timeout\", \"2s\", \"--mongo-url\", \"mongodb://mongo-typo:27017/rocketchat?replicaSet=rs0\"]\n";
+
 /// A MongoDB whose healthcheck still calls the legacy `mongo` shell (gone from MongoDB 6+
 /// images; here, a scratch image without it), a client that names it on a wrong port, and a
 /// process that allocates past its container's 64 MiB memory limit.
@@ -730,6 +733,30 @@ fn doctor_names_rocket_chats_own_signals_and_a_gone_image() {
         ]),
     );
     quoted(&found, "M3-standalone", "mongo.role = standalone");
+
+    // X1, as Rocket.Chat logs it: a second Rocket.Chat whose MONGO_URL names a service that
+    // does not exist. The driver gives up (2 s here) with getaddrinfo's error; the server
+    // selection under it is the client-side M1.
+    std::fs::write(
+        &file,
+        format!("{rc_stack}{BITNAMI_SERVICE}{STANDALONE_SERVICES}{TYPO_SERVICE}"),
+    )
+    .unwrap();
+    // Started, it exits within moments (whether `up` saw that or not).
+    let _ = stack.run(&[], "up", &["--timeout", "10s", "rc-typo"]);
+    wait_for_exit(&stack.container("rc-typo"), Duration::from_secs(30));
+    let found = doctor_finds(
+        &stack,
+        &standing(&[
+            ("M12-bitnami-gone", "legacy-mongo"),
+            ("M3-standalone", "standalone"),
+            ("X1-dns", "rc-typo"),
+            ("M1-client-no-primary", "rc-typo"),
+        ]),
+    );
+    quoted(&found, "X1-dns", "MongoServerSelectionError: getaddrinfo");
+    quoted(&found, "X1-dns", "mongo-typo");
+    docker(&["rm", "-f", &stack.container("rc-typo")]);
 
     // M11: a healthcheck calling the legacy `mongo` shell, which the image does not have; `up`
     // gives up waiting for it, the container stays.

@@ -249,6 +249,27 @@ fn insert_admin_user_from_env(db: &mut Db, env: &[(String, String)]) -> Vec<Stri
     log
 }
 
+/// getaddrinfo's code as Node names it, when the driver's error is a name that did not resolve
+/// (glibc's texts for EAI_NONAME and EAI_AGAIN, as Rust's resolver passes them on).
+fn unresolved(detail: &str) -> Option<&'static str> {
+    if detail.contains("Temporary failure in name resolution") {
+        Some("EAI_AGAIN")
+    } else if detail.contains("failed to lookup address information") {
+        Some("ENOTFOUND")
+    } else {
+        None
+    }
+}
+
+/// The first host of a `mongodb://` URL (what the driver resolves first).
+fn first_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let hosts = rest.split(['/', '?']).next().unwrap_or(rest);
+    let first = hosts.split(',').next().unwrap_or(hosts);
+    first.rsplit_once(':').map_or(first, |(h, _)| h)
+}
+
 /// Meteor connects to MONGO_URL before the HTTP server listens; Rocket.Chat 5.4+ needs a
 /// replica set (change streams). With no primary the Node driver fails server selection
 /// after serverSelectionTimeoutMS (default 30000) and the process dies with
@@ -260,9 +281,25 @@ pub async fn wait_for_mongo_primary(url: &str, timeout: Duration) -> Result<(), 
 
     let has_replset = url.contains("replicaSet=");
     let fail = |topology: &str, detail: &str| {
+        // A seed whose name does not resolve: the Node driver's selection error carries the
+        // server's own error, getaddrinfo's code and the name (ENOTFOUND for EAI_NONAME,
+        // EAI_AGAIN for a resolver's temporary failure; nodejs/node#15780), as Rocket.Chat's
+        // logs show it: `MongoServerSelectionError: getaddrinfo EAI_AGAIN mongo`
+        // (RocketChat/Rocket.Chat#23600, #26348).
+        let headline = match unresolved(detail) {
+            Some(code) => format!("getaddrinfo {code} {}", first_host(url)),
+            None => format!(
+                "Server selection timed out after {} ms",
+                timeout.as_millis()
+            ),
+        };
+        let tail = if unresolved(detail).is_some() {
+            ""
+        } else {
+            "\n(no primary found in replicaset or invalid replica set name)"
+        };
         format!(
-            "MongoServerSelectionError: Server selection timed out after {} ms\n    at Topology.selectServer (/app/bundle/programs/server/npm/node_modules/mongodb/lib/sdam/topology.js:303:38)\n  reason: TopologyDescription {{\n    type: '{topology}',\n    setName: {},\n    compatible: true,\n    heartbeatFrequencyMS: 10000,\n    localThresholdMS: 15,\n    commonWireVersion: null,\n    logicalSessionTimeoutMS: null\n  }},\n  code: undefined,\n  [Symbol(errorLabels)]: Set(0) {{}}\n  cause: {detail}\n(no primary found in replicaset or invalid replica set name)",
-            timeout.as_millis(),
+            "MongoServerSelectionError: {headline}\n    at Topology.selectServer (/app/bundle/programs/server/npm/node_modules/mongodb/lib/sdam/topology.js:303:38)\n  reason: TopologyDescription {{\n    type: '{topology}',\n    setName: {},\n    compatible: true,\n    heartbeatFrequencyMS: 10000,\n    localThresholdMS: 15,\n    commonWireVersion: null,\n    logicalSessionTimeoutMS: null\n  }},\n  code: undefined,\n  [Symbol(errorLabels)]: Set(0) {{}}\n  cause: {detail}{tail}",
             url.split("replicaSet=")
                 .nth(1)
                 .map(|s| format!("'{}'", s.split('&').next().unwrap_or("")))
@@ -306,4 +343,31 @@ pub async fn wait_for_mongo_primary(url: &str, timeout: Duration) -> Result<(), 
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{first_host, unresolved};
+
+    #[test]
+    fn a_name_that_does_not_resolve_reads_as_node_prints_it() {
+        assert_eq!(
+            unresolved(
+                "Kind: I/O error: failed to lookup address information: Name or service not known"
+            ),
+            Some("ENOTFOUND")
+        );
+        assert_eq!(
+            unresolved(
+                "I/O error: failed to lookup address information: Temporary failure in name resolution"
+            ),
+            Some("EAI_AGAIN")
+        );
+        assert_eq!(unresolved("Connection refused (os error 111)"), None);
+        assert_eq!(
+            first_host("mongodb://u:p@mongo-a:27017,mongo-b:27017/rc?replicaSet=rs0"),
+            "mongo-a"
+        );
+        assert_eq!(first_host("mongodb://mongo/rc"), "mongo");
+    }
 }
