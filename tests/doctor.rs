@@ -341,6 +341,91 @@ fn doctor_names_the_replica_set_rules_from_inside_the_stack() {
 }
 
 /// Nothing to observe: exit 3 with the reason, not a verdict.
+/// A stack docker-compose 1.29.2 brought up, not stackctl: the same findings from compose's
+/// labels and the same file; and with no file at all (`-p` alone, from another directory),
+/// from the labels only.
+#[test]
+fn doctor_reads_a_stack_docker_compose_brought_up() {
+    let mut cleanup = Cleanup::default();
+    let image = demo_image("stackctl-test-doctor", &mut cleanup);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compose.yml");
+    std::fs::write(&file, MONGO_STACK).unwrap();
+    let name = unique("stdoctorcompose").replace('-', "");
+    let compose = |args: &[&str]| {
+        let out = std::process::Command::new("docker-compose")
+            .args(["-f", file.to_str().unwrap(), "-p", &name])
+            .args(args)
+            .env("IMAGE", &image)
+            .output()
+            .expect("docker-compose runs");
+        assert!(
+            out.status.success(),
+            "docker-compose {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    compose(&["up", "-d"]);
+    let _down = DropGuard(Box::new(|| compose(&["down", "-v"])));
+    wait_for_exit(&format!("{name}_rocketchat_1"), Duration::from_secs(30));
+    let doctor = |with_file: bool| {
+        let elsewhere = tempfile::tempdir().unwrap();
+        let mut args = vec!["--json", "doctor", "-p", &name];
+        let path = file.to_str().unwrap();
+        if with_file {
+            args.extend(["-f", path]);
+        }
+        let out = stackctl(args)
+            .env("IMAGE", &image)
+            .env(
+                "STACKCTL_PROBE_BINARY",
+                static_binaries().join("stackctl").to_str().unwrap(),
+            )
+            .current_dir(elsewhere.path())
+            .output();
+        out.code(1);
+        (report(&out), out.stderr)
+    };
+    let expected = [
+        ("M1-not-initiated".to_owned(), "mongo".to_owned(), true),
+        (
+            "M1-client-no-primary".to_owned(),
+            "rocketchat".to_owned(),
+            false,
+        ),
+    ];
+    let (found, _) = doctor(true);
+    assert_eq!(findings(&found), expected, "{found:#}");
+    quoted(&found, "M1-not-initiated", "94 NotYetInitialized");
+    // `-p` alone, from another directory: the file compose recorded on the containers.
+    let (found, _) = doctor(false);
+    assert_eq!(findings(&found), expected, "{found:#}");
+    // The file gone: the containers' labels and logs only, and a warning that says so.
+    let moved = dir.path().join("moved.yml");
+    std::fs::rename(&file, &moved).unwrap();
+    let (found, stderr) = doctor(false);
+    std::fs::rename(&moved, &file).unwrap();
+    assert!(
+        stderr.contains("is not here: judging its containers' labels only"),
+        "{stderr}"
+    );
+    assert!(
+        findings(&found)
+            .iter()
+            .any(|(rule, service, _)| rule == "M1-client-no-primary" && service == "rocketchat"),
+        "{found:#}"
+    );
+}
+
+/// Runs a closure when dropped (a `down` that must happen whatever the test asserted).
+struct DropGuard<'a>(Box<dyn Fn() + 'a>);
+
+impl Drop for DropGuard<'_> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
 #[test]
 fn doctor_exits_3_when_it_cannot_observe() {
     let dir = tempfile::tempdir().unwrap();

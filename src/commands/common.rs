@@ -65,6 +65,24 @@ pub fn open_supported_stack(
     Ok(stack)
 }
 
+/// The project when `-p NAME` is given and no stack file is at hand (none named, no
+/// `COMPOSE_FILE`, none in this directory): a stack brought up elsewhere, e.g. by `docker
+/// compose` from another directory, whose containers are found by their labels.
+pub fn project_without_file(args: &StackArgs, settings: &Settings) -> Option<String> {
+    let no_file_here = args.file.is_empty()
+        && settings
+            .variables
+            .get(crate::env_vars::COMPOSE_FILE)
+            .is_none_or(String::is_empty)
+        && crate::stack::DEFAULT_FILES
+            .iter()
+            .all(|f| !settings.cwd.join(f).exists());
+    args.project
+        .as_deref()
+        .filter(|_| no_file_here)
+        .map(crate::stack::normalize_project)
+}
+
 /// Loads and validates the stack file before anything touches Docker.
 pub fn open_stack(args: &StackArgs, settings: &Settings) -> Result<Stack> {
     let options = LoadOptions {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 
-use super::common::{StackArgs, open_stack};
+use super::common::{StackArgs, open_stack, project_without_file};
 use crate::cli::values;
 use crate::engine::docker::DockerApi;
 use crate::env_vars;
@@ -199,16 +199,8 @@ fn print_results(
 /// whose file is not at hand — e.g. one `docker compose` brought up elsewhere: its containers
 /// are found by their labels.
 fn project_and_stack(args: &StackArgs, settings: &Settings) -> Result<(String, Option<Stack>)> {
-    let no_file_here = args.file.is_empty()
-        && settings
-            .variables
-            .get(crate::env_vars::COMPOSE_FILE)
-            .is_none_or(String::is_empty)
-        && crate::stack::DEFAULT_FILES
-            .iter()
-            .all(|f| !settings.cwd.join(f).exists());
-    if let (Some(project), true) = (&args.project, no_file_here) {
-        return Ok((crate::stack::normalize_project(project), None));
+    if let Some(project) = project_without_file(args, settings) {
+        return Ok((project, None));
     }
     let stack = open_stack(args, settings)?;
     Ok((stack.project.clone(), Some(stack)))

@@ -45,6 +45,10 @@ pub struct ServiceContainer {
     pub words: Vec<String>,
     /// The services it depends on (compose's `depends_on` label).
     pub depends_on: Vec<String>,
+    /// The stack files and the project directory its project was brought up from (compose's
+    /// `project.config_files` and `project.working_dir` labels).
+    pub config_files: Vec<String>,
+    pub working_dir: Option<String>,
     /// A Swarm service's running task: the node it runs on (`id` is its container only when
     /// that node is this one).
     pub swarm: Option<RunningTask>,
@@ -185,6 +189,20 @@ impl ServiceContainer {
             })
             .unwrap_or_default();
         let status = state.status.map(|s| s.to_string()).unwrap_or_default();
+        let config_files = container_labels
+            .get(labels::CONFIG_FILES)
+            .map(|files| {
+                files
+                    .split(',')
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let working_dir = container_labels
+            .get(labels::WORKING_DIR)
+            .filter(|d| !d.is_empty())
+            .cloned();
         Self {
             service: service.to_owned(),
             id: inspect.id.unwrap_or_default(),
@@ -207,6 +225,8 @@ impl ServiceContainer {
             healthcheck: config.healthcheck.and_then(|h| h.test).unwrap_or_default(),
             words,
             depends_on,
+            config_files,
+            working_dir,
             swarm: None,
         }
     }

@@ -25,6 +25,23 @@ pub struct Stack {
     pub warnings: Vec<String>,
 }
 
+impl Stack {
+    /// A project with no stack file: no services, the default network only (what a command
+    /// that finds the containers by their labels works from).
+    #[must_use]
+    pub fn empty(project: &str, dir: PathBuf) -> Self {
+        Self {
+            project: project.to_owned(),
+            files: Vec::new(),
+            dir,
+            services: BTreeMap::new(),
+            networks: BTreeMap::from([("default".to_owned(), Network::default())]),
+            volumes: BTreeMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// One service. Serialised (sorted, without the fields that do not change the container) it
 /// gives the configuration hash that decides whether `up` recreates a container.
 #[derive(Debug, Clone, Serialize)]
