@@ -1197,16 +1197,7 @@ fn doctor_names_the_gitlab_webhook_rules_from_gitlabs_api() {
 
     // B4: a Hubot whose user Rocket.Chat does not have; its healthcheck (the bot's "diver")
     // and its log say it cannot log in.
-    let hubot_image = unique("stackctl-test-doctor-hubot");
-    cleanup.image(&hubot_image);
-    crate::support::docker::build_image(
-        &hubot_image,
-        "FROM scratch\nCOPY hubot-sim stackctl /\n",
-        &[
-            (&simulators.join("hubot-sim"), "hubot-sim"),
-            (&simulators.join("stackctl"), "stackctl"),
-        ],
-    );
+    let hubot_image = hubot_image("stackctl-test-doctor-hubot", &mut cleanup);
     std::fs::write(
         stack.dir.path().join("compose.yml"),
         GITLAB_STACK.replace(
@@ -1274,5 +1265,413 @@ fn doctor_names_the_gitlab_webhook_rules_from_gitlabs_api() {
         "a password in the report: {found:#}"
     );
     drop(stack);
+    drop(cleanup);
+}
+
+/// RC_STACK's MongoDB and Rocket.Chat, the latter at 8.0 (its setup wizard completed) with a
+/// rate limiter that allows three calls per route and address in ten minutes; the jobs that
+/// create a bot user without the `bot` role and the room `devops` it is a member of. The breaks
+/// below are services added to it one group at a time.
+fn start_stack() -> String {
+    let stack = RC_STACK
+        .replace(
+            "\"--version\", \"6.6.0\",",
+            "\"--version\", \"8.0.0\", \"--rate-limit-calls\", \"3\", \"--rate-limit-window\", \"10m\",",
+        )
+        .replace(
+            "      ADMIN_EMAIL: admin@chat.example\n",
+            "      ADMIN_EMAIL: admin@chat.example\n      OVERWRITE_SETTING_Show_Setup_Wizard: completed\n",
+        );
+    assert!(
+        stack.contains("\"8.0.0\", \"--rate-limit-calls\"") && stack.contains("OVERWRITE_SETTING_"),
+        "RC_STACK changed: {stack}"
+    );
+    format!("{stack}{START_JOBS}")
+}
+
+/// The bot's user (no `bot` role) and its room.
+const START_JOBS: &str = r#"  rc-user:
+    image: ${IMAGE}
+    entrypoint: ["/stackctl", "init", "rocketchat-user", "--url", "http://rocketchat:3000", "--admin-password-env", "ADMIN_PASS", "--name", "ratebot", "--password-env", "BOT_PASS"]
+    environment:
+      ADMIN_PASS: doctor-admin-pass
+      BOT_PASS: ratebot-password
+    depends_on:
+      rocketchat:
+        condition: service_healthy
+  rc-room:
+    image: ${IMAGE}
+    entrypoint: ["/stackctl", "init", "rocketchat-room", "--url", "http://rocketchat:3000", "--admin-password-env", "ADMIN_PASS", "--name", "devops", "--member", "ratebot"]
+    environment:
+      ADMIN_PASS: doctor-admin-pass
+    depends_on:
+      rc-user:
+        condition: service_completed_successfully
+"#;
+
+/// M8: a root user for the image's entrypoint (so `--auth`) on a replica set without a
+/// keyFile; a keyFile others may read. M7: a CPU whose flags lack `avx`.
+const START_BREAKS_1: &str = r#"  mongo-auth:
+    image: ${IMAGE}
+    entrypoint: ["/mongo-sim", "--bind", "0.0.0.0", "--replSet", "rs0"]
+    environment:
+      MONGO_INITDB_ROOT_USERNAME: root
+      MONGO_INITDB_ROOT_PASSWORD: example
+  mongo-key:
+    image: ${IMAGE}
+    entrypoint: ["/mongo-sim", "--bind", "0.0.0.0", "--replSet", "rs0", "--keyFile", "/etc/mongo/keyfile"]
+    volumes:
+      - ./keyfile:/etc/mongo/keyfile:ro
+  mongo-noavx:
+    image: ${IMAGE}
+    entrypoint: ["/mongo-sim", "--bind", "0.0.0.0", "--replSet", "rs0"]
+    environment:
+      MONGO_SIM_CPUINFO: /etc/cpuinfo
+    volumes:
+      - ./cpuinfo:/etc/cpuinfo:ro
+"#;
+
+/// M9: a data volume owned by root, mongod run as another uid; a data volume on a 64 KiB tmpfs.
+/// M6: data written by MongoDB 5.0 (the image is bumped to 7.0 later).
+const START_BREAKS_2: &str = r#"  mongo-perm:
+    image: ${IMAGE}
+    entrypoint: ["/mongo-sim", "--bind", "0.0.0.0"]
+    user: "65534:65534"
+    volumes:
+      - perm-data:/data/db
+  mongo-full:
+    image: ${IMAGE}
+    entrypoint: ["/mongo-sim", "--bind", "0.0.0.0", "--replSet", "rs0"]
+    volumes:
+      - full-data:/data/db
+  mongo-old:
+    image: ${IMAGE}
+    entrypoint: ["/mongo-sim", "--bind", "0.0.0.0", "--server-version", "5.0.31"]
+    volumes:
+      - old-data:/data/db
+"#;
+
+/// M5: a MongoDB 6.0 replica set (initiated) under a Rocket.Chat 8.0. B2: the bot, its diver
+/// healthcheck probing every second as a user the rate limiter counts.
+const START_BREAKS_3: &str = r#"  mongo6:
+    image: ${IMAGE}
+    entrypoint: ["/mongo-sim", "--bind", "0.0.0.0", "--port", "27017", "--replSet", "rs0", "--host-name", "mongo6", "--election-delay", "1s", "--server-version", "6.0.14"]
+  mongo6-init:
+    image: ${IMAGE}
+    entrypoint: ["/stackctl", "init", "replica-set", "--uri", "mongodb://mongo6:27017", "--name", "rs0", "--member", "mongo6:27017", "--timeout", "30s"]
+    depends_on:
+      mongo6:
+        condition: service_started
+  rocketchat-on-6:
+    image: ${IMAGE}
+    entrypoint: ["/rocketchat-sim", "--bind", "0.0.0.0", "--port", "3000", "--version", "8.0.0", "--mongo-url", "mongodb://mongo6:27017/rocketchat?replicaSet=rs0"]
+    environment:
+      OVERWRITE_SETTING_Show_Setup_Wizard: completed
+    depends_on:
+      mongo6-init:
+        condition: service_completed_successfully
+  ratebot:
+    image: ${HUBOT_IMAGE}
+    entrypoint: ["/hubot-sim"]
+    environment:
+      ROCKETCHAT_URL: http://rocketchat:3000
+      ROCKETCHAT_USER: ratebot
+      ROCKETCHAT_PASSWORD: ratebot-password
+      ROCKETCHAT_ROOM: devops
+    healthcheck:
+      test: ["CMD", "/stackctl", "check", "rocketchat-room", "--url", "http://rocketchat:3000", "--user", "ratebot", "--password-env", "ROCKETCHAT_PASSWORD", "--room", "devops", "--timeout", "3s"]
+      interval: 1s
+      timeout: 4s
+      retries: 2
+"#;
+
+/// The volumes of the breaks: one Docker makes, one on a tmpfs of 64 KiB made by the test.
+const START_VOLUMES: &str = "volumes:\n  perm-data: {}\n  old-data: {}\n  full-data:\n    external: true\n    name: ${FULL_VOLUME}\n";
+
+/// The image of the Hubot simulator with stackctl (its diver healthcheck), removed with
+/// `cleanup`.
+fn hubot_image(prefix: &str, cleanup: &mut Cleanup) -> String {
+    let simulators = crate::support::docker::static_simulators();
+    let image = unique(prefix);
+    cleanup.image(&image);
+    crate::support::docker::build_image(
+        &image,
+        "FROM scratch\nCOPY hubot-sim stackctl /\n",
+        &[
+            (&simulators.join("hubot-sim"), "hubot-sim"),
+            (&simulators.join("stackctl"), "stackctl"),
+        ],
+    );
+    image
+}
+
+/// A volume of the test's own, removed on drop (after the stack that uses it).
+struct OwnVolume(String);
+
+impl Drop for OwnVolume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["volume", "rm", "-f", &self.0])
+            .output();
+    }
+}
+
+/// Runs `docker exec CONTAINER ARGS`, whatever it exits with; its output.
+fn exec(container: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("docker")
+        .arg("exec")
+        .arg(container)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Polls until the container's log contains `text`.
+fn wait_for_log(container: &str, text: &str, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        let out = std::process::Command::new("docker")
+            .args(["logs", container])
+            .output()
+            .unwrap();
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if log.contains(text) {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{container}: no `{text}` in {log}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// mongod's failed starts and a rate-limited bot, each from its real condition: MongoDB with
+/// a root user and `--replSet` but no keyFile (M8, exit 2), a keyFile others may read (exit 1),
+/// a CPU without AVX (M7, SIGILL: exit 132), a data volume another uid owns (M9, exit 100), a
+/// data volume that fills up while it runs (M9), data of MongoDB 5.0 under a 7.0 image (M6,
+/// exit 62), Rocket.Chat 8.0 on MongoDB 6.0 (M5, its `SERVER ERROR` box, exit 1), and a bot
+/// without the `bot` role whose healthcheck the rate limiter stops (B2).
+#[test]
+fn doctor_names_mongod_start_failures_and_a_rate_limited_bot() {
+    let mut cleanup = Cleanup::default();
+    let hubot_image = hubot_image("stackctl-test-doctor-ratebot", &mut cleanup);
+    let tmpfs = OwnVolume(unique("stdoctorfull"));
+    docker(&[
+        "volume",
+        "create",
+        "--driver",
+        "local",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        "o=size=65536",
+        &tmpfs.0,
+    ]);
+    let base = start_stack();
+    let stack = TestStack::up(
+        "stdoctorstart",
+        &base,
+        &[
+            ("keyfile", "c2VjcmV0IGtleSBvZiB0aGUgcmVwbGljYSBzZXQ=\n"),
+            (
+                "cpuinfo",
+                "processor\t: 0\nmodel name\t: QEMU Virtual CPU version 2.5+\nflags\t\t: fpu de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ht syscall nx lm nopl pni cx16 x2apic hypervisor lahf_lm\n",
+            ),
+        ],
+        &[
+            ("HUBOT_IMAGE", hubot_image.clone()),
+            ("FULL_VOLUME", tmpfs.0.clone()),
+        ],
+    );
+    let file = stack.dir.path().join("compose.yml");
+    let write = |services: &[&str]| {
+        std::fs::write(&file, format!("{base}{}{START_VOLUMES}", services.concat())).unwrap();
+    };
+    // The key file as `openssl rand -base64` leaves it on the host: mode 0644.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = stack.dir.path().join("keyfile");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+
+    // M8 and M7: each exits at once.
+    write(&[START_BREAKS_1]);
+    // `up` may see it running before it ends: its exit is what counts.
+    let _ = stack.run(
+        &[],
+        "up",
+        &["--timeout", "10s", "mongo-auth", "mongo-key", "mongo-noavx"],
+    );
+    for service in ["mongo-auth", "mongo-key", "mongo-noavx"] {
+        wait_for_exit(&stack.container(service), Duration::from_secs(20));
+    }
+    // What each group adds to the findings, which stay.
+    let mut expected = vec![
+        ("M8-keyfile", "mongo-auth"),
+        ("M8-keyfile-permissions", "mongo-key"),
+        ("M7-no-avx", "mongo-noavx"),
+    ];
+    let found = doctor_finds(&stack, &expected);
+    for (rule, text) in [
+        (
+            "M8-keyfile",
+            "BadValue: security.keyFile is required when authorization is enabled with replica sets",
+        ),
+        ("M8-keyfile", "docker.exit_code = 2"),
+        (
+            "M8-keyfile-permissions",
+            "permissions on /etc/mongo/keyfile are too open",
+        ),
+        ("M8-keyfile-permissions", "docker.exit_code = 1"),
+        ("M7-no-avx", "docker.exit_code = 132"),
+    ] {
+        quoted(&found, rule, text);
+    }
+
+    // M9 and M6: a volume it may not write; a volume that fills up; MongoDB 5.0's data.
+    write(&[START_BREAKS_1, START_BREAKS_2]);
+    let _ = stack.run(
+        &[],
+        "up",
+        &["--timeout", "10s", "mongo-perm", "mongo-full", "mongo-old"],
+    );
+    wait_for_exit(&stack.container("mongo-perm"), Duration::from_secs(20));
+    let mongo_full = stack.container("mongo-full");
+    let mongo_old = stack.container("mongo-old");
+    wait_for_log(
+        &mongo_full,
+        "mongo-sim listening on",
+        Duration::from_secs(20),
+    );
+    wait_for_log(
+        &mongo_old,
+        "mongo-sim listening on",
+        Duration::from_secs(20),
+    );
+    // Something else fills the disk, then the set's first write finds it full.
+    let filler = exec(
+        &mongo_full,
+        &[
+            "/usr/bin/node",
+            "-e",
+            "try { require('fs').writeFileSync('/data/db/filler', Buffer.alloc(1 << 20, 1)) } catch (e) { console.log(e.code) }",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&filler.stdout).trim(),
+        "ENOSPC",
+        "{filler:?}"
+    );
+    let initiate = exec(
+        &mongo_full,
+        &[
+            "/stackctl",
+            "init",
+            "replica-set",
+            "--uri=mongodb://127.0.0.1:27017",
+            "--name=rs0",
+            "--member=127.0.0.1:27017",
+            "--timeout=5s",
+        ],
+    );
+    assert!(!initiate.status.success(), "{initiate:?}");
+    wait_for_exit(&mongo_full, Duration::from_secs(20));
+    // The image bumped two majors over the data.
+    write(&[
+        START_BREAKS_1,
+        &START_BREAKS_2.replace("\"5.0.31\"", "\"7.0.14\""),
+    ]);
+    let _ = stack.run(&[], "up", &["--timeout", "10s", "mongo-old"]);
+    wait_for_exit(&mongo_old, Duration::from_secs(20));
+    expected.extend([
+        ("M9-disk", "mongo-perm"),
+        ("M9-disk", "mongo-full"),
+        ("M6-fcv-upgrade", "mongo-old"),
+    ]);
+    let found = doctor_finds(&stack, &expected);
+    let m9 = |service: &str| {
+        let finding = found["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == "M9-disk" && f["service"] == service)
+            .unwrap_or_else(|| panic!("no M9 on {service}: {found:#}"));
+        evidence(finding)
+    };
+    let perm = m9("mongo-perm");
+    assert!(
+        perm.contains(
+            "IllegalOperation: Attempted to create a lock file on a read-only directory: /data/db"
+        ) && perm.contains("docker.exit_code = 100"),
+        "{perm}"
+    );
+    let disk = m9("mongo-full");
+    assert!(disk.contains("No space left on device"), "{disk}");
+    quoted(&found, "M6-fcv-upgrade", "docker.exit_code = 62");
+    quoted(&found, "M6-fcv-upgrade", "Wrong mongod version");
+
+    // M5 and B2: Rocket.Chat 8.0 refuses MongoDB 6.0; the bot's probes hit the rate limiter.
+    write(&[
+        START_BREAKS_1,
+        &START_BREAKS_2.replace("\"5.0.31\"", "\"7.0.14\""),
+        START_BREAKS_3,
+    ]);
+    let _ = stack.run(
+        &[],
+        "up",
+        &["--timeout", "20s", "rocketchat-on-6", "ratebot"],
+    );
+    wait_for_exit(&stack.container("rocketchat-on-6"), Duration::from_secs(30));
+    let ratebot = stack.container("ratebot");
+    // Unhealthy, its last probe stopped by the limiter (its first probes pass).
+    let started = Instant::now();
+    loop {
+        let health: Value = serde_json::from_str(&docker(&[
+            "inspect",
+            "-f",
+            "{{json .State.Health}}",
+            &ratebot,
+        ]))
+        .unwrap();
+        let last = health["Log"].as_array().and_then(|l| l.last());
+        if health["Status"] == "unhealthy"
+            && last.is_some_and(|l| {
+                l["Output"]
+                    .as_str()
+                    .is_some_and(|o| o.contains("(HTTP 429)"))
+            })
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{health:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    expected.extend([
+        ("M5-mongo-too-old", "rocketchat-on-6"),
+        ("B2-bot-rate-limited", "ratebot"),
+    ]);
+    let found = doctor_finds(&stack, &expected);
+    for (rule, text) in [
+        (
+            "M5-mongo-too-old",
+            "YOUR CURRENT MONGODB VERSION IS NOT SUPPORTED BY ROCKET.CHAT,",
+        ),
+        ("M5-mongo-too-old", "docker.exit_code = 1"),
+        (
+            "B2-bot-rate-limited",
+            "rate limited (HTTP 429) for another ",
+        ),
+    ] {
+        quoted(&found, rule, text);
+    }
+    drop(stack);
+    drop(tmpfs);
     drop(cleanup);
 }

@@ -16,6 +16,7 @@ mod oplog;
 mod query;
 mod repl;
 mod sim;
+mod startup;
 mod store;
 mod version;
 mod wire;
@@ -72,6 +73,24 @@ struct Cli {
     /// with an optional patch.
     #[arg(long, value_name = "X.Y.Z", env = "MONGO_SIM_VERSION", default_value = version::DEFAULT_VERSION)]
     server_version: String,
+    /// Access control on (mongod's `--auth`, `security.authorization: enabled`); the official
+    /// image's entrypoint adds it when MONGO_INITDB_ROOT_USERNAME and _PASSWORD are set, and so
+    /// does the simulator. Only its start-up checks are simulated (see README "Start-up").
+    #[arg(long)]
+    auth: bool,
+    /// The replica set's shared key (mongod's `--keyFile`, `security.keyFile`): read and checked
+    /// at start-up as mongod reads it; it implies authorization.
+    #[arg(long = "keyFile", alias = "key-file", value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// The CPU flags the image's entrypoint reads (its AVX check on amd64); another file
+    /// stands for another CPU in tests.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MONGO_SIM_CPUINFO",
+        default_value = "/proc/cpuinfo"
+    )]
+    cpuinfo: PathBuf,
     /// For this long after listening, accept and immediately close every connection.
     #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
     drop_connections_for: Option<Duration>,
@@ -102,18 +121,6 @@ fn is_loopback(host: &str) -> bool {
 /// The default data directory, as mongod's (src/mongo/db/storage/storage_options.h kDefaultDbPath).
 const DEFAULT_DBPATH: &str = "/data/db";
 
-/// mongod's JSON log line (src/mongo/logv2: {t, s, c, id, ctx, msg, attr}).
-fn log_line(severity: &str, component: &str, id: i32, msg: &str, error: &str) -> String {
-    let t = bson::DateTime::now()
-        .try_to_rfc3339_string()
-        .unwrap_or_default();
-    serde_json::json!({
-        "t": {"$date": t}, "s": severity, "c": component, "id": id, "ctx": "initandlisten",
-        "msg": msg, "attr": {"error": error},
-    })
-    .to_string()
-}
-
 /// Opens the data directory as mongod's start-up does: a missing explicit `--dbpath` exits 100
 /// (NonExistentPath: a DBException out of initAndListen, ExitCode::uncaught = 100,
 /// src/mongo/util/exit_code.h), data
@@ -127,20 +134,10 @@ fn open_data(cli: &Cli, release: &version::Release) -> (crud::Data, Option<PathB
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DBPATH));
     if !dir.is_dir() {
         if explicit {
-            println!(
-                "{}",
-                log_line(
-                    "E",
-                    "CONTROL",
-                    20557,
-                    "DBException in initAndListen, terminating",
-                    &format!(
-                        "NonExistentPath: Data directory {} not found. Create the missing directory or specify another path using (1) the --dbpath command line option, or (2) by adding the 'storage.dbPath' option in the configuration file.",
-                        dir.display()
-                    ),
-                )
-            );
-            std::process::exit(100);
+            startup::init_and_listen_failed(&format!(
+                "NonExistentPath: Data directory {} not found. Create the missing directory or specify another path using (1) the --dbpath command line option, or (2) by adding the 'storage.dbPath' option in the configuration file.",
+                dir.display()
+            ));
         }
         eprintln!(
             "mongo-sim: no data directory {}: documents are kept in memory only",
@@ -152,27 +149,27 @@ fn open_data(cli: &Cli, release: &version::Release) -> (crud::Data, Option<PathB
         }
         return (data, None);
     }
+    // The lock file first, then the storage engine's files (storage_engine_init.cpp).
+    match startup::lock_data_directory(&dir) {
+        // Held (flock) until the process ends, as mongod holds it.
+        Ok(lock) => std::mem::forget(lock),
+        Err(status) => startup::init_and_listen_failed(&status),
+    }
     let store = match store::Store::open(&dir) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("mongo-sim: {e}");
-            std::process::exit(100);
-        }
+        Err(e) => startup::storage_open_failed(&e.file, e.op, &e.error),
     };
     let mut data = crud::Data::new(store);
     match data.fcv() {
         Some(fcv) if !release.readable_fcvs().contains(&fcv) => {
-            println!(
-                "{}",
-                log_line(
-                    "F",
-                    "CONTROL",
-                    20573,
-                    "Wrong mongod version",
-                    &release.wrong_version_error(&fcv),
-                )
-            );
-            let _ = std::io::stdout().flush();
+            startup::say(&[startup::log_line(
+                "F",
+                "CONTROL",
+                20573,
+                "initandlisten",
+                "Wrong mongod version",
+                Some(serde_json::json!({"error": release.wrong_version_error(&fcv)})),
+            )]);
             std::process::exit(62);
         }
         Some(fcv) => eprintln!(
@@ -190,7 +187,35 @@ fn open_data(cli: &Cli, release: &version::Release) -> (crud::Data, Option<PathB
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // The image's entrypoint, then mongod's option checks and its keyFile, before anything runs.
+    let env = |k: &str| std::env::var(k).ok();
+    match startup::initdb_root_user(
+        env("MONGO_INITDB_ROOT_USERNAME").as_deref(),
+        env("MONGO_INITDB_ROOT_PASSWORD").as_deref(),
+    ) {
+        Ok(root_user) => cli.auth |= root_user,
+        Err(code) => std::process::exit(code),
+    }
+    if startup::avx_check(&cli.cpuinfo) {
+        startup::illegal_instruction();
+    }
+    if let Err(status) =
+        startup::check_auth_options(cli.repl_set.is_some(), cli.auth, cli.key_file.is_some())
+    {
+        startup::bad_options(&status);
+    }
+    if let Some(path) = &cli.key_file
+        && let Err((code, name, msg)) = startup::read_key_file(path)
+    {
+        startup::key_file_failed(code, name, &msg);
+    }
+    if cli.auth || cli.key_file.is_some() {
+        eprintln!(
+            "mongo-sim: access control (--auth / --keyFile) passed mongod's start-up checks, but authentication is not simulated"
+        );
+        std::process::exit(1);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

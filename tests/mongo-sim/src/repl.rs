@@ -967,8 +967,10 @@ impl Repl {
         let json = Bson::Document(d).into_relaxed_extjson();
         let text = serde_json::to_string_pretty(&json).expect("json");
         let tmp = path.with_extension("tmp");
+        // A durable write, as local.system.replset is one: a refusal (a full disk) ends the
+        // process as WiredTiger's panic ends mongod.
         if let Err(e) = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path)) {
-            eprintln!("mongo-sim: cannot write state file {}: {e}", path.display());
+            crate::startup::storage_write_failed(&tmp, &e);
         }
     }
 

@@ -23,6 +23,20 @@ use bson::{Bson, Document, doc};
 /// The log's file name inside the data directory.
 pub const LOG_FILE: &str = "mongo-sim.log";
 
+/// A file operation on the data files that the OS refused: which file, what was done, why.
+#[derive(Debug)]
+pub struct IoFailure {
+    pub file: PathBuf,
+    pub op: &'static str,
+    pub error: std::io::Error,
+}
+
+impl std::fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}: {}", self.file.display(), self.op, self.error)
+    }
+}
+
 /// One collection: its documents in insertion order (the natural order a collection scan
 /// returns on an unsharded collection without deletes) and its index specs.
 #[derive(Debug, Clone)]
@@ -73,14 +87,18 @@ impl Store {
     }
 
     /// Opens (replays and compacts) the log in `dir`.
-    pub fn open(dir: &Path) -> Result<Store, String> {
+    pub fn open(dir: &Path) -> Result<Store, IoFailure> {
         let path = dir.join(LOG_FILE);
         let mut store = Store::in_memory();
         if path.exists() {
             let mut bytes = Vec::new();
             File::open(&path)
                 .and_then(|mut f| f.read_to_end(&mut bytes))
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                .map_err(|error| IoFailure {
+                    file: path.clone(),
+                    op: "handle-open: open",
+                    error,
+                })?;
             let mut at = 0;
             let mut records = 0usize;
             while at < bytes.len() {
@@ -117,7 +135,7 @@ impl Store {
     }
 
     /// Rewrites the log as the current state: temporary file, fsync, rename, fsync the directory.
-    fn compact(&mut self, dir: &Path, path: &Path) -> Result<(), String> {
+    fn compact(&mut self, dir: &Path, path: &Path) -> Result<(), IoFailure> {
         let tmp = dir.join(format!("{LOG_FILE}.tmp"));
         let mut out = Vec::new();
         for (db, colls) in &self.dbs {
@@ -140,7 +158,11 @@ impl Store {
             File::open(dir)?.sync_all()?;
             OpenOptions::new().append(true).open(path)
         };
-        let file = write().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let file = write().map_err(|error| IoFailure {
+            file: tmp.clone(),
+            op: "handle-write: pwrite: failed to write",
+            error,
+        })?;
         self.log = Some((path.to_path_buf(), file));
         Ok(())
     }
@@ -298,7 +320,9 @@ impl Store {
         self.record(doc! {"o": "X", "db": db});
     }
 
-    /// Appends the queued records and fsyncs them: the write is durable once this returns.
+    /// Appends the queued records and fsyncs them: the write is durable once this returns. A
+    /// write the OS refuses (a full disk) ends the process as WiredTiger's panic ends mongod
+    /// (crate::startup::storage_write_failed): nothing acknowledged may be lost.
     pub fn commit(&mut self) -> Result<(), String> {
         if self.pending.is_empty() {
             return Ok(());
@@ -311,7 +335,10 @@ impl Store {
             .write_all(&self.pending)
             .and_then(|()| file.sync_data());
         self.pending.clear();
-        result.map_err(|e| format!("cannot append to {}: {e}", path.display()))
+        if let Err(e) = result {
+            crate::startup::storage_write_failed(path, &e);
+        }
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@ mod boot;
 mod ddp;
 mod migrations;
 mod script;
+mod server_running;
 mod state;
 mod store;
 
@@ -313,6 +314,31 @@ async fn run(cli: Cli) -> i32 {
     };
     if !early_announce {
         announce();
+    }
+    // serverRunning.ts: 100 ms after start-up, the box; a MongoDB too old for this release
+    // ends the process (exit 1) unless BYPASS_MONGO_VALIDATION.
+    if let Some(store) = mongo_store.as_ref() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (mongo_version, engine) = server_running::mongo_info(store.database()).await;
+        let env_of = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let verdict = server_running::verdict(
+            &cli.rc_version,
+            mongo_version.as_deref(),
+            &engine,
+            &env_of("PORT").unwrap_or_else(|| "undefined".to_owned()),
+            &db.setting_str("Site_Url"),
+            env_of("BYPASS_MONGO_VALIDATION").as_deref(),
+        );
+        {
+            let mut out = std::io::stdout().lock();
+            for line in &verdict.lines {
+                let _ = writeln!(out, "{line}");
+            }
+            let _ = out.flush();
+        }
+        if verdict.exit {
+            return 1;
+        }
     }
     log(&format!(
         "listening on {addr}; version {}; ready in {:?}",
