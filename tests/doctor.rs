@@ -353,17 +353,7 @@ fn doctor_reads_a_stack_docker_compose_brought_up() {
     std::fs::write(&file, MONGO_STACK).unwrap();
     let name = unique("stdoctorcompose").replace('-', "");
     let compose = |args: &[&str]| {
-        let out = std::process::Command::new("docker-compose")
-            .args(["-f", file.to_str().unwrap(), "-p", &name])
-            .args(args)
-            .env("IMAGE", &image)
-            .output()
-            .expect("docker-compose runs");
-        assert!(
-            out.status.success(),
-            "docker-compose {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::support::docker::docker_compose(&file, &name, args, &[("IMAGE", &image)]);
     };
     compose(&["up", "-d"]);
     let _down = DropGuard(Box::new(|| compose(&["down", "-v"])));

@@ -391,18 +391,8 @@ fn the_matrix_shows_links_and_isolation_and_flags_broken_isolation() {
 fn probe_finds_the_services_of_a_stack_docker_compose_brought_up() {
     let stack = Stack::new(TWO_SERVICES);
     let file = stack.file();
-    let compose = |args: &[&str]| {
-        let out = std::process::Command::new("docker-compose")
-            .args(["-f", file.to_str().unwrap(), "-p", &stack.name])
-            .args(args)
-            .output()
-            .expect("docker-compose runs");
-        assert!(
-            out.status.success(),
-            "docker-compose {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let compose =
+        |args: &[&str]| crate::support::docker::docker_compose(&file, &stack.name, args, &[]);
     compose(&["up", "-d"]);
     // No stack file at hand: `-p` alone finds the containers by compose's labels.
     let elsewhere = tempfile::tempdir().unwrap();

@@ -179,3 +179,19 @@ pub fn wait_for_health(container: &str, want: &str, deadline: Duration) -> Strin
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Runs docker-compose 1.29.2 (`-f FILE -p PROJECT ARGS…`, with `env` added); panics with its
+/// stderr when it fails.
+pub fn docker_compose(file: &std::path::Path, project: &str, args: &[&str], env: &[(&str, &str)]) {
+    let out = Command::new("docker-compose")
+        .args(["-f", file.to_str().unwrap(), "-p", project])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("docker-compose runs");
+    assert!(
+        out.status.success(),
+        "docker-compose {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
