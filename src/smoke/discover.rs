@@ -290,7 +290,7 @@ fn bot_of(service: &Service) -> Option<Bot> {
     })
 }
 
-/// Every bot of the stack, in the stack file's order.
+/// Every bot of the stack, by service name.
 #[must_use]
 pub fn bots(stack: &Stack) -> Vec<Bot> {
     stack.services.values().filter_map(bot_of).collect()
