@@ -138,19 +138,32 @@ fn backup_until_mongo_data(
     demo: &Demo,
     file: &Path,
 ) -> (std::process::Child, std::thread::JoinHandle<String>) {
+    spawn_until(
+        demo,
+        &["backup", "-o", file.to_str().unwrap()],
+        "archiving volume mongo-data",
+    )
+}
+
+/// `stackctl ARGS… -f demo -p NAME` as a child of this test, returned once its stderr says
+/// `marker` (with the thread that reads the rest of its stderr).
+fn spawn_until(
+    demo: &Demo,
+    args: &[&str],
+    marker: &'static str,
+) -> (std::process::Child, std::thread::JoinHandle<String>) {
     let mut child = Command::new(binary())
+        .args(args)
         .args([
-            "backup",
             "-f",
             root().join("compose/demo/compose.yml").to_str().unwrap(),
             "-p",
             &demo.name,
-            "-o",
-            file.to_str().unwrap(),
         ])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("BENCH_IMAGE", &demo.image)
+        .env("BOT_PASS", BOT_PASS)
         .env("STACKCTL_PROBE_BINARY", static_binaries().join("stackctl"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -167,7 +180,7 @@ fn backup_until_mongo_data(
                 break;
             }
             all.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if all.contains("archiving volume mongo-data") {
+            if all.contains(marker) {
                 let _ = tx.send(());
             }
         }
@@ -176,7 +189,7 @@ fn backup_until_mongo_data(
     if rx.recv_timeout(Duration::from_secs(120)).is_err() {
         let _ = child.kill();
         panic!(
-            "the backup did not reach the volumes: {}",
+            "`{args:?}` did not reach `{marker}`: {}",
             reader.join().unwrap()
         );
     }
@@ -547,5 +560,66 @@ fn a_backup_killed_half_way_leaves_the_stack_running_and_the_next_one_succeeds()
     assert!(!dir.path().join("killed.tar.partial").exists());
     assert!(!dir.path().join("killed.tar.partial.volume").exists());
     assert_eq!(leftovers(&demo), "");
+    assert_up(&demo);
+
+    // A `backup --verify` killed once its throw-away project has volumes: the project stays
+    // (nothing runs after a SIGKILL); the next verify removes it, and only it, and succeeds.
+    let (mut child, reader) = spawn_until(
+        &demo,
+        &["backup", "--verify", file.to_str().unwrap()],
+        "restoring volume",
+    );
+    let throwaway = |kind: &str| {
+        docker(&[
+            kind,
+            "ls",
+            "-q",
+            "--filter",
+            "label=com.docker.compose.project",
+        ])
+        .lines()
+        .filter(|id| {
+            docker(&[
+                kind,
+                "inspect",
+                "-f",
+                "{{index .Labels \"com.docker.compose.project\"}}",
+                id,
+            ])
+            .starts_with(&format!("{}-verify-", demo.name))
+        })
+        .count()
+    };
+    let started = Instant::now();
+    while throwaway("volume") == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let stderr = reader.join().unwrap();
+    let killed = stderr
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{}-verify-", demo.name)))
+        .unwrap_or_else(|| panic!("no throw-away project named: {stderr}"))
+        .to_owned();
+    assert!(throwaway("volume") > 0);
+    let out = run(&demo, "backup", &["--verify", file.to_str().unwrap()]);
+    out.code(0);
+    says(
+        &out,
+        format!("removed {killed}, the throw-away project of a `backup --verify` that was killed"),
+    );
+    assert_eq!(throwaway("volume"), 0);
+    assert_eq!(throwaway("network"), 0);
+    assert_eq!(
+        docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.compose.project={killed}")
+        ]),
+        ""
+    );
     assert_up(&demo);
 }

@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod guard;
+pub mod leftover;
 pub mod manifest;
 pub mod volumes;
 pub mod wire;

@@ -370,10 +370,11 @@ async fn verify(args: &BackupArgs, file: &Path, settings: &Settings) -> Result<E
             .map_err(|e| Error::failed(format!("reading the backup failed: {e}")))??
     };
     let running = open_stack(&args.stack, settings)?;
+    // Named after this process, so that a later verify can tell it was killed.
     let project = format!(
         "{}-verify-{}",
         running.project,
-        crate::netns::runner::suffix()
+        crate::backup::leftover::owner()
     );
     let stack_args = StackArgs {
         project: Some(project.clone()),
@@ -383,6 +384,14 @@ async fn verify(args: &BackupArgs, file: &Path, settings: &Settings) -> Result<E
     pin(&mut stack, &args.pin_images);
     isolate(&mut stack);
     let docker = DockerApi::connect().await?;
+    for leftover in crate::backup::leftover::clear(&docker, &running.project).await? {
+        if settings.output != Output::Json && settings.output != Output::Quiet {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "removed {leftover}, the throw-away project of a `backup --verify` that was killed"
+            );
+        }
+    }
     let images = wire::images(&stack, &docker).await;
     manifest::refuse_mismatch(
         &manifest,

@@ -260,10 +260,18 @@ impl DockerApi {
     }
 
     /// Every container of the project, running or not.
-    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "project_containers", project = %project))]
     pub async fn project_containers(&self, project: &str) -> Result<Vec<ContainerSummary>, Error> {
         let label = format!("{}={project}", labels::PROJECT);
-        let filters = HashMap::from([("label", vec![label.as_str()])]);
+        self.containers_labelled(&[&label]).await
+    }
+
+    /// Every container, running or not, with all of these labels (`KEY` or `KEY=VALUE`).
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "list_containers", labels = ?labels))]
+    pub async fn containers_labelled(
+        &self,
+        labels: &[&str],
+    ) -> Result<Vec<ContainerSummary>, Error> {
+        let filters = HashMap::from([("label", labels.to_vec())]);
         self.docker
             .list_containers(Some(
                 ListContainersOptionsBuilder::new()
@@ -273,6 +281,39 @@ impl DockerApi {
             ))
             .await
             .map_err(|e| daemon_error("cannot list containers", &e))
+    }
+
+    /// Every network with all of these labels.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "list_networks", labels = ?labels))]
+    pub async fn networks_labelled(
+        &self,
+        labels: &[&str],
+    ) -> Result<Vec<bollard::models::Network>, Error> {
+        let filters = HashMap::from([("label", labels.to_vec())]);
+        self.docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::new().filters(&filters).build(),
+            ))
+            .await
+            .map_err(|e| daemon_error("cannot list networks", &e))
+    }
+
+    /// Every volume with all of these labels.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "list_volumes", labels = ?labels))]
+    pub async fn volumes_labelled(
+        &self,
+        labels: &[&str],
+    ) -> Result<Vec<bollard::models::Volume>, Error> {
+        let filters = HashMap::from([("label", labels.to_vec())]);
+        Ok(self
+            .docker
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::new().filters(&filters).build(),
+            ))
+            .await
+            .map_err(|e| daemon_error("cannot list volumes", &e))?
+            .volumes
+            .unwrap_or_default())
     }
 
     #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "create", name = %name))]
@@ -501,19 +542,29 @@ impl DockerApi {
             .events(Some(EventsOptionsBuilder::new().filters(&filters).build()))
     }
 
+    /// Every compose project that has a container, a network or a volume on this daemon.
+    pub async fn projects(&self) -> Result<std::collections::BTreeSet<String>, Error> {
+        let key = [labels::PROJECT];
+        let project = |labels: Option<&HashMap<String, String>>| {
+            labels.and_then(|l| l.get(labels::PROJECT).cloned())
+        };
+        let containers = self.containers_labelled(&key).await?;
+        let networks = self.networks_labelled(&key).await?;
+        let volumes = self.volumes_labelled(&key).await?;
+        Ok(containers
+            .iter()
+            .filter_map(|c| project(c.labels.as_ref()))
+            .chain(networks.iter().filter_map(|n| project(n.labels.as_ref())))
+            .chain(volumes.iter().filter_map(|v| project(Some(&v.labels))))
+            .collect())
+    }
+
     /// Networks labelled with the project: (id, name).
-    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "project_networks", project = %project))]
     pub async fn project_networks(&self, project: &str) -> Result<Vec<(String, String)>, Error> {
         let label = format!("{}={project}", labels::PROJECT);
-        let filters = HashMap::from([("label", vec![label.as_str()])]);
-        let found = self
-            .docker
-            .list_networks(Some(
-                ListNetworksOptionsBuilder::new().filters(&filters).build(),
-            ))
-            .await
-            .map_err(|e| daemon_error("cannot list networks", &e))?;
-        Ok(found
+        Ok(self
+            .networks_labelled(&[&label])
+            .await?
             .into_iter()
             .map(|n| (n.id.unwrap_or_default(), n.name.unwrap_or_default()))
             .collect())
@@ -529,20 +580,11 @@ impl DockerApi {
     }
 
     /// Volumes labelled with the project.
-    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "project_volumes", project = %project))]
     pub async fn project_volumes(&self, project: &str) -> Result<Vec<String>, Error> {
         let label = format!("{}={project}", labels::PROJECT);
-        let filters = HashMap::from([("label", vec![label.as_str()])]);
-        let found = self
-            .docker
-            .list_volumes(Some(
-                ListVolumesOptionsBuilder::new().filters(&filters).build(),
-            ))
-            .await
-            .map_err(|e| daemon_error("cannot list volumes", &e))?;
-        Ok(found
-            .volumes
-            .unwrap_or_default()
+        Ok(self
+            .volumes_labelled(&[&label])
+            .await?
             .into_iter()
             .map(|v| v.name)
             .collect())

@@ -306,7 +306,6 @@ pub async fn service(
     project: &str,
     service: &str,
 ) -> Result<Option<ServiceContainer>, Error> {
-    use bollard::query_parameters::ListContainersOptionsBuilder;
     if let Some(swarm_service) = Box::pin(tasks::stack_services(docker, project))
         .await?
         .remove(service)
@@ -321,20 +320,9 @@ pub async fn service(
     }
     let project_label = format!("{}={project}", labels::PROJECT);
     let service_label = format!("{}={service}", labels::SERVICE);
-    let filters = std::collections::HashMap::from([(
-        "label",
-        vec![project_label.as_str(), service_label.as_str()],
-    )]);
     let found = docker
-        .client()
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .map_err(|e| crate::engine::docker::daemon_error("cannot list containers", &e))?;
+        .containers_labelled(&[&project_label, &service_label])
+        .await?;
     let mut candidates: Vec<_> = found
         .into_iter()
         .filter(|c| {

@@ -7,8 +7,8 @@ use bollard::models::{
     LocalNodeState, NetworkCreateRequest, Service, ServiceSpec, Task, TaskState,
 };
 use bollard::query_parameters::{
-    InspectServiceOptions, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    ListServicesOptionsBuilder, ListTasksOptionsBuilder, UpdateServiceOptionsBuilder,
+    InspectServiceOptions, ListNetworksOptionsBuilder, ListServicesOptionsBuilder,
+    ListTasksOptionsBuilder, UpdateServiceOptionsBuilder,
 };
 
 use super::spec::NAMESPACE;
@@ -291,17 +291,7 @@ pub async fn containers_left(
     project: &str,
 ) -> Result<Vec<(String, bool)>, Error> {
     let label = namespace_filter(project);
-    let filters = HashMap::from([("label", vec![label.as_str()])]);
-    let found = docker
-        .client()
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .map_err(|e| daemon_error("cannot list containers", &e))?;
+    let found = docker.containers_labelled(&[&label]).await?;
     Ok(found
         .into_iter()
         .map(|c| {
