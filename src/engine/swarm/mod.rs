@@ -192,7 +192,7 @@ pub async fn status(stack: &Stack, docker: &DockerApi) -> Result<Vec<ServiceStat
             service: name.clone(),
             swarm_service: Some(full),
             mode: mode.to_owned(),
-            running: counts.running_tasks.unwrap_or(0),
+            running: running_tasks(&tasks, &names),
             desired: counts.desired_tasks.unwrap_or(0),
             completed: counts.completed_tasks.unwrap_or(0),
             job: service.is_job(),
@@ -202,6 +202,26 @@ pub async fn status(stack: &Stack, docker: &DockerApi) -> Result<Vec<ServiceStat
         });
     }
     Ok(out)
+}
+
+/// How many tasks run as they should: desired and observed `running`, on a node that is not
+/// down. Swarm's own count (`ServiceStatus.RunningTasks`) still counts a task on a node it lost
+/// (its last report said running) while its replacement waits for a node, so `status` said
+/// `1/1` for a service that had no task running.
+fn running_tasks(tasks: &[bollard::models::Task], names: &HashMap<String, String>) -> u64 {
+    let running = Some(bollard::models::TaskState::RUNNING);
+    let count = tasks
+        .iter()
+        .filter(|t| t.desired_state == running)
+        .filter(|t| t.status.as_ref().and_then(|s| s.state) == running)
+        // `NodeView::label`: only a node that is not ready carries its state in parentheses.
+        .filter(|t| {
+            t.node_id
+                .as_deref()
+                .is_some_and(|id| names.get(id).is_some_and(|n| !n.ends_with(')')))
+        })
+        .count();
+    u64::try_from(count).unwrap_or(u64::MAX)
 }
 
 /// The nodes of the tasks that should be running (else of the newest task: a job's), by
@@ -333,5 +353,41 @@ mod tests {
             "3",
         )];
         assert_eq!(task_nodes(&placed, &names), ["stkn1"]);
+    }
+
+    #[test]
+    fn a_task_on_a_lost_node_is_not_counted_running() {
+        let names = HashMap::from([
+            ("n1".to_owned(), "stkn1".to_owned()),
+            ("n2".to_owned(), "stkn2 (down)".to_owned()),
+        ]);
+        // Moved off the lost node: the old task still reads running, the new one waits.
+        let moved = [
+            task(Some("n2"), TaskState::SHUTDOWN, TaskState::RUNNING, "1"),
+            task(None, TaskState::RUNNING, TaskState::PENDING, "2"),
+        ];
+        assert_eq!(running_tasks(&moved, &names), 0);
+        // Pinned to the lost node: desired running, last seen running, on a node that is down.
+        let pinned = [task(
+            Some("n2"),
+            TaskState::RUNNING,
+            TaskState::RUNNING,
+            "1",
+        )];
+        assert_eq!(running_tasks(&pinned, &names), 0);
+        // Two replicas, one on each node: one runs.
+        let two = [
+            task(Some("n1"), TaskState::RUNNING, TaskState::RUNNING, "1"),
+            task(Some("n2"), TaskState::RUNNING, TaskState::RUNNING, "1"),
+        ];
+        assert_eq!(running_tasks(&two, &names), 1);
+        // Starting is not running yet.
+        let starting = [task(
+            Some("n1"),
+            TaskState::RUNNING,
+            TaskState::STARTING,
+            "1",
+        )];
+        assert_eq!(running_tasks(&starting, &names), 0);
     }
 }
