@@ -331,16 +331,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_task_waiting_for_a_node_names_the_lost_one() {
-        let names = HashMap::from([
+    /// Two nodes, the second lost.
+    fn lost_second() -> HashMap<String, String> {
+        HashMap::from([
             ("n1".to_owned(), "stkn1".to_owned()),
             ("n2".to_owned(), "stkn2 (down)".to_owned()),
-        ]);
-        let moved = [
+        ])
+    }
+
+    /// A task moved off the lost node: the old one still reads running, the new one waits.
+    fn moved() -> [Task; 2] {
+        [
             task(Some("n2"), TaskState::SHUTDOWN, TaskState::RUNNING, "1"),
             task(None, TaskState::RUNNING, TaskState::PENDING, "2"),
-        ];
+        ]
+    }
+
+    #[test]
+    fn a_task_waiting_for_a_node_names_the_lost_one() {
+        let names = lost_second();
+        let moved = moved();
         assert_eq!(task_nodes(&moved, &names), ["stkn2 (down)"]);
         // The last node ready: a task waiting for a node names none.
         let names_ready = HashMap::from([("n2".to_owned(), "stkn2".to_owned())]);
@@ -357,16 +367,8 @@ mod tests {
 
     #[test]
     fn a_task_on_a_lost_node_is_not_counted_running() {
-        let names = HashMap::from([
-            ("n1".to_owned(), "stkn1".to_owned()),
-            ("n2".to_owned(), "stkn2 (down)".to_owned()),
-        ]);
-        // Moved off the lost node: the old task still reads running, the new one waits.
-        let moved = [
-            task(Some("n2"), TaskState::SHUTDOWN, TaskState::RUNNING, "1"),
-            task(None, TaskState::RUNNING, TaskState::PENDING, "2"),
-        ];
-        assert_eq!(running_tasks(&moved, &names), 0);
+        let names = lost_second();
+        assert_eq!(running_tasks(&moved(), &names), 0);
         // Pinned to the lost node: desired running, last seen running, on a node that is down.
         let pinned = [task(
             Some("n2"),
