@@ -260,13 +260,13 @@ impl DockerApi {
     }
 
     /// Every container of the project, running or not.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "project_containers", project = %project))]
     pub async fn project_containers(&self, project: &str) -> Result<Vec<ContainerSummary>, Error> {
         let label = format!("{}={project}", labels::PROJECT);
         self.containers_labelled(&[&label]).await
     }
 
     /// Every container, running or not, with all of these labels (`KEY` or `KEY=VALUE`).
-    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "list_containers", labels = ?labels))]
     pub async fn containers_labelled(
         &self,
         labels: &[&str],
@@ -284,7 +284,6 @@ impl DockerApi {
     }
 
     /// Every network with all of these labels.
-    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "list_networks", labels = ?labels))]
     pub async fn networks_labelled(
         &self,
         labels: &[&str],
@@ -299,7 +298,6 @@ impl DockerApi {
     }
 
     /// Every volume with all of these labels.
-    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "list_volumes", labels = ?labels))]
     pub async fn volumes_labelled(
         &self,
         labels: &[&str],
@@ -543,6 +541,7 @@ impl DockerApi {
     }
 
     /// Every compose project that has a container, a network or a volume on this daemon.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "projects"))]
     pub async fn projects(&self) -> Result<std::collections::BTreeSet<String>, Error> {
         let key = [labels::PROJECT];
         let project = |labels: Option<&HashMap<String, String>>| {
@@ -560,6 +559,7 @@ impl DockerApi {
     }
 
     /// Networks labelled with the project: (id, name).
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "project_networks", project = %project))]
     pub async fn project_networks(&self, project: &str) -> Result<Vec<(String, String)>, Error> {
         let label = format!("{}={project}", labels::PROJECT);
         Ok(self
@@ -580,6 +580,7 @@ impl DockerApi {
     }
 
     /// Volumes labelled with the project.
+    #[tracing::instrument(level = "debug", name = "docker", skip_all, fields(call = "project_volumes", project = %project))]
     pub async fn project_volumes(&self, project: &str) -> Result<Vec<String>, Error> {
         let label = format!("{}={project}", labels::PROJECT);
         Ok(self
